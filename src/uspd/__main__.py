@@ -1,0 +1,3 @@
+from uspd.cli import main
+
+raise SystemExit(main())

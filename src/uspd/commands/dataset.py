@@ -1,0 +1,15 @@
+"""`uspd dataset` (not implemented yet)."""
+from __future__ import annotations
+
+import argparse
+
+from uspd.errors import UspdError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dataset", help="(not implemented yet)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UspdError("'uspd dataset' is not implemented yet")

@@ -1,0 +1,15 @@
+"""`uspd evaluate` (not implemented yet)."""
+from __future__ import annotations
+
+import argparse
+
+from uspd.errors import UspdError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="(not implemented yet)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UspdError("'uspd evaluate' is not implemented yet")

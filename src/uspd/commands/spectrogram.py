@@ -1,0 +1,15 @@
+"""`uspd spectrogram` (not implemented yet)."""
+from __future__ import annotations
+
+import argparse
+
+from uspd.errors import UspdError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("spectrogram", help="(not implemented yet)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UspdError("'uspd spectrogram' is not implemented yet")
