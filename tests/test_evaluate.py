@@ -1,0 +1,152 @@
+"""Evaluation metrics on synthetic decision streams, the matched-FA sweep, seeds, and `uspd evaluate` end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from uspd.evaluate import metrics as M
+from uspd.evaluate.seeds import SeedError, check_not_training, clip_seed, seed_role
+from uspd.recording.labels import LabelInterval, Labels
+
+HOP_S = 0.05
+
+
+def clip(duration_s, intervals, motion_spans=(), presence_spans=(), name="c", processing_s=0.0, score=None):
+    """A ClipResult with hops every 50 ms; motion/presence true inside the given [a, b) spans."""
+    t = HOP_S * np.arange(1, int(round(duration_s / HOP_S)) + 1)
+
+    def spans(sp):
+        m = np.zeros(len(t), bool)
+        for a, b in sp:
+            m |= (t >= a - 1e-9) & (t < b - 1e-9)
+        return m
+
+    motion = spans(motion_spans)
+    labels = Labels(duration_s, [LabelInterval(*iv) if isinstance(iv, tuple) else iv for iv in intervals])
+    sc = motion.astype(float) * 0.9 if score is None else score
+    return M.ClipResult(name, labels, t, sc, sc.copy(), motion, spans(presence_spans), duration_s, processing_s)
+
+
+def iv(a, b, kind, distance_m=None, action=None):
+    return LabelInterval(a, b, kind, distance_m, action)
+
+
+def test_interval_delay_and_grace():
+    t = HOP_S * np.arange(1, 201)
+    motion = (t >= 3.2) & (t < 4.0)
+    assert M.interval_delay(t, motion, 3.0, 6.0, 1.0) == pytest.approx(0.2)
+    assert M.interval_delay(t, motion, 4.5, 6.0, 1.0) is None           # motion before the interval only
+    # a 0.1 s interval detected 0.7 s after its start: outside the interval, inside the 1 s grace
+    assert M.interval_delay(t, motion, 2.5, 2.6, 1.0) == pytest.approx(0.7)
+    assert M.interval_delay(t, motion, 2.5, 2.6, 0.5) is None
+    # motion already on at the start: delay 0
+    assert M.interval_delay(t, motion, 3.5, 5.0, 1.0) == pytest.approx(0.0)
+
+
+def test_major_recall_by_distance_and_delay_stats():
+    clips = [
+        clip(20, [iv(2, 8, "major", 1.0)], motion_spans=[(2.3, 9)]),
+        clip(20, [iv(2, 8, "major", 3.0)], motion_spans=[(2.5, 9)]),
+        clip(20, [iv(2, 8, "major", 4.5)], motion_spans=[]),                     # missed at 4.5 m
+        clip(20, [iv(2, 8, "major", 5.5), iv(2, 8, "far", 5.5)], motion_spans=[(3, 4)]),
+        clip(20, [iv(2, 8, "far", 7.0)], motion_spans=[]),
+    ]
+    r = M.major_metrics(clips, M.MetricsConfig())
+    assert (r["n"], r["detected"]) == (4, 3) and r["recall"] == pytest.approx(0.75)
+    assert r["by_distance"]["0-2m"]["recall"] == 1.0
+    assert r["by_distance"]["2-4m"]["recall"] == 1.0
+    assert (r["by_distance"]["4-6m"]["n"], r["by_distance"]["4-6m"]["detected"]) == (2, 1)
+    assert r["far"] == {"n": 2, "detected": 1, "recall": 0.5}
+    assert r["delay_s"]["median"] == pytest.approx(0.5)
+    assert r["delay_s"]["p95"] == pytest.approx(np.percentile([0.3, 0.5, 1.0], 95))
+
+
+def test_minor_recall_by_action():
+    clips = [clip(30, [iv(5, 6, "minor", 1.0, "reach"), iv(10, 11, "minor", 1.0, "page"),
+                       iv(15, 15.5, "minor", 1.0, "typing"), iv(20, 21, "minor", 1.0, "reach")],
+                  motion_spans=[(5.4, 6.5), (10.2, 10.4), (20.9, 22)])]
+    r = M.minor_metrics(clips, M.MetricsConfig())
+    assert (r["n"], r["detected"]) == (4, 3)
+    assert r["by_action"]["reach"] == {"n": 2, "detected": 2, "recall": 1.0}
+    assert r["by_action"]["page"]["recall"] == 1.0
+    assert r["by_action"]["typing"] == {"n": 1, "detected": 0, "recall": 0.0}
+    assert r["by_action"]["cup"]["recall"] is None
+
+
+def test_false_alarms_are_events_with_cooldown_warmup_and_margins():
+    # 1 h empty clip with a fan: motion bursts at 2 s (warm-up), 100, 102 (cooldown), 108, 500, 1000 s
+    bursts = [(2, 2.5), (100, 100.5), (102, 102.5), (108, 108.5), (500, 501), (1000, 1010)]
+    c_empty = clip(3600, [iv(0, 3600, "fan"), iv(400, 600, "music")], motion_spans=bursts)
+    r = M.false_alarm_metrics([c_empty], M.MetricsConfig())
+    assert r["alarms"] == 4                                   # 100, 108, 500, 1000
+    neg_h = (3600 - 5 + HOP_S) / 3600                         # warm-up excluded (hops from 5.0 s)
+    assert r["negative_h"] == pytest.approx(neg_h, rel=1e-3)
+    assert r["fa_per_h"] == pytest.approx(4 / neg_h, rel=1e-3)
+    motion_s = 0.5 * 3 + 1 + 10
+    assert r["motion_fraction"] == pytest.approx(motion_s / (neg_h * 3600), rel=0.02)
+    assert r["by_confuser"]["fan"]["alarms"] == 4
+    assert r["by_confuser"]["music"]["alarms"] == 1 and r["by_confuser"]["music"]["negative_h"] == pytest.approx(
+        200 / 3600, rel=1e-3)
+    assert "curtain" not in r["by_confuser"]
+    assert r["empty_clips"]["alarms"] == 4
+    # a walk-in: motion inside the label and within the margins is not a false alarm
+    c_walk = clip(60, [iv(20, 30, "major", 2.0)], motion_spans=[(19.5, 33.5), (40, 41)])
+    r2 = M.false_alarm_metrics([c_walk], M.MetricsConfig())
+    assert r2["alarms"] == 1
+    assert r2["negative_h"] * 3600 == pytest.approx(55 - 14, abs=2 * HOP_S)  # 5-60 s minus 19-33 s
+    assert r2["empty_clips"]["negative_h"] == 0 and r2["empty_clips"]["fa_per_h"] is None
+    r3 = M.false_alarm_metrics([c_walk], M.MetricsConfig(margin_before_s=0.2))
+    assert r3["alarms"] == 2                                  # the early start at 19.5 s now counts
+
+
+def test_presence_metrics_on_off_and_empty_room():
+    timeout = 10.0
+    # person 5-20 s, presence on at 5.3 until 31 s (off 11 s after leaving), clip 40 s
+    c1 = clip(40, [iv(5, 12, "major", 2.0), iv(12, 20, "presence")], motion_spans=[(5.3, 12), (20, 21)],
+              presence_spans=[(5.3, 31)])
+    # person 5-20 s, presence never turns off within timeout + grace (on until the end)
+    c2 = clip(40, [iv(5, 20, "major", 2.0)], motion_spans=[(5.1, 20)], presence_spans=[(5.1, 40.1)])
+    # presence drops in the middle of the person's span (10-15 s)
+    c3 = clip(40, [iv(5, 20, "major", 2.0)], motion_spans=[(5.2, 20)], presence_spans=[(5.2, 10), (15, 25)])
+    # empty room: presence turns on twice (false)
+    c4 = clip(100, [iv(0, 100, "curtain")], presence_spans=[(20, 30), (60, 65)])
+    r = M.presence_metrics([c1, c2, c3, c4], M.MetricsConfig(off_grace_s=5.0), timeout)
+    assert r["spans"] == 3 and r["on_rate"] == 1.0
+    assert r["on_latency_s"]["median"] == pytest.approx(0.2)
+    assert r["off_evaluable"] == 3
+    assert r["off_rate"] == pytest.approx(2 / 3)
+    assert r["off_latency_s"]["median"] == pytest.approx(8.0)      # off 11 s (c1) and 5 s (c3) after leaving
+    held_expected = (14.7 + 14.9 + (4.8 + 5)) / (14.75 + 14.95 + 14.85)
+    assert r["held_fraction"] == pytest.approx(held_expected, rel=0.02)
+    assert r["departure_tail_s"]["p95"] == pytest.approx(np.percentile([0.95, 0.0, 0.0], 95), abs=0.06)
+    assert r["empty_presence_on_per_h"] == pytest.approx(2 / ((100 - 5 + HOP_S) / 3600), rel=1e-3)
+    assert r["empty_presence_fraction"] == pytest.approx(15 / 95, rel=0.01)
+
+
+def test_person_spans_merge_short_gaps():
+    lab = Labels(100, [iv(0, 10, "major"), iv(12, 20, "presence"), iv(50, 60, "minor", action="reach"),
+                       iv(0, 100, "fan")])
+    assert M.person_spans(lab, 5.0) == [(0, 20), (50, 60)]
+    assert M.person_spans(lab, 40.0) == [(0, 60)]
+
+
+def test_real_time_factor_and_evaluate_clips_json_ready():
+    import json
+    clips = [clip(20, [iv(2, 8, "major", 1.0)], motion_spans=[(2.3, 9)], processing_s=0.1),
+             clip(30, [iv(0, 30, "hvac")], processing_s=0.15)]
+    assert M.real_time_factor(clips) == pytest.approx(50 / 0.25)
+    res = M.evaluate_clips(clips, vacancy_timeout_s=300.0)
+    json.dumps(M.nan_to_none(res), allow_nan=False)
+    assert res["major"]["recall"] == 1.0 and res["false_alarms"]["alarms"] == 0
+    assert res["audio_h"] == pytest.approx(50 / 3600)
+
+
+def test_seed_roles():
+    assert [seed_role(s) for s in (0, 999, 1000, 1999, 2000, 8999, 9000, 123456)] == \
+        ["train", "train", "tune", "tune", "other", "other", "eval", "eval"]
+    with pytest.raises(SeedError, match="training range"):
+        check_not_training(5, "--seed")
+    assert check_not_training(9001, "--seed") == "eval"
+    assert clip_seed(9000, 1) == clip_seed(9000, 1)
+    assert len({clip_seed(9000, i) for i in range(100)} | {clip_seed(9001, i) for i in range(100)}) == 200
+    assert clip_seed(9000, 1, stream=0) != clip_seed(9000, 1, stream=1)
