@@ -1,15 +1,55 @@
-"""`uspd train` (not implemented yet)."""
+"""`uspd train`: train the neural detector on `uspd dataset train` shards, export int8 ONNX + manifest."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 from uspd.errors import UspdError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="(not implemented yet)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train the neural detector (needs the 'train' extra: torch, onnx)",
+        description="Train the neural detector on shards from 'uspd dataset train', export it as a one-hop "
+                    "streaming ONNX graph, quantize it to int8 and write a JSON manifest beside it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", required=True, help="directory of training shards (from 'uspd dataset train')")
+    p.add_argument("--out", required=True, help="int8 model path (.onnx); the manifest goes beside it as .json, "
+                                                "the float graph as .float.onnx")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the training hops")
+    p.add_argument("--seed", type=int, default=0, help="training seed (weights init, crops, validation split)")
+    p.add_argument("--batch", type=int, default=32, help="crops per batch")
+    p.add_argument("--crop-s", type=float, default=8.0, help="crop length in seconds of audio (20 hops per s)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
+    p.add_argument("--hard-weight", type=float, default=3.0,
+                   help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
+    p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="stop after the epoch that passes this many minutes of training (0 = no limit)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UspdError("'uspd train' is not implemented yet")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UspdError("uspd train needs torch: pip install 'uspd[train]'") from None
+    from uspd.train.trainer import TrainConfig, train_and_export
+
+    if args.epochs < 1:
+        raise UspdError(f"--epochs {args.epochs}: must be at least 1")
+    if args.crop_s <= 0 or args.batch < 1:
+        raise UspdError("--crop-s and --batch must be positive")
+    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
+                      lr=args.lr, hard_weight=args.hard_weight, minor_weight=args.minor_weight,
+                      threads=args.threads, max_minutes=args.max_minutes)
+    command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet)
+    hist = info["training"]["history"]
+    print(f"wrote {args.out} (best epoch {hist['best_epoch']} of {len(hist['epochs'])}, "
+          f"{hist['train_minutes']:.1f} min)")
+    return 0

@@ -1,0 +1,103 @@
+"""The neural detector's network (torch; imported only by training and export, never at inference).
+
+Input per hop: band features ``x (n_ch, n_bands)`` in dB from :func:`uspd.detector.neural.band_features` (one
+channel per carrier x mic, any count 2..16). The network is:
+
+1. per-channel shared encoder: normalise (per-band mean/std measured on the training data), two small dense layers;
+2. permutation-invariant pooling over channels: mean and max of the encodings, plus the mean and the standard
+   deviation across channels of the normalised input per band (the inter-mic spread carries the
+   "loudspeaker distortion is alike at every mic, echoes are not" cue);
+3. a GRU over hops (fixed-size state: the only memory);
+4. a dense head: two logits, ``score`` (any motion) and ``major``.
+
+Training runs the batched sequence form (:meth:`DopplerNet.forward`, torch's fused GRU); export uses
+:class:`StepNet`, the same weights written as one hop in, one hop out, with the GRU cell spelled out as MatMul/Add
+so that dynamic int8 quantization covers every weight matrix.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``x @ W.T + b`` as MatMul + Add (exports as a quantizable MatMul, never Gemm)."""
+    return torch.matmul(x, layer.weight.t()) + layer.bias
+
+
+class DopplerNet(nn.Module):
+    """Causal streaming detector. Shapes: x (N, T, C, B) dB, mask (N, T, C) 1 = channel present (or None)."""
+
+    def __init__(self, n_bands: int = 32, enc: int = 32, hidden: int = 48):
+        super().__init__()
+        self.n_bands, self.enc_dim, self.hidden = n_bands, enc, hidden
+        self.register_buffer("in_mean_db", torch.zeros(n_bands))
+        self.register_buffer("in_std_db", torch.ones(n_bands))
+        self.enc1 = nn.Linear(n_bands, enc)
+        self.enc2 = nn.Linear(enc, enc)
+        self.gru = nn.GRU(self.pooled_dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 2)
+
+    @property
+    def pooled_dim(self) -> int:
+        return 2 * self.enc_dim + 2 * self.n_bands
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-hop pooled embedding: x (..., C, B) -> (..., pooled_dim)."""
+        z = (x - self.in_mean_db) / self.in_std_db
+        e = torch.relu(_linear(torch.relu(_linear(z, self.enc1)), self.enc2))
+        if mask is None:
+            e_mean = e.mean(dim=-2)
+            e_max = e.max(dim=-2).values
+            z_mean = z.mean(dim=-2)
+            z_var = ((z - z_mean.unsqueeze(-2)) ** 2).mean(dim=-2)
+        else:
+            m = mask.unsqueeze(-1).to(x.dtype)
+            n = m.sum(dim=-2).clamp(min=1.0)
+            e_mean = (e * m).sum(dim=-2) / n
+            e_max = (e - (1.0 - m) * 1e4).max(dim=-2).values  # e >= 0, so absent channels never win
+            z_mean = (z * m).sum(dim=-2) / n
+            z_var = (((z - z_mean.unsqueeze(-2)) ** 2) * m).sum(dim=-2) / n
+        z_std = torch.sqrt(z_var + 1e-4)
+        return torch.cat([e_mean, e_max, z_mean, z_std], dim=-1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, T, C, B) -> logits (N, T, 2) [score, major], h (1, N, hidden)."""
+        p = self.embed(x, mask)
+        y, h = self.gru(p, h0)
+        return self.head(y), h
+
+
+class StepNet(nn.Module):
+    """One hop of :class:`DopplerNet`: x (C, B) dB, h (1, hidden) -> probs (2,) [score, major], h_new (1, hidden)."""
+
+    def __init__(self, net: DopplerNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        net = self.net
+        p = net.embed(x).unsqueeze(0)  # (1, P)
+        g = net.gru
+        gi = torch.matmul(p, g.weight_ih_l0.t()) + g.bias_ih_l0
+        gh = torch.matmul(h, g.weight_hh_l0.t()) + g.bias_hh_l0
+        hs = net.hidden
+        r = torch.sigmoid(gi[:, :hs] + gh[:, :hs])
+        z = torch.sigmoid(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
+        n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
+        h_new = (1.0 - z) * n + z * h
+        probs = torch.sigmoid(_linear(h_new, net.head))[0]
+        return probs, h_new
+
+
+def count_params(net: DopplerNet) -> int:
+    """Trainable parameters."""
+    return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
+
+
+def macs_per_hop(net: DopplerNet, n_channels: int) -> int:
+    """Multiply-accumulates of one hop for ``n_channels`` input channels (dense layers + GRU; elementwise ignored)."""
+    per_ch = net.n_bands * net.enc_dim + net.enc_dim * net.enc_dim
+    gru = 3 * (net.pooled_dim * net.hidden + net.hidden * net.hidden)
+    return int(n_channels * per_ch + gru + net.hidden * 2)

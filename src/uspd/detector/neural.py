@@ -1,0 +1,198 @@
+"""The neural detector: a tiny causal int8 ONNX network run hop by hop with carried state.
+
+Features (shared with training, numpy only): the front end's per-mic Doppler spectra are pooled into a fixed grid of
+VELOCITY bands, v = Δf·c / (2·f0), so a 20 kHz and a 40 kHz carrier look alike and the model does not depend on the
+front end's bin count. Bands are geometric in |v| (fine near zero for a page edge, coarse for walking), the same
+number on the receding (negative) and approaching side. Every carrier x mic pair is one input channel; the network
+pools over channels, so any mic count works.
+
+Inference = the live path: the shipped int8 ONNX graph takes ONE hop (x (C, B) dB, h (1, H)) and returns
+(probs (2,) [score, major], h_new). :class:`NeuralDetector` calls it once per hop, so any chunking of the frames
+gives identical scores. Only numpy and onnxruntime are needed; the model and its JSON manifest are package data.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uspd.errors import UspdError
+
+try:  # the Detector protocol's result type (detector/base.py)
+    from uspd.detector.base import Scores
+except ImportError:  # pragma: no cover - base.py not there yet
+    @dataclass
+    class Scores:  # type: ignore[no-redef]
+        score: np.ndarray
+        major: np.ndarray
+
+#: File names of the shipped model inside the ``uspd.models`` package.
+SHIPPED_MODEL = "nn_detector.onnx"
+#: Speed of sound used to map Doppler Hz to m/s (20 °C; the 2 % spread over room temperatures is immaterial here).
+SOUND_SPEED_M_S = 343.2
+#: Value (dB re carrier) given to a band the front end's Doppler range does not cover.
+FLOOR_DB = -140.0
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Velocity band grid: ``n_per_side`` geometric bands from ``v_min_m_s`` to ``v_max_m_s`` on each side."""
+
+    n_per_side: int = 16
+    v_min_m_s: float = 0.02
+    v_max_m_s: float = 4.0
+
+    @property
+    def n_bands(self) -> int:
+        return 2 * self.n_per_side
+
+    def edges_m_s(self) -> np.ndarray:
+        """Band edges (n_bands, 2) in m/s, ordered from -v_max to +v_max."""
+        mag = np.geomspace(self.v_min_m_s, self.v_max_m_s, self.n_per_side + 1)
+        pos = np.stack([mag[:-1], mag[1:]], axis=1)
+        neg = -pos[::-1, ::-1]
+        return np.concatenate([neg, pos], axis=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_per_side": self.n_per_side, "v_min_m_s": self.v_min_m_s, "v_max_m_s": self.v_max_m_s}
+
+
+@lru_cache(maxsize=64)
+def _band_weights(freqs_key: tuple[float, ...], f0_hz: float, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (n_bands, n_bins) averaging bin power over each band (fractional bin overlap), and a mask of bands
+    that no bin covers (n_bands,) bool."""
+    freqs = np.asarray(freqs_key, dtype=np.float64)
+    d = float(np.median(np.diff(freqs))) if freqs.size > 1 else 1.0
+    band_hz = spec.edges_m_s() * 2.0 * f0_hz / SOUND_SPEED_M_S  # (n_bands, 2)
+    lo = np.maximum(band_hz[:, :1], freqs[None, :] - d / 2)
+    hi = np.minimum(band_hz[:, 1:], freqs[None, :] + d / 2)
+    w = np.clip(hi - lo, 0.0, None)
+    total = w.sum(axis=1, keepdims=True)
+    empty = total[:, 0] <= 0
+    w = np.where(total > 0, w / np.where(total > 0, total, 1.0), 0.0)
+    return w.astype(np.float64), empty
+
+
+def band_features(spectra_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, spec: FeatureSpec = FeatureSpec()
+                  ) -> np.ndarray:
+    """Doppler spectra -> velocity-band features.
+
+    spectra_db (F, n_carriers, n_mics, n_bins) dB re carrier; freqs_hz (n_bins,); carriers_hz (n_carriers,) Hz.
+    Returns (F, n_carriers * n_mics, n_bands) float32 dB (band-mean power), channels ordered carrier-major.
+    """
+    s = np.asarray(spectra_db, dtype=np.float64)
+    if s.ndim != 4:
+        raise UspdError(f"neural detector: spectra_db must be (F, n_carriers, n_mics, n_bins), got shape {s.shape}")
+    n_f, n_car, n_mic, n_bins = s.shape
+    carriers = np.atleast_1d(np.asarray(carriers_hz, dtype=np.float64))
+    if carriers.size != n_car:
+        raise UspdError(f"neural detector: {carriers.size} carrier frequencies for {n_car} carriers in the frames")
+    out = np.empty((n_f, n_car, n_mic, spec.n_bands), dtype=np.float64)
+    key = tuple(float(f) for f in np.asarray(freqs_hz, dtype=np.float64))
+    if len(key) != n_bins:
+        raise UspdError(f"neural detector: {len(key)} Doppler frequencies for {n_bins} bins")
+    power = 10.0 ** (s / 10.0)
+    for c, f0 in enumerate(carriers):
+        w, empty = _band_weights(key, float(f0), spec)
+        band = power[:, c] @ w.T  # (F, n_mic, n_bands)
+        band_db = 10.0 * np.log10(np.maximum(band, 10.0 ** (FLOOR_DB / 10.0)))
+        if empty.any():
+            band_db[..., empty] = np.maximum(s[:, c].min(axis=-1, keepdims=True), FLOOR_DB)
+        out[:, c] = band_db
+    return out.reshape(n_f, n_car * n_mic, spec.n_bands).astype(np.float32)
+
+
+def frames_carriers_hz(frames, fallback) -> np.ndarray:
+    """Carrier frequencies of ``frames`` (its ``carriers_hz`` attribute if the front end sets one, else
+    ``fallback``); a one-line error if neither is known."""
+    c = getattr(frames, "carriers_hz", None)
+    if c is None:
+        c = fallback
+    if c is None:
+        raise UspdError("neural detector: carrier frequencies unknown (pass carriers_hz= or use frames that carry them)")
+    return np.atleast_1d(np.asarray(c, dtype=np.float64))
+
+
+def shipped_model_path() -> Path:
+    """Path of the packaged int8 model (no network: importlib.resources)."""
+    return Path(str(resources.files("uspd.models") / SHIPPED_MODEL))
+
+
+def manifest_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def load_manifest(model_path: Path) -> dict[str, Any]:
+    """The JSON manifest beside ``model_path`` (same stem, ``.json``)."""
+    mpath = manifest_path(model_path)
+    if not mpath.exists():
+        raise UspdError(f"{mpath}: model manifest not found (expected beside {Path(model_path).name})")
+    try:
+        return json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UspdError(f"{mpath}: cannot read model manifest: {exc}") from None
+
+
+def feature_spec_from_manifest(manifest: dict[str, Any]) -> FeatureSpec:
+    f = manifest.get("features", {})
+    return FeatureSpec(**{k: f[k] for k in ("n_per_side", "v_min_m_s", "v_max_m_s") if k in f})
+
+
+class NeuralDetector:
+    """Detector protocol over the int8 ONNX streaming model.
+
+    ``model_path``: an ONNX file with a manifest beside it, or None for the shipped one. ``carriers_hz``: used when
+    the frames do not carry their carrier frequencies. ``.process(frames) -> Scores`` keeps the GRU state across
+    calls; ``.reset()`` clears it.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, carriers_hz=None):
+        import onnxruntime as ort
+
+        path = Path(model_path) if model_path else shipped_model_path()
+        if not path.exists():
+            raise UspdError(f"{path}: neural model not found")
+        self.model_path = path
+        self.manifest = load_manifest(path)
+        self.spec = feature_spec_from_manifest(self.manifest)
+        self.hidden = int(self.manifest.get("state_size", 48))
+        self.carriers_hz = carriers_hz
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise UspdError(f"{path}: cannot load ONNX model: {str(exc).splitlines()[0]}") from None
+        self.reset()
+
+    def reset(self) -> None:
+        self._h = np.zeros((1, self.hidden), dtype=np.float32)
+
+    def process_features(self, feats: np.ndarray) -> Scores:
+        """Run the model on band features (F, C, B) float32, one hop at a time with carried state."""
+        n = feats.shape[0]
+        score = np.empty(n, dtype=np.float32)
+        major = np.empty(n, dtype=np.float32)
+        run = self._session.run
+        h = self._h
+        for i in range(n):
+            probs, h = run(None, {"x": np.ascontiguousarray(feats[i]), "h": h})
+            score[i], major[i] = probs[0], probs[1]
+        self._h = h
+        return Scores(score=score, major=major)
+
+    def process(self, frames) -> Scores:
+        """frames: Frames with spectra_db (F, n_carriers, n_mics, n_bins), freqs_hz -> Scores (F,)."""
+        spectra = np.asarray(frames.spectra_db)
+        if spectra.shape[0] == 0:
+            return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32))
+        carriers = frames_carriers_hz(frames, self.carriers_hz)
+        feats = band_features(spectra, frames.freqs_hz, carriers, self.spec)
+        return self.process_features(feats)

@@ -1,0 +1,268 @@
+"""Training loop for :class:`uspd.detector.model.DopplerNet` (torch CPU), then export + int8 quantization.
+
+Batches are random crops of ``crop_hops`` hops from clips drawn in proportion to their length (a fifth start at the
+clip's first hop, so the warm-up from zero state is learned too), channels padded with a mask. Loss per hop:
+
+- ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
+  person is active) ``hard_weight``; minor motion ``minor_weight`` (typing, almost invisible, ``typing_weight``);
+  hops near a motion interval's start or end 0 (ambiguous);
+- ``major``: BCE against "major" on motion hops, and towards 0 with ``major_neg_weight`` elsewhere.
+
+A validation split (whole clips) picks the best epoch. Everything is seeded: same data + seed -> same model.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uspd.errors import UspdError
+from uspd.train.labels import ACTION_CODES, MAJOR, MINOR
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 12
+    seed: int = 0
+    batch: int = 32
+    crop_hops: int = 160
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    hard_weight: float = 3.0
+    minor_weight: float = 2.0
+    typing_weight: float = 0.3
+    major_neg_weight: float = 0.2
+    val_fraction: float = 0.1
+    threads: int = 2
+    max_minutes: float = 0.0  # 0 = no limit
+    hidden: int = 48
+    enc: int = 32
+
+
+def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-hop targets (2, F) [any motion, major] and weights (F,) for the score and the major output."""
+    motion = clip["motion"]
+    target = (motion > 0).astype(np.float32)
+    major = (motion == MAJOR).astype(np.float32)
+    w = np.ones(motion.shape, np.float32)
+    neg = motion == 0
+    hard = neg & ((clip["confusers"] != 0) | clip["pet"] | clip["far"] | clip["presence"])
+    w[hard] = cfg.hard_weight
+    w[motion == MINOR] = cfg.minor_weight
+    w[(motion == MINOR) & (clip["action"] == ACTION_CODES["typing"])] = cfg.typing_weight
+    w[clip["edge"]] = 0.0
+    wm = np.where(motion > 0, 1.0, cfg.major_neg_weight).astype(np.float32)
+    wm[clip["edge"]] = 0.0
+    return np.stack([target, major]), w, wm
+
+
+class _Batcher:
+    """Random crops (N, T, C, B) with masks and weights, from a list of clips."""
+
+    def __init__(self, clips: list[dict], cfg: TrainConfig, rng: np.random.Generator):
+        self.clips, self.cfg, self.rng = clips, cfg, rng
+        self.lengths = np.array([c["x"].shape[0] for c in clips], np.float64)
+        self.prob = self.lengths / self.lengths.sum()
+        self.prep = [hop_weights(c, cfg) for c in clips]
+
+    def batch(self):
+        import torch
+
+        cfg, rng = self.cfg, self.rng
+        idx = rng.choice(len(self.clips), size=cfg.batch, p=self.prob)
+        n_ch = max(self.clips[i]["x"].shape[1] for i in idx)
+        t_len = cfg.crop_hops
+        x = np.zeros((cfg.batch, t_len, n_ch, self.clips[0]["x"].shape[2]), np.float32)
+        mask = np.zeros((cfg.batch, t_len, n_ch), np.float32)
+        y = np.zeros((cfg.batch, t_len, 2), np.float32)
+        w = np.zeros((cfg.batch, t_len, 2), np.float32)
+        for b, i in enumerate(idx):
+            clip = self.clips[i]
+            n = clip["x"].shape[0]
+            start = 0 if (rng.random() < 0.2 or n <= t_len) else int(rng.integers(0, n - t_len + 1))
+            stop = min(n, start + t_len)
+            m = stop - start
+            c = clip["x"].shape[1]
+            x[b, :m, :c] = clip["x"][start:stop]
+            if m < t_len:  # pad with the clip's last hop so the padded part looks plausible (its weight is 0)
+                x[b, m:, :c] = clip["x"][stop - 1]
+            mask[b, :, :c] = 1.0
+            targets, wa, wm = self.prep[i]
+            y[b, :m] = targets[:, start:stop].T
+            w[b, :m, 0] = wa[start:stop]
+            w[b, :m, 1] = wm[start:stop]
+        return tuple(torch.from_numpy(a) for a in (x, mask, y, w))
+
+
+def _loss(logits, y, w):
+    import torch.nn.functional as F
+
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    return (bce * w).sum() / w.sum().clamp(min=1.0)
+
+
+def input_stats(clips: list[dict], n_bands: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and std (dB) over a sample of hops and channels."""
+    rows = []
+    for c in clips:
+        x = c["x"]
+        take = rng.choice(x.shape[0], size=min(64, x.shape[0]), replace=False)
+        rows.append(x[take].reshape(-1, n_bands).astype(np.float64))
+    a = np.concatenate(rows)
+    return a.mean(axis=0), np.maximum(a.std(axis=0), 1.0)
+
+
+def evaluate_clips(net, clips: list[dict], cfg: TrainConfig) -> dict[str, float]:
+    """Validation on whole clips from zero state: weighted loss, recall at 0.5 on major/minor hops, and the
+    fraction of hard-negative hops scored above 0.5."""
+    import torch
+
+    tot_loss = tot_w = 0.0
+    hits = {"major": [0, 0], "minor": [0, 0], "hard_neg_fp": [0, 0], "neg_fp": [0, 0]}
+    net.eval()
+    with torch.no_grad():
+        for clip in clips:
+            x = torch.from_numpy(clip["x"].astype(np.float32))[None]
+            logits, _ = net(x)
+            targets, wa, wm = hop_weights(clip, cfg)
+            y = torch.from_numpy(targets.T)[None]
+            w = torch.from_numpy(np.stack([wa, wm], axis=1))[None]
+            loss = _loss(logits, y, w)
+            tot_loss += float(loss) * float(w.sum())
+            tot_w += float(w.sum())
+            p = torch.sigmoid(logits[0, :, 0]).numpy() > 0.5
+            motion = clip["motion"]
+            ok = ~clip["edge"]
+            hard = (motion == 0) & ((clip["confusers"] != 0) | clip["pet"] | clip["far"] | clip["presence"])
+            for key, sel in (("major", motion == MAJOR), ("minor", motion == MINOR),
+                             ("hard_neg_fp", hard), ("neg_fp", motion == 0)):
+                sel = sel & ok
+                hits[key][0] += int(p[sel].sum())
+                hits[key][1] += int(sel.sum())
+    net.train()
+    out = {"loss": tot_loss / max(tot_w, 1e-9)}
+    out.update({k: (v[0] / v[1] if v[1] else float("nan")) for k, v in hits.items()})
+    return out
+
+
+def split_clips(clips: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Whole-clip train/validation split, reproducible from ``seed``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x56414C]))
+    order = rng.permutation(len(clips))
+    n_val = int(round(len(clips) * fraction)) if len(clips) > 1 else 0
+    n_val = min(max(n_val, 1 if len(clips) > 1 and fraction > 0 else 0), len(clips) - 1)
+    val = [clips[i] for i in order[:n_val]]
+    train = [clips[i] for i in order[n_val:]]
+    return train, val
+
+
+def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> tuple[Any, dict[str, Any]]:
+    """Train a DopplerNet on ``clips`` (from :func:`uspd.train.data.load_shards`). Returns (net, history)."""
+    import torch
+    from tqdm import tqdm
+
+    from uspd.detector.model import DopplerNet
+
+    if not clips:
+        raise UspdError("training: no clips")
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(max(1, cfg.threads))
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x545241]))
+    n_bands = int(clips[0]["x"].shape[2])
+    train, val = split_clips(clips, cfg.val_fraction, cfg.seed)
+    net = DopplerNet(n_bands=n_bands, enc=cfg.enc, hidden=cfg.hidden)
+    mean, std = input_stats(train, n_bands, rng)
+    net.in_mean_db.copy_(torch.from_numpy(mean.astype(np.float32)))
+    net.in_std_db.copy_(torch.from_numpy(std.astype(np.float32)))
+    batcher = _Batcher(train, cfg, rng)
+    steps_per_epoch = max(1, int(batcher.lengths.sum() // (cfg.batch * cfg.crop_hops)))
+    total_steps = steps_per_epoch * cfg.epochs
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.1)
+    history: dict[str, Any] = {"epochs": [], "config": asdict(cfg), "n_train_clips": len(train),
+                               "n_val_clips": len(val), "train_hours": float(batcher.lengths.sum()) * 0.05 / 3600}
+    best = (math.inf, None, -1)
+    t0 = time.monotonic()
+    stopped_early = False
+    for epoch in range(cfg.epochs):
+        running = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False)
+        for _ in bar:
+            x, mask, y, w = batcher.batch()
+            logits, _ = net(x, mask)
+            loss = _loss(logits, y, w)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            running += loss.item()
+        val_stats = evaluate_clips(net, val, cfg) if val else {"loss": running / steps_per_epoch}
+        entry = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
+                 "minutes": (time.monotonic() - t0) / 60, **{f"val_{k}": v for k, v in val_stats.items()}}
+        history["epochs"].append(entry)
+        log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in entry.items()})
+        if progress:
+            print(" ".join(f"{k}={v:.4g}" for k, v in entry.items()), flush=True)
+        if val_stats["loss"] < best[0]:
+            best = (val_stats["loss"], copy.deepcopy(net.state_dict()), epoch + 1)
+        if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
+            stopped_early = epoch + 1 < cfg.epochs
+            break
+    net.load_state_dict(best[1])
+    net.eval()
+    history["best_epoch"] = best[2]
+    history["stopped_early_by_time_limit"] = stopped_early
+    history["train_minutes"] = (time.monotonic() - t0) / 60
+    return net, history
+
+
+def train_and_export(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig,
+                     command: str = "", progress: bool = True) -> dict[str, Any]:
+    """Load shards, train, export float + int8 ONNX and write the manifest. ``out`` is the int8 model path;
+    the float graph goes beside it as ``<stem>.float.onnx``. Returns the manifest info."""
+    import json
+
+    from uspd.detector.neural import FeatureSpec
+    from uspd.train.data import load_shards
+    from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise UspdError(f"--out {out}: the model file name must end in .onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(data_dir)
+    clips = load_shards(data_dir)
+    data_manifest = {}
+    if (data_dir / "manifest.json").exists():
+        data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    spec = FeatureSpec(**{k: v for k, v in data_manifest.get("features", {}).items() if k in
+                          ("n_per_side", "v_min_m_s", "v_max_m_s")})
+    if spec.n_bands != clips[0]["x"].shape[2]:
+        raise UspdError(f"{data_dir}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
+    net, history = train_model(clips, cfg, progress=progress)
+    float_path = out.with_name(out.stem + ".float.onnx")
+    export_float_onnx(net, float_path)
+    quantize_int8(float_path, out)
+    info = {
+        "training": {
+            "command": command,
+            "data_seed": data_manifest.get("seed"),
+            "data_hours": data_manifest.get("hours"),
+            "held_out_n_mics": data_manifest.get("held_out_n_mics"),
+            "clips": len(clips),
+            "history": history,
+        },
+    }
+    write_manifest(out, net, spec, info)
+    return info

@@ -1,0 +1,122 @@
+"""Neural detector at inference: velocity-band features, the shipped int8 ONNX model, streaming invariance."""
+from __future__ import annotations
+
+import socket
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from uspd.detector.neural import FeatureSpec, NeuralDetector, band_features, shipped_model_path
+from uspd.errors import UspdError
+
+from nn_fixtures import synthetic_spectra
+
+
+def _frames(spectra, freqs, f0):
+    n = spectra.shape[0]
+    return SimpleNamespace(t_s=np.arange(1, n + 1) * 0.05, spectra_db=spectra, freqs_hz=freqs,
+                           carriers_hz=np.array([f0]), level_db=np.zeros(spectra.shape[:3]))
+
+
+def _slice(frames, a, b):
+    return SimpleNamespace(t_s=frames.t_s[a:b], spectra_db=frames.spectra_db[a:b], freqs_hz=frames.freqs_hz,
+                           carriers_hz=frames.carriers_hz, level_db=frames.level_db[a:b])
+
+
+@pytest.mark.parametrize("v_m_s", [-1.2, -0.1, 0.05, 0.3, 2.0])
+def test_same_velocity_lands_in_same_band_at_20_and_40_khz(v_m_s):
+    spec = FeatureSpec()
+    edges = spec.edges_m_s()
+    expect = int(np.nonzero((edges[:, 0] <= v_m_s) & (v_m_s < edges[:, 1]))[0][0])
+    freqs = np.arange(-1000.0, 1000.1, 2.0)
+    for f0 in (20000.0, 40000.0):
+        shift = 2 * v_m_s * f0 / 343.2
+        s = np.full((1, 1, 2, freqs.size), -100.0)
+        s[..., np.argmin(np.abs(freqs - shift))] = -20.0
+        x = band_features(s, freqs, [f0], spec)
+        assert x.shape == (1, 2, spec.n_bands)
+        assert int(np.argmax(x[0, 0])) == expect, f0
+
+
+def test_bands_beyond_the_front_end_range_get_the_floor_not_nan():
+    freqs = np.linspace(-100, 100, 41)  # +-100 Hz at 40 kHz is only +-0.43 m/s
+    s = np.full((3, 2, 4, 41), -70.0)
+    x = band_features(s, freqs, [40000.0, 38000.0])
+    assert x.shape == (3, 8, 32) and np.isfinite(x).all()
+    assert x[0, 0, 0] == pytest.approx(-70.0) and x[0, 0, 16] == pytest.approx(-70.0, abs=0.01)
+    with pytest.raises(UspdError, match="carrier"):
+        band_features(s, freqs, [40000.0])
+
+
+@pytest.fixture(scope="module")
+def detector_path():
+    path = shipped_model_path()
+    assert path.exists(), "the shipped model must be committed in src/uspd/models"
+    return path
+
+
+def _motion_frames(seed, n_mics, f0=40000.0, n=120):
+    rng = np.random.default_rng(seed)
+    motion = np.zeros(n, bool)
+    motion[40:80] = True
+    spec, freqs = synthetic_spectra(rng, n, n_mics, f0, motion)
+    return _frames(spec, freqs, f0)
+
+
+def test_chunk_size_does_not_change_scores(detector_path):
+    frames = _motion_frames(0, 4)
+    whole = NeuralDetector(detector_path).process(frames)
+    for size in (1, 7, 50):
+        det = NeuralDetector(detector_path)
+        parts = [det.process(_slice(frames, a, a + size)) for a in range(0, 120, size)]
+        np.testing.assert_array_equal(np.concatenate([p.score for p in parts]), whole.score)
+        np.testing.assert_array_equal(np.concatenate([p.major for p in parts]), whole.major)
+    det = NeuralDetector(detector_path)
+    det.process(frames)
+    det.reset()
+    np.testing.assert_array_equal(det.process(frames).score, whole.score)
+
+
+@pytest.mark.parametrize("n_mics", [2, 3, 5, 8])
+@pytest.mark.parametrize("f0", [20000.0, 40000.0])
+def test_any_mic_count_and_both_rates_and_mic_order_does_not_matter(detector_path, n_mics, f0):
+    frames = _motion_frames(n_mics, n_mics, f0)
+    out = NeuralDetector(detector_path).process(frames)
+    assert out.score.shape == (120,) and out.major.shape == (120,)
+    assert np.all((out.score >= 0) & (out.score <= 1)) and np.all((out.major >= 0) & (out.major <= 1))
+    perm = np.random.default_rng(1).permutation(n_mics)
+    shuffled = _frames(frames.spectra_db[:, :, perm], frames.freqs_hz, f0)
+    np.testing.assert_allclose(NeuralDetector(detector_path).process(shuffled).score, out.score, atol=2e-3)
+
+
+def test_shipped_model_loads_with_no_network(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    det = NeuralDetector()
+    assert det.manifest["parameters"] <= 50_000
+    assert det.manifest["macs_per_s_8_mics"] <= 2_000_000
+    assert det.model_path.name.endswith(".onnx")
+
+
+def test_bad_model_files_are_one_line_errors(tmp_path):
+    with pytest.raises(UspdError, match="not found"):
+        NeuralDetector(tmp_path / "missing.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(UspdError, match="manifest"):
+        NeuralDetector(bad)
+    bad.with_suffix(".json").write_text('{"state_size": 48}')
+    with pytest.raises(UspdError, match="cannot load ONNX model"):
+        NeuralDetector(bad)
+
+
+def test_carriers_unknown_is_an_error(detector_path):
+    frames = _motion_frames(0, 2)
+    frames.carriers_hz = None
+    with pytest.raises(UspdError, match="carrier"):
+        NeuralDetector(detector_path).process(frames)
+    assert NeuralDetector(detector_path, carriers_hz=[40000.0]).process(frames).score.shape == (120,)

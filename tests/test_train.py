@@ -1,0 +1,122 @@
+"""Training side of the neural detector: per-hop labels, the training loop, ONNX export, int8, the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from uspd.recording.labels import LabelInterval, Labels
+from uspd.train.labels import CONFUSER_BITS, MAJOR, MINOR, hop_labels
+
+from nn_fixtures import synthetic_clip
+
+torch = pytest.importorskip("torch")
+
+
+def test_hop_labels_kinds_edges_and_confusers():
+    labels = Labels(duration_s=20.0, intervals=[
+        LabelInterval(2.0, 6.0, "major", distance_m=1.5),
+        LabelInterval(5.0, 8.0, "minor", distance_m=1.0, action="page"),
+        LabelInterval(0.0, 20.0, "fan"),
+        LabelInterval(12.0, 14.0, "pet"),
+    ])
+    t = np.arange(1, 401) * 0.05
+    lab = hop_labels(labels, t, window_s=0.1, edge_s=0.25)
+    at = lambda s: int(np.argmin(np.abs(t - s)))  # noqa: E731
+    assert lab["motion"][at(1.0)] == 0
+    assert lab["motion"][at(4.0)] == MAJOR and lab["distance_m"][at(4.0)] == pytest.approx(1.5)
+    assert lab["motion"][at(5.5)] == MAJOR  # major wins over a concurrent minor
+    assert lab["motion"][at(7.0)] == MINOR and lab["action"][at(7.0)] == 2  # page
+    assert lab["motion"][at(10.0)] == 0 and np.isnan(lab["distance_m"][at(10.0)])
+    assert lab["edge"][at(2.0)] and lab["edge"][at(8.1)] and not lab["edge"][at(4.0)]
+    assert lab["pet"][at(13.0)] and not lab["pet"][at(10.0)]
+    assert np.all(lab["confusers"] & CONFUSER_BITS["fan"])
+    assert not np.any(lab["confusers"] & CONFUSER_BITS["curtain"])
+
+
+def _train(clips, seed, epochs=3):
+    from uspd.train.trainer import TrainConfig, train_model
+
+    cfg = TrainConfig(epochs=epochs, batch=8, crop_hops=100, threads=1, seed=seed, lr=1e-2)
+    return train_model(clips, cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    rng = np.random.default_rng(1)
+    return [synthetic_clip(rng, n_mics=int(rng.integers(2, 9)), major=bool(i % 2)) for i in range(16)]
+
+
+@pytest.fixture(scope="module")
+def trained(clips):
+    return _train(clips, seed=3, epochs=6)
+
+
+def test_training_learns_motion_from_features(clips, trained):
+    net, history = trained
+    from uspd.train.trainer import evaluate_clips, TrainConfig
+
+    stats = evaluate_clips(net, clips, TrainConfig())
+    assert stats["major"] > 0.9
+    assert stats["neg_fp"] < 0.1
+    assert history["best_epoch"] >= 1
+
+
+def test_training_is_reproducible_from_its_seed(clips):
+    a, _ = _train(clips, seed=5, epochs=1)
+    b, _ = _train(clips, seed=5, epochs=1)
+    c, _ = _train(clips, seed=6, epochs=1)
+    for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trained):
+    from uspd.detector.neural import FeatureSpec
+    from uspd.train.export import export_float_onnx, onnx_op_types, quantize_int8, run_onnx_sequence, write_manifest
+
+    net, _ = trained
+    f_path = export_float_onnx(net, tmp_path / "m.float.onnx")
+    q_path = quantize_int8(f_path, tmp_path / "m.onnx")
+    ops = onnx_op_types(q_path)
+    assert "MatMulInteger" in ops and "MatMul" not in ops  # every weight matrix is int8
+    mpath = write_manifest(q_path, net, FeatureSpec(), {"training": {"data_seed": 1}})
+    man = json.loads(mpath.read_text())
+    assert man["parameters"] <= 50_000
+    assert man["macs_per_s_8_mics"] <= 2_000_000
+    x = clips[0]["x"].astype(np.float32)
+    with torch.no_grad():
+        logits, _ = net(torch.from_numpy(x)[None])
+    p_torch = torch.sigmoid(logits)[0].numpy()
+    p_float = run_onnx_sequence(f_path, x)
+    p_int8 = run_onnx_sequence(q_path, x)
+    np.testing.assert_allclose(p_float, p_torch, atol=1e-4)  # the step graph is the trained sequence model
+    assert np.abs(p_int8 - p_float).max() < 0.08
+    assert np.abs(p_int8 - p_float).mean() < 0.02
+
+
+def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
+    from uspd.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    arrays = {}
+    for j, c in enumerate(clips[:6]):
+        for k, v in c.items():
+            if k != "meta":
+                arrays[f"{k}_{j}"] = v
+    arrays["meta"] = np.array(json.dumps([c["meta"] for c in clips[:6]]))
+    np.savez(data / "shard_00000.npz", **arrays)
+    (data / "manifest.json").write_text(json.dumps({"seed": 7, "hours": 0.01, "features": {"n_per_side": 16}}))
+    out = tmp_path / "m.onnx"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--threads", "1"]) == 0
+    man = json.loads(out.with_suffix(".json").read_text())
+    assert man["training"]["data_seed"] == 7 and man["model_file"] == "m.onnx"
+    assert out.with_name("m.float.onnx").exists()
+
+    assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
