@@ -80,12 +80,13 @@ class Sidecar:
             raise RecordingError(f"{where}: carrier_hz must be a non-empty list of frequencies (Hz)")
         nyquist = self.sample_rate / 2
         for f in self.carrier_hz:
-            if not _is_number(f) or f <= 0:
+            if not _is_number(f) or not math.isfinite(f) or f <= 0:
                 raise RecordingError(f"{where}: carrier_hz has an invalid frequency {f!r}")
             if f - MIN_DOPPLER_BAND_HZ <= 0 or f + MIN_DOPPLER_BAND_HZ >= nyquist:
                 raise RecordingError(
-                    f"{where}: carrier {f:g} Hz with its ±{MIN_DOPPLER_BAND_HZ:g} Hz Doppler band does not fit below "
-                    f"half the sample rate ({nyquist:g} Hz); use a lower carrier or a higher sample rate"
+                    f"{where}: carrier {f:g} Hz with its ±{MIN_DOPPLER_BAND_HZ:g} Hz Doppler band does not fit "
+                    f"between 0 and half the sample rate ({nyquist:g} Hz); use a carrier between "
+                    f"{MIN_DOPPLER_BAND_HZ:g} and {nyquist - MIN_DOPPLER_BAND_HZ:g} Hz or a higher sample rate"
                 )
         if not isinstance(self.mic_positions_m, list) or not self.mic_positions_m:
             raise RecordingError(f"{where}: mic_positions_m must be a non-empty list of [x, y, z] positions (m)")

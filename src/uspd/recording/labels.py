@@ -13,6 +13,7 @@ Schema::
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +89,11 @@ def labels_from_dict(d: Any, where: str = "labels") -> Labels:
                     extra={k: v for k, v in iv.items() if k not in ("start_s", "end_s", "kind", "distance_m", "action")},
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordingError(f"{where}: bad label interval {iv!r}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RecordingError(f"{where}: bad label interval {iv!r}: {type(exc).__name__} {exc}") from None
+        last = out[-1]
+        if not (math.isfinite(last.start_s) and math.isfinite(last.end_s) and last.end_s >= last.start_s):
+            raise RecordingError(f"{where}: label interval needs finite start_s <= end_s (s), got {iv!r}")
     duration = d.get("duration_s")
     if duration is None:
         duration = max((iv.end_s for iv in out), default=0.0)
