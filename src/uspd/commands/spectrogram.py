@@ -1,15 +1,79 @@
-"""`uspd spectrogram` (not implemented yet)."""
+"""`uspd spectrogram`: draw the Doppler band around each carrier of a recording over time."""
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from pathlib import Path
 
 from uspd.errors import UspdError
 
+log = logging.getLogger(__name__)
+
+
+def _mic(text: str) -> int | None:
+    if text.strip().lower() in ("all", "mean"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a mic index (0, 1, ...) or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"mic index must be 0 or more, got {value}")
+    return value
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("spectrogram", help="(not implemented yet)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser(
+        "spectrogram",
+        help="draw the Doppler band around each carrier of a recording (PNG)",
+        description="Draw the Doppler band around each carrier of a recording over time, one panel per carrier, "
+                    "in dB. Labelled intervals (NAME.labels.json, if present) are marked under the panels. "
+                    "The file is streamed in chunks, so hour-long recordings work.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("recording", metavar="REC.wav", help="recording WAV (with its NAME.json sidecar beside it)")
+    p.add_argument("--out", metavar="FIG.png", default=None,
+                   help="picture to write (.png, .svg or .pdf; None: NAME.spectrogram.png beside the recording)")
+    p.add_argument("--band-hz", type=float, default=1000.0,
+                   help="half-width of the Doppler band shown around each carrier, in Hz")
+    p.add_argument("--mic", type=_mic, default="all", metavar="N|all",
+                   help="mic channel to show (0-based), or 'all' for the mean power over all mics")
+    p.add_argument("--start-s", type=float, default=0.0, help="start of the segment shown, in seconds")
+    p.add_argument("--end-s", type=float, default=None,
+                   help="end of the segment shown, in seconds (None: the end of the file)")
+    p.add_argument("--window-s", type=float, default=0.1,
+                   help="STFT window in seconds (frequency resolution about 1/window Hz; columns overlap by half)")
+    p.add_argument("--range-db", type=float, default=80.0,
+                   help="colour scale range in dB below the strongest bin")
+    p.add_argument("--max-columns", type=int, default=2000,
+                   help="at most this many time columns; longer recordings are averaged down")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UspdError("'uspd spectrogram' is not implemented yet")
+    from uspd.recording import RecordingReader, read_labels
+    from uspd.viz.spectrogram import require_matplotlib, doppler_spectrogram, plot_spectrogram
+
+    require_matplotlib()  # fail before minutes of computing if matplotlib is missing
+    if not args.range_db > 0:
+        raise UspdError(f"--range-db {args.range_db:g}: must be positive")
+    wav = Path(args.recording)
+    out = Path(args.out) if args.out else wav.with_name(wav.stem + ".spectrogram.png")
+    reader = RecordingReader(wav)
+    specs = doppler_spectrogram(
+        reader, band_hz=args.band_hz, mic=args.mic, start_s=args.start_s, end_s=args.end_s,
+        window_s=args.window_s, max_columns=args.max_columns,
+        progress=not getattr(args, "quiet", False) and sys.stderr.isatty(),
+    )
+    try:
+        labels = read_labels(wav)
+    except UspdError as exc:  # labels are for display only: draw without them
+        log.warning("ignoring labels: %s", exc)
+        labels = None
+    which = f"mic {args.mic}" if args.mic is not None else f"mean of {reader.n_mics} mic(s)"
+    title = f"{wav.name}: {which}, {reader.sample_rate} Hz, window {args.window_s:g} s"
+    plot_spectrogram(specs, out, title, labels=labels, range_db=args.range_db)
+    log.info("wrote %s (%d carrier(s), %d columns, %.1f s of audio)", out, len(specs), len(specs[0].times_s),
+             (reader.duration_s if args.end_s is None else min(args.end_s, reader.duration_s)) - args.start_s)
+    return 0

@@ -1,0 +1,318 @@
+"""Doppler-band spectrogram of a recording, computed chunk by chunk (an hour-long file is never loaded whole).
+
+For each carrier f0: mix the mics to complex baseband (x·exp(-j2π·f0·t)), low-pass and decimate to about four times
+the band (FIR, polyphase), then a Hann STFT; keep the bins within ±band_hz of the carrier. Neighbouring columns are
+averaged (linear power) so there are at most ``max_columns`` of them. Power is in dBFS: a full-scale sine at a bin
+centre reads 0 dB. Plotting needs matplotlib (the ``plot`` extra), imported only when a picture is drawn.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import signal
+
+from uspd.errors import UspdError
+from uspd.recording import Labels, RecordingReader
+
+log = logging.getLogger(__name__)
+
+#: Stop-band attenuation of the decimation filter (dB).
+DECIMATION_ATTENUATION_DB = 80.0
+#: Speed of sound used for the speed axis of the picture (m/s, air at 20 °C).
+SPEED_OF_SOUND_M_S = 343.2
+
+
+@dataclass
+class BandSpectrogram:
+    """The Doppler band around one carrier.
+
+    times_s (T,): audio time of each column's centre, seconds from the start of the file.
+    doppler_hz (B,): offset from the carrier in Hz, ascending (negative = receding).
+    power_db (B, T): power per bin in dBFS (mean over the selected mics).
+    """
+
+    carrier_hz: float
+    times_s: np.ndarray
+    doppler_hz: np.ndarray
+    power_db: np.ndarray
+
+
+@dataclass
+class _Plan:
+    """What every carrier shares: decimation factor ``d``, FIR ``h`` (len d·q+1), STFT window and bins."""
+
+    fs: int
+    d: int
+    h: np.ndarray
+    q: int
+    n_win: int
+    hop: int
+    window: np.ndarray
+    bins: np.ndarray  # FFT bin indices inside the band, ordered by frequency
+    doppler_hz: np.ndarray
+    group: int  # STFT columns averaged into one output column
+
+    @property
+    def fs_dec(self) -> float:
+        return self.fs / self.d
+
+
+def _make_plan(fs: int, band_hz: float, window_s: float, n_frames: int, max_columns: int) -> _Plan:
+    d = max(1, int(fs // (4.0 * band_hz)))
+    fs_dec = fs / d
+    if d > 1:
+        # Pass up to band_hz; everything that would alias into ±band_hz (beyond fs_dec - band_hz) is stopped.
+        n_taps, beta = signal.kaiserord(DECIMATION_ATTENUATION_DB, (fs_dec - 2 * band_hz) / (fs / 2))
+        q = max(1, math.ceil((n_taps - 1) / d))
+        h = signal.firwin(d * q + 1, fs_dec / 2, window=("kaiser", beta), fs=fs)
+    else:
+        q, h = 0, np.ones(1)
+    n_win = int(round(window_s * fs_dec))
+    if n_win < 8:
+        raise UspdError(f"--window-s {window_s:g}: too short, it must span at least 8 samples at {fs_dec:g} Hz")
+    hop = max(1, n_win // 2)
+    n_dec = max(0, n_frames - 1) // d + 1 if n_frames else 0
+    if n_dec < n_win:
+        raise UspdError(
+            f"--window-s {window_s:g}: the selected audio ({n_frames / fs:g} s) is shorter than one window"
+        )
+    n_cols = 1 + (n_dec - n_win) // hop
+    freqs = np.fft.fftfreq(n_win, 1 / fs_dec)
+    order = np.argsort(freqs)
+    bins = order[np.abs(freqs[order]) <= band_hz * (1 + 1e-9)]
+    return _Plan(fs=fs, d=d, h=h.astype(np.float32), q=q, n_win=n_win, hop=hop,
+                 window=signal.get_window("hann", n_win).astype(np.float32), bins=bins,
+                 doppler_hz=freqs[bins], group=max(1, math.ceil(n_cols / max_columns)))
+
+
+class _BandAnalyzer:
+    """Streaming state for one carrier: mixer phase, decimator history, STFT buffer, column averaging."""
+
+    def __init__(self, plan: _Plan, carrier_hz: float, start_frame: int, n_mics: int):
+        self.plan, self.carrier_hz, self.start_frame = plan, carrier_hz, start_frame
+        hist = len(plan.h) - 1
+        # Mixed samples not yet decimated, with the filter's history in front (zeros before the start).
+        self._mix = np.zeros((hist, n_mics), np.complex64)
+        self._dec = np.zeros((0, n_mics), np.complex64)  # decimated samples not yet in a column
+        self._dec_i0 = 0  # decimated index of _dec[0]
+        self._col = 0  # next STFT column
+        self._acc_p: list[np.ndarray] = []
+        self._acc_t: list[float] = []
+        self._out_p: list[np.ndarray] = []
+        self._out_t: list[float] = []
+        scale = 0.5 * float(plan.window.sum())  # a full-scale real sine mixes down to amplitude 0.5
+        self._norm = 1.0 / (scale * scale)
+
+    def feed(self, x: np.ndarray, k0: int) -> None:
+        """Add mic samples ``x`` (n, n_mics) float32 whose first sample is segment-relative index ``k0``."""
+        p = self.plan
+        idx = np.arange(self.start_frame + k0, self.start_frame + k0 + len(x), dtype=np.float64)
+        cycles = np.mod(idx * (self.carrier_hz / p.fs), 1.0)
+        lo = np.exp(-2j * np.pi * cycles).astype(np.complex64)
+        self._mix = np.concatenate([self._mix, x * lo[:, None]])
+        # Filter outputs at segment-relative k = 0, d, 2d, ...; each needs the len(h) inputs ending at k.
+        # With len(h) - 1 = q·d and _mix[0] at k - q·d for the first pending output, upfirdn's full
+        # convolution output number q + m (taken every d) is exactly the output at k + m·d.
+        n_valid = (len(self._mix) - 1) // p.d - p.q + 1 if len(self._mix) else 0
+        if n_valid <= 0:
+            return
+        y = signal.upfirdn(p.h, self._mix, down=p.d, axis=0)[p.q:p.q + n_valid]
+        self._mix = self._mix[n_valid * p.d:]
+        self._add_decimated(y.astype(np.complex64))
+
+    def _add_decimated(self, y: np.ndarray) -> None:
+        p = self.plan
+        self._dec = np.concatenate([self._dec, y])
+        first = self._col * p.hop - self._dec_i0
+        n_cols = (len(self._dec) - first - p.n_win) // p.hop + 1
+        if n_cols > 0:
+            frames = sliding_window_view(self._dec, p.n_win, axis=0)[first:first + (n_cols - 1) * p.hop + 1:p.hop]
+            spec = np.fft.fft(frames * p.window, axis=-1)[..., p.bins]  # (cols, mics, bins)
+            power = (spec.real ** 2 + spec.imag ** 2).mean(axis=1) * self._norm  # (cols, bins)
+            cols = self._col + np.arange(n_cols)
+            centre = cols * p.hop + (p.n_win - 1) / 2  # decimated index of each window's centre
+            times = (self.start_frame + centre * p.d - (len(p.h) - 1) / 2) / p.fs
+            for pw, t in zip(power, times):
+                self._acc_p.append(pw)
+                self._acc_t.append(float(t))
+                if len(self._acc_p) == p.group:
+                    self._flush()
+            self._col += n_cols
+        drop = self._col * p.hop - self._dec_i0
+        if drop > 0:
+            self._dec = self._dec[drop:]
+            self._dec_i0 += drop
+
+    def _flush(self) -> None:
+        if self._acc_p:
+            self._out_p.append(np.mean(self._acc_p, axis=0))
+            self._out_t.append(float(np.mean(self._acc_t)))
+            self._acc_p, self._acc_t = [], []
+
+    def result(self) -> BandSpectrogram:
+        self._flush()
+        power = np.array(self._out_p, dtype=np.float64).T.reshape(len(self.plan.bins), -1)
+        return BandSpectrogram(
+            carrier_hz=float(self.carrier_hz),
+            times_s=np.array(self._out_t),
+            doppler_hz=self.plan.doppler_hz.copy(),
+            power_db=10 * np.log10(np.maximum(power, 1e-30)),
+        )
+
+
+def doppler_spectrogram(
+    recording: str | os.PathLike | RecordingReader,
+    band_hz: float = 1000.0,
+    mic: int | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    window_s: float = 0.1,
+    max_columns: int = 2000,
+    chunk_s: float = 1.0,
+    progress: bool = False,
+) -> list[BandSpectrogram]:
+    """Doppler-band spectrogram of ``recording``, one :class:`BandSpectrogram` per carrier (sidecar order).
+
+    band_hz: half-width of the band shown around each carrier (Hz). mic: channel index, or None for the mean power
+    over all mics. start_s/end_s: segment of the file (s; end None = to the end). window_s: STFT window (s); the
+    frequency resolution is about 1/window_s Hz, columns overlap by half. max_columns: more columns than this are
+    averaged in groups. chunk_s: audio read per step (s). Raises UspdError for options that do not fit the file.
+    """
+    reader = recording if isinstance(recording, RecordingReader) else RecordingReader(recording)
+    fs = reader.sample_rate
+    nyquist = fs / 2
+    if not band_hz > 0:
+        raise UspdError(f"--band-hz {band_hz:g}: must be positive")
+    for f0 in reader.sidecar.carrier_hz:
+        if f0 - band_hz <= 0 or f0 + band_hz >= nyquist:
+            raise UspdError(f"--band-hz {band_hz:g}: carrier {f0:g} Hz ± {band_hz:g} Hz does not fit between 0 and "
+                            f"half the sample rate ({nyquist:g} Hz) of {reader.path}")
+    if mic is not None and not 0 <= mic < reader.n_mics:
+        raise UspdError(f"--mic {mic}: {reader.path} has mics 0..{reader.n_mics - 1}")
+    if max_columns < 1:
+        raise UspdError(f"--max-columns {max_columns}: must be at least 1")
+    if not (0 <= start_s < reader.duration_s):
+        raise UspdError(f"--start-s {start_s:g}: must be in [0, {reader.duration_s:g}) s for {reader.path}")
+    start = int(round(start_s * fs))
+    stop = reader.n_frames if end_s is None else min(reader.n_frames, int(round(end_s * fs)))
+    if stop <= start:
+        raise UspdError(f"--end-s {end_s:g}: must be after --start-s {start_s:g}")
+    plan = _make_plan(fs, band_hz, window_s, stop - start, max_columns)
+    log.debug("spectrogram: decimate by %d to %.1f Hz with %d taps, %d-point window, %d columns per output column",
+              plan.d, plan.fs_dec, len(plan.h), plan.n_win, plan.group)
+    n_sel = 1 if mic is not None else reader.n_mics
+    bands = [_BandAnalyzer(plan, f0, start, n_sel) for f0 in reader.sidecar.carrier_hz]
+    chunk = max(plan.d, int(chunk_s * fs))
+    from tqdm import tqdm
+
+    with tqdm(total=round((stop - start) / fs, 1), unit="s", disable=not progress, desc="spectrogram") as bar:
+        k = 0
+        for block in reader.chunks(chunk, start, stop):
+            x = block if mic is None else block[:, mic:mic + 1]
+            for b in bands:
+                b.feed(x, k)
+            k += len(block)
+            bar.update(round(len(block) / fs, 1))
+    return [b.result() for b in bands]
+
+
+# --- picture -------------------------------------------------------------------------------------------------------
+
+#: Colours of label kinds in the interval strip (anything else is grey).
+KIND_COLOURS = {"major": "#d62728", "minor": "#ff7f0e", "presence": "#2ca02c", "pet": "#9467bd", "far": "#7f7f7f",
+                "fan": "#1f77b4", "curtain": "#17becf", "hvac": "#8c9fb1", "keys": "#bcbd22", "music": "#e377c2",
+                "vacuum": "#8c564b", "door": "#555555"}
+
+
+def require_matplotlib():
+    """(Figure, FigureCanvasAgg) from matplotlib (no pyplot, no global backend); UspdError if it is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UspdError("drawing needs matplotlib: pip install 'uspd[plot]'") from None
+    return Figure, FigureCanvasAgg
+
+
+def plot_spectrogram(
+    specs: list[BandSpectrogram],
+    out_path: str | os.PathLike,
+    title: str,
+    labels: Labels | None = None,
+    range_db: float = 80.0,
+    speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S,
+) -> Path:
+    """Draw one panel per carrier (time on x, Doppler shift on y, dB colour) and save to ``out_path``.
+
+    The colour scale spans ``range_db`` below the strongest bin. Label intervals (display only), if given, are drawn
+    as bars in a strip under the panels, one row per kind. The format follows the file extension (png, svg, pdf).
+    """
+    Figure, FigureCanvasAgg = require_matplotlib()
+    out_path = Path(out_path)
+    t_lo, t_hi = _time_extent(specs[0])
+    shown = []
+    if labels is not None:
+        shown = [iv for iv in labels.intervals if iv.end_s >= t_lo and iv.start_s <= t_hi]
+    kinds = list(dict.fromkeys(iv.kind for iv in sorted(shown, key=lambda iv: list(KIND_COLOURS).index(iv.kind)
+                                                         if iv.kind in KIND_COLOURS else 99)))
+    n = len(specs)
+    ratios = [3.0] * n + ([0.25 + 0.22 * len(kinds)] if kinds else [])
+    fig = Figure(figsize=(11, sum(ratios) * 0.9 + 0.9), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios}, squeeze=False)[:, 0]
+    vmax = max(float(np.max(s.power_db)) for s in specs)
+    image = None
+    for ax, s in zip(axes, specs):
+        df = float(s.doppler_hz[1] - s.doppler_hz[0]) if len(s.doppler_hz) > 1 else 1.0
+        extent = (*_time_extent(s), s.doppler_hz[0] - df / 2, s.doppler_hz[-1] + df / 2)
+        image = ax.imshow(s.power_db, aspect="auto", origin="lower", extent=extent, interpolation="nearest",
+                          cmap="magma", vmin=vmax - range_db, vmax=vmax)
+        ax.set_ylabel("Doppler shift (Hz)")
+        ax.set_title(f"carrier {s.carrier_hz:g} Hz", fontsize=10, loc="left")
+        f0 = s.carrier_hz
+        sec = ax.secondary_yaxis("right", functions=(lambda f, f0=f0: f * speed_of_sound_m_s / (2 * f0),
+                                                     lambda v, f0=f0: v * 2 * f0 / speed_of_sound_m_s))
+        sec.set_ylabel("radial speed (m/s)")
+    if kinds:
+        _draw_label_strip(axes[-1], shown, kinds)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(t_lo, t_hi)
+    cbar = fig.colorbar(image, ax=list(axes[:n]), pad=0.01, fraction=0.04)
+    cbar.set_label("power (dBFS per bin)")
+    fig.suptitle(title, fontsize=11)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(out_path)
+    except (ValueError, OSError) as exc:
+        raise UspdError(f"{out_path}: cannot write the picture ({str(exc).splitlines()[0]})") from None
+    return out_path
+
+
+def _time_extent(s: BandSpectrogram) -> tuple[float, float]:
+    """(first, last) time edge of the columns (s)."""
+    dt = float(np.median(np.diff(s.times_s))) if len(s.times_s) > 1 else 0.1
+    return float(s.times_s[0]) - dt / 2, float(s.times_s[-1]) + dt / 2
+
+
+def _draw_label_strip(ax, intervals, kinds: list[str]) -> None:
+    """Bars for labelled intervals, one row per kind (minor motion bars carry their action)."""
+    for row, kind in enumerate(kinds):
+        for iv in intervals:
+            if iv.kind != kind:
+                continue
+            ax.broken_barh([(iv.start_s, max(iv.end_s - iv.start_s, 1e-3))], (row - 0.38, 0.76),
+                           color=KIND_COLOURS.get(kind, "#999999"))
+            if iv.action:
+                ax.text((iv.start_s + iv.end_s) / 2, row, iv.action, ha="center", va="center", fontsize=7,
+                        color="white", clip_on=True)
+    ax.set_yticks(range(len(kinds)), kinds, fontsize=8)
+    ax.set_ylim(len(kinds) - 0.5, -0.5)
+    ax.set_ylabel("labels", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
