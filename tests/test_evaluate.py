@@ -90,13 +90,20 @@ def test_false_alarms_are_events_with_cooldown_warmup_and_margins():
     assert "curtain" not in r["by_confuser"]
     assert r["empty_clips"]["alarms"] == 4
     # a walk-in: motion inside the label and within the margins is not a false alarm
-    c_walk = clip(60, [iv(20, 30, "major", 2.0)], motion_spans=[(19.5, 33.5), (40, 41)])
+    c_walk = clip(60, [iv(20, 30, "major", 2.0)], motion_spans=[(19.5, 32.9), (40, 41)])
     r2 = M.false_alarm_metrics([c_walk], M.MetricsConfig())
     assert r2["alarms"] == 1
     assert r2["negative_h"] * 3600 == pytest.approx(55 - 14, abs=2 * HOP_S)  # 5-60 s minus 19-33 s
     assert r2["empty_clips"]["negative_h"] == 0 and r2["empty_clips"]["fa_per_h"] is None
     r3 = M.false_alarm_metrics([c_walk], M.MetricsConfig(margin_before_s=0.2))
     assert r3["alarms"] == 2                                  # the early start at 19.5 s now counts
+    # motion stuck on past the label's margin counts once, where negative time begins (30 + 3 s)
+    c_stuck = clip(60, [iv(20, 30, "major", 2.0)], motion_spans=[(20, 60)])
+    idx = M.false_alarm_indices(c_stuck.t_s, c_stuck.motion, M.negative_mask(c_stuck, M.MetricsConfig()), 5.0)
+    assert [round(c_stuck.t_s[i], 2) for i in idx] == [33.05]
+    # ... and so does a detector on from the start, at the end of the warm-up
+    c_on = clip(60, [iv(0, 60, "hvac")], motion_spans=[(0, 60)])
+    assert M.false_alarm_metrics([c_on], M.MetricsConfig())["alarms"] == 1
 
 
 def test_presence_metrics_on_off_and_empty_room():
@@ -150,3 +157,124 @@ def test_seed_roles():
     assert clip_seed(9000, 1) == clip_seed(9000, 1)
     assert len({clip_seed(9000, i) for i in range(100)} | {clip_seed(9001, i) for i in range(100)}) == 200
     assert clip_seed(9000, 1, stream=0) != clip_seed(9000, 1, stream=1)
+
+
+# --- the harness end to end with a stand-in pipeline (burst energy -> score); the real pipeline is tested below ---
+SR = 96000
+
+
+def _write_clip(path, duration_s, intervals, bursts, dataset_seed=9000):
+    """A 2-mic 96 kHz recording: faint noise plus loud noise bursts at `bursts` [(a, b)], labelled `intervals`."""
+    from uspd.recording.format import Sidecar
+    from uspd.recording.io import RecordingWriter
+    from uspd.recording.labels import write_labels
+
+    rng = np.random.default_rng(len(str(path)))
+    x = rng.normal(0, 0.001, (int(duration_s * SR), 2)).astype(np.float32)
+    for a, b in bursts:
+        x[int(a * SR):int(b * SR)] *= 300
+    sc = Sidecar(SR, [40000.0], [[0.03, 0, 0], [-0.03, 0, 0]])
+    with RecordingWriter(path, sc) as w:
+        w.write(x)
+    write_labels(path, Labels(duration_s, [LabelInterval(*i) for i in intervals], {"dataset_seed": dataset_seed}))
+
+
+def _standin_pipeline(wav, config, detector):
+    """Per-50 ms-hop RMS -> score 0.9/0.05 -> the real PresenceTracker (what run_file does with a real detector)."""
+    from types import SimpleNamespace
+
+    from uspd.presence.tracker import PresenceTracker
+    from uspd.recording.io import RecordingReader
+
+    x = RecordingReader(wav).read_all()
+    hop = SR // 20
+    rms = np.sqrt(np.mean(x[: len(x) // hop * hop].reshape(-1, hop, x.shape[1]) ** 2, axis=(1, 2)))
+    score = np.where(rms > 0.05, 0.9, 0.05) if detector == "classic" else np.where(rms > 0.05, 0.7, 0.5)
+    t = hop / SR * np.arange(1, len(rms) + 1)
+    return PresenceTracker(config.presence).update(t, SimpleNamespace(score=score, major=np.full(len(t), 0.8)))
+
+
+@pytest.fixture
+def tiny_set(tmp_path):
+    d = tmp_path / "set"
+    d.mkdir()
+    _write_clip(d / "walk" / "w1.wav", 8.0, [(2.0, 4.0, "major", 1.5)], [(2.2, 4.0)])
+    _write_clip(d / "walk" / "w2.wav", 8.0, [(2.0, 4.0, "major", 4.5)], [])
+    _write_clip(d / "neg" / "n1.wav", 20.0, [(0.0, 20.0, "fan")], [(8.0, 8.5), (15.0, 15.3)])
+    (d / "walk" / "w1.ref.wav").write_bytes(b"")      # reference files and hidden folders are not recordings
+    (d / ".tmp").mkdir()
+    return d
+
+
+def test_evaluate_command_with_standin_pipeline(tiny_set, tmp_path, monkeypatch, capsys):
+    import json
+
+    from uspd.cli import main
+    from uspd.evaluate import runner
+
+    monkeypatch.setattr(runner, "_run_pipeline", _standin_pipeline)
+    out = tmp_path / "r.json"
+    rc = main(["-q", "evaluate", str(tiny_set), "--detector", "both", "--workers", "1", "--json", str(out),
+               "--matched-fa", "0"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "classic" in text and "nn" in text and "major recall" in text and "during fan" in text
+    res = json.loads(out.read_text())
+    assert res["recordings"] == 3 and res["seed_roles"] == {"eval": 3}
+    c = res["detectors"]["classic"]
+    assert (c["major"]["n"], c["major"]["detected"]) == (2, 1)
+    assert c["major"]["by_distance"]["4-6m"]["recall"] == 0.0
+    assert c["major"]["delay_s"]["median"] == pytest.approx(0.3, abs=0.051)   # burst at 2.2 s + 2 hops debounce
+    assert c["false_alarms"]["alarms"] == 2 and c["false_alarms"]["by_confuser"]["fan"]["alarms"] == 2
+    assert [round(a["t"], 2) for a in c["false_alarm_events"]] == [8.1, 15.1]
+    assert c["false_alarm_events"][0]["active"] == ["fan"]
+    assert [m["clip"].endswith("w2.wav") for m in c["missed_intervals"]] == [True]
+    # matched FA 0/h: the sweep raises the threshold above 0.9 -> no alarms and no detections
+    (m0,) = c["matched_fa"]
+    assert m0["reachable"] and m0["alarms"] == 0 and m0["threshold"] > 0.9 and m0["major_recall"] == 0.0
+    # nn stand-in: 0.7 on bursts, 0.5 elsewhere. The first false alarm turns presence on, the sensitive threshold
+    # (0.35) then sees the 0.5 floor as motion: one long event per clip (the walk-in's motion never ends either and
+    # counts once its label's margin is over), and the motion share of negative time shows it
+    n = res["detectors"]["nn"]
+    assert n["major"]["detected"] == 1 and n["false_alarms"]["alarms"] == 2
+    assert sorted(round(a["t"], 2) for a in n["false_alarm_events"]) == [7.05, 8.1]
+    assert n["false_alarms"]["motion_fraction"] > 0.6 > 0.3 > c["false_alarms"]["motion_fraction"]
+    assert n["presence"]["empty_presence_on_per_h"] > 0 and c["presence"]["empty_presence_on_per_h"] > 0
+
+
+def test_matched_fa_sweep_finds_operating_points():
+    from uspd.evaluate.runner import matched_fa
+    from uspd.presence.tracker import PresenceConfig
+
+    # negative clip: alarms with scores 0.5, 0.6, 0.7, 0.8 (10 s apart); positive clip: major motion at score 0.65
+    t = HOP_S * np.arange(1, 1201)
+    neg_score = np.full(len(t), 0.05)
+    for k, s in enumerate((0.5, 0.6, 0.7, 0.8)):
+        neg_score[(t > 10 + 10 * k) & (t < 11 + 10 * k)] = s
+    neg = M.ClipResult("n", Labels(60, [LabelInterval(0, 60, "fan")]), t, neg_score, np.ones(len(t)),
+                       np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
+    pos_score = np.where((t > 20) & (t < 25), 0.65, 0.05)
+    pos = M.ClipResult("p", Labels(60, [LabelInterval(20, 25, "major", 2.0)]), t, pos_score, np.ones(len(t)),
+                       np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
+    neg_h = M.false_alarm_metrics([neg, pos], M.MetricsConfig())["negative_h"]
+    pts = matched_fa([neg, pos], PresenceConfig(), [2.5 / neg_h, 1.5 / neg_h, 0.0])
+    # <= 2 alarms allowed: threshold just above 0.6 -> the 0.65 walk is still detected
+    assert pts[0]["alarms"] == 2 and 0.6 < pts[0]["threshold"] <= 0.65 and pts[0]["major_recall"] == 1.0
+    # <= 1 alarm: threshold above 0.7 -> the walk is missed
+    assert pts[1]["alarms"] == 1 and 0.7 < pts[1]["threshold"] <= 0.8 and pts[1]["major_recall"] == 0.0
+    assert pts[2]["alarms"] == 0 and pts[2]["threshold"] > 0.8
+
+
+def test_evaluate_refuses_training_seeds_and_empty_dirs(tmp_path, capsys):
+    from uspd.cli import main
+
+    d = tmp_path / "train"
+    _write_clip(d / "a.wav", 1.0, [(0.0, 1.0, "fan")], [], dataset_seed=12)
+    assert main(["evaluate", str(d), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "training dataset seed 12" in err and "a.wav" in err and err.count("\n") == 1
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", str(tmp_path / "empty")]) == 2
+    assert "no recordings with labels" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -12,7 +12,9 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
   ``margin_before_s`` before and ``margin_after_s`` after (the detector's hangover and the label edges are not
   false alarms). Each hop stands for ``hop_s`` of time.
 * **False alarm**: a rising edge of ``motion`` (first hop of a motion run) inside negative time, at least
-  ``cooldown_s`` after the previous counted false alarm. FA/h = alarms / negative hours; also restricted to
+  ``cooldown_s`` after the previous counted false alarm. Motion still on when negative time begins (at the end of
+  the warm-up, or ``margin_after_s`` after a label) counts as a rising edge there: a detector stuck on is not
+  "free of false alarms". FA/h = alarms / negative hours; also restricted to
   negative time inside ``music`` intervals, inside each confuser's intervals, and on clips without people.
 * **Motion fraction**: share of negative time with ``motion`` true (hangover included).
 * **Presence**: person spans = union of major/minor/presence intervals, gaps up to ``vacancy_timeout_s`` merged.
@@ -119,10 +121,14 @@ def negative_mask(clip: ClipResult, cfg: MetricsConfig) -> np.ndarray:
 
 
 def false_alarm_indices(t_s: np.ndarray, motion: np.ndarray, negative: np.ndarray, cooldown_s: float) -> np.ndarray:
-    """Hop indices of counted false alarms: rising edges in negative time, >= cooldown_s apart."""
+    """Hop indices of counted false alarms: rising edges of ``motion & negative``, >= cooldown_s apart.
+
+    Motion still on when negative time begins (after warm-up or a label's margin) counts as a rising edge too, so
+    a detector stuck on cannot score zero false alarms.
+    """
     out: list[int] = []
-    for i in rising_edges(motion):
-        if negative[i] and (not out or t_s[i] - t_s[out[-1]] >= cooldown_s):
+    for i in rising_edges(np.asarray(motion, bool) & negative):
+        if not out or t_s[i] - t_s[out[-1]] >= cooldown_s:
             out.append(int(i))
     return np.asarray(out, dtype=int)
 

@@ -1,0 +1,257 @@
+"""The balanced evaluation set (``uspd dataset eval``) and the resumable, parallel clip renderer behind it.
+
+Set composition at ``scale`` 1 (counts are rounded, at least 1 each):
+
+* ``walk``: 48 walk-ins, closest approach spread over 0.5-6 m (some beyond 5 m are labelled ``far``);
+* ``seated``: 48 seated clips (walk in, sit, reach / page / typing / cup);
+* ``negative``: >= 2 hours in 5-minute clips without people: fans, curtains, HVAC, pets, keys, music, vacuum,
+  doors and combinations; 2-4 mics to bound disk (2 h x 4 mics x 96 kHz int16 is 5.5 GB);
+* ``music_motion``: 24 clips of music through the loudspeaker while a person moves;
+* every 4th clip of each kind at 48 kHz (18-22 kHz carrier), the rest as the sampler draws them.
+
+Clip ``i`` of dataset seed ``S`` samples its scene with ``clip_seed(S, i, 0)`` and renders with
+``clip_seed(S, i, 1)`` (see :mod:`uspd.evaluate.seeds`). Every clip is rendered into ``OUT/.tmp/`` and moved into
+place when complete, labels last, so an interrupted run resumes by skipping clips whose labels exist.
+"""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from tqdm import tqdm
+
+from uspd import __version__
+from uspd.errors import UspdError
+from uspd.evaluate.seeds import check_not_training, clip_seed, seed_role
+from uspd.recording.format import labels_path, read_sidecar, reference_name, sidecar_path, write_json_atomic
+from uspd.recording.labels import read_labels, write_labels
+
+MANIFEST = "manifest.json"
+TMP_DIR = ".tmp"
+
+#: kind -> (clips at scale 1, clip duration in s or None for the sampler's own). Negatives: 26 x 300 s = 2.17 h
+#: (2 h of negative time after each clip's warm-up).
+EVAL_SET: dict[str, tuple[int, float | None]] = {
+    "walk": (48, None),
+    "seated": (48, None),
+    "negative": (26, 300.0),
+    "music_motion": (24, None),
+}
+#: every n-th clip of each kind is forced to 48 kHz.
+EVERY_48K = 4
+#: max mics for the long negatives.
+NEGATIVE_MAX_MICS = 4
+#: shortest clip a scaled-down negative may have (s).
+MIN_CLIP_S = 6.0
+
+
+class DatasetError(UspdError):
+    """The output folder or the requested set is not usable."""
+
+
+@dataclass
+class ClipJob:
+    """One clip to render: name is relative to the output folder (``kind/kind_0007.wav``)."""
+
+    index: int
+    name: str
+    kind: str
+    scene_seed: int
+    render_seed: int
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    max_mics: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def eval_set_plan(dataset_seed: int, scale: float = 1.0) -> list[ClipJob]:
+    """The clips of the evaluation set for ``dataset_seed`` at ``scale`` (deterministic)."""
+    if not (scale > 0 and math.isfinite(scale)):
+        raise DatasetError(f"--scale: must be a positive number, got {scale}")
+    jobs: list[ClipJob] = []
+    for kind, (n_full, dur_s) in EVAL_SET.items():
+        n = max(1, round(n_full * scale))
+        if dur_s is not None:  # keep the total duration proportional to scale
+            dur_s = max(MIN_CLIP_S, min(dur_s, n_full * dur_s * scale / n))
+        for k in range(n):
+            i = len(jobs)
+            jobs.append(ClipJob(index=i, name=f"{kind}/{kind}_{k:04d}.wav", kind=kind,
+                                scene_seed=clip_seed(dataset_seed, i, 0), render_seed=clip_seed(dataset_seed, i, 1),
+                                duration_s=dur_s, sample_rate=48000 if k % EVERY_48K == EVERY_48K - 1 else None,
+                                max_mics=NEGATIVE_MAX_MICS if kind == "negative" else None,
+                                extra={"dataset_seed": int(dataset_seed), "clip_index": i, "set_kind": kind}))
+    return jobs
+
+
+def is_complete(out_dir: Path, job: ClipJob) -> bool:
+    wav = out_dir / job.name
+    return wav.exists() and sidecar_path(wav).exists() and labels_path(wav).exists()
+
+
+def _scene_for(job: ClipJob):
+    """Sample the scene spec for ``job`` and apply its duration / rate / mic overrides."""
+    from uspd.simulate.scene import load_scene, random_scene_spec
+
+    spec = random_scene_spec(np.random.default_rng(job.scene_seed), kind=job.kind)
+    spec = adjust_spec(spec, job)
+    return spec, load_scene(spec)
+
+
+def adjust_spec(spec: dict, job: ClipJob) -> dict:
+    """Apply the job's overrides to a sampler spec (duration, 48 kHz, mic count cap)."""
+    from uspd.simulate import scene as scene_mod
+
+    adjust = getattr(scene_mod, "adjust_spec", None)
+    if adjust is not None:  # the simulator knows its own spec layout
+        return adjust(spec, duration_s=job.duration_s, sample_rate=job.sample_rate, max_mics=job.max_mics)
+    spec = dict(spec)
+    if job.duration_s is not None:
+        spec["duration_s"] = float(job.duration_s)
+    return spec
+
+
+def render_job(out_dir: Path, job: ClipJob) -> dict[str, Any]:
+    """Render one clip into ``out_dir/.tmp`` and move it into place (labels last). Returns its manifest entry."""
+    from uspd.simulate.render import render_to_file
+
+    final = out_dir / job.name
+    tmp_dir = out_dir / TMP_DIR / f"{job.index:05d}"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    tmp_wav = tmp_dir / final.name
+    spec, scene = _scene_for(job)
+    render_to_file(scene, job.render_seed, tmp_wav, progress=False)
+    labels = read_labels(tmp_wav)
+    if labels is None:
+        raise DatasetError(f"{tmp_wav}: the simulator wrote no labels")
+    labels.extra.update(job.extra, scene_seed=job.scene_seed, render_seed=job.render_seed)
+    write_labels(tmp_wav, labels)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    ref = tmp_dir / reference_name(tmp_wav)
+    moves = [(tmp_wav, final), (sidecar_path(tmp_wav), sidecar_path(final)), (labels_path(tmp_wav), labels_path(final))]
+    if ref.exists():
+        moves.insert(1, (ref, final.with_name(ref.name)))
+    for src, dst in moves:  # labels last: their presence marks a complete clip
+        os.replace(src, dst)
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    return manifest_entry(out_dir, job)
+
+
+def manifest_entry(out_dir: Path, job: ClipJob) -> dict[str, Any]:
+    """The manifest line of a complete clip, read back from its files."""
+    wav = out_dir / job.name
+    labels = read_labels(wav)
+    sc = read_sidecar(wav)
+    return {"name": job.name, "kind": job.kind, "index": job.index, "scene_seed": job.scene_seed,
+            "render_seed": job.render_seed, "duration_s": labels.duration_s if labels else None,
+            "sample_rate": sc.sample_rate, "n_mics": len(sc.mic_positions_m),
+            "labels": sorted({iv.kind for iv in labels.intervals}) if labels else []}
+
+
+_WORKER_OUT: Path | None = None
+
+
+def _init_worker(out_dir: str) -> None:
+    global _WORKER_OUT
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    _WORKER_OUT = Path(out_dir)
+
+
+def _work(job: ClipJob) -> tuple[ClipJob, dict[str, Any] | None, str | None]:
+    assert _WORKER_OUT is not None
+    try:
+        return job, render_job(_WORKER_OUT, job), None
+    except UspdError as exc:
+        return job, None, str(exc)
+
+
+def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: bool = True,
+                on_done: Callable[[ClipJob, dict], None] | None = None) -> tuple[list[dict], int]:
+    """Render every incomplete job (skipping complete ones) with ``workers`` processes and a progress bar.
+
+    Returns (manifest entries of all jobs in ``jobs`` order, number rendered now).
+    """
+    pending = [j for j in jobs if not is_complete(out_dir, j)]
+    done = {j.index: manifest_entry(out_dir, j) for j in jobs if is_complete(out_dir, j)}
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="clip", desc="render",
+               disable=not progress, dynamic_ncols=True)
+    pool = None
+    try:
+        if workers > 1 and len(pending) > 1:
+            pool = mp.get_context("spawn").Pool(min(workers, len(pending)), initializer=_init_worker,
+                                                initargs=(str(out_dir),))
+            it: Iterable = pool.imap_unordered(_work, pending)
+        else:
+            _init_worker(str(out_dir))
+            it = map(_work, pending)
+        for job, entry, err in it:
+            if err is not None:
+                raise DatasetError(f"{out_dir / job.name}: {err}")
+            done[job.index] = entry
+            if on_done:
+                on_done(job, entry)
+            bar.update(1)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    shutil.rmtree(out_dir / TMP_DIR, ignore_errors=True)
+    return [done[j.index] for j in jobs], len(pending)
+
+
+def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float = 1.0, workers: int = 1,
+                   progress: bool = True) -> dict[str, Any]:
+    """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest."""
+    out_dir = Path(out_dir)
+    role = check_not_training(dataset_seed, "--seed")
+    jobs = eval_set_plan(dataset_seed, scale)
+    man_path = out_dir / MANIFEST
+    if man_path.exists():
+        try:
+            old = json.loads(man_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{man_path}: unreadable manifest ({exc}); choose another --out") from None
+        if old.get("dataset_seed") != dataset_seed or old.get("scale") != scale:
+            raise DatasetError(f"{man_path}: folder holds the set for seed {old.get('dataset_seed')} scale "
+                               f"{old.get('scale')}; use another --out for seed {dataset_seed} scale {scale}")
+    elif out_dir.exists() and any(p.name != TMP_DIR for p in out_dir.iterdir()):
+        raise DatasetError(f"{out_dir}: exists, is not empty and has no {MANIFEST}; choose an empty --out folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = {"set": "uspd-eval", "uspd_version": __version__, "dataset_seed": int(dataset_seed), "role": role,
+            "scale": scale, "seed_convention": "uspd.evaluate.seeds (train 0-999, tune 1000-1999, eval >= 9000)",
+            "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)"}
+    write_json_atomic(man_path, {**base, "complete": False, "planned": [asdict(j) for j in jobs]})
+    entries, n_new = render_jobs(out_dir, jobs, workers=workers, progress=progress)
+    manifest = {**base, "complete": True, **summarize(entries), "rendered_now": n_new, "clips": entries}
+    write_json_atomic(man_path, manifest)
+    return manifest
+
+
+def summarize(entries: list[dict]) -> dict[str, Any]:
+    """Counts and hours by set kind, by label kind, and how many clips at each sample rate."""
+    counts: dict[str, int] = {}
+    hours: dict[str, float] = {}
+    label_counts: dict[str, int] = {}
+    rates: dict[str, int] = {}
+    for e in entries:
+        counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+        hours[e["kind"]] = hours.get(e["kind"], 0.0) + (e.get("duration_s") or 0.0) / 3600.0
+        for k in e.get("labels", []):
+            label_counts[k] = label_counts.get(k, 0) + 1
+        r = str(e.get("sample_rate"))
+        rates[r] = rates.get(r, 0) + 1
+    return {"counts": counts, "hours": {k: round(v, 4) for k, v in hours.items()},
+            "clips_with_label": dict(sorted(label_counts.items())), "sample_rates": rates}
+
+
+__all__ = ["ClipJob", "DatasetError", "EVAL_SET", "build_eval_set", "eval_set_plan", "render_jobs", "render_job",
+           "is_complete", "summarize", "seed_role"]
