@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
     n = int(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
@@ -45,7 +46,7 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, default=argparse.SUPPRESS, metavar="DIR", help="output folder (new, or a partial run)")
     p.add_argument("--scale", type=_scale, default=1.0,
                    help="multiply clip counts and negative hours (0.05 = tiny set for a quick check)")
-    p.add_argument("--workers", type=_positive_int, default=max(1, os.cpu_count() or 1),
+    p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from uspd import __version__
+from uspd.commands.dataset import positive_int
 from uspd.errors import ConfigError, UspdError
 
 DETECTORS = ("classic", "nn")
@@ -23,13 +24,6 @@ def _targets(text: str) -> list[float]:
     return vals
 
 
-def _workers(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--workers must be >= 1, got {n}")
-    return n
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="measure detection on labelled recordings (recall, FA/h, delays, presence)",
@@ -43,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="detector to evaluate; 'both' puts classic and nn side by side")
     p.add_argument("--config", metavar="FILE", default=None, help="uspd TOML config ([presence], [detector], ...)")
     p.add_argument("--json", metavar="OUT.json", type=Path, default=None, help="also write all metrics as JSON")
-    p.add_argument("--workers", type=_workers, default=max(1, os.cpu_count() or 1),
+    p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel processes (each runs whole files)")
     p.add_argument("--matched-fa", type=_targets, default=None, metavar="RATES",
                    help="comma-separated false alarms per hour, e.g. 1,0.1: report recall at each rate by sweeping "

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from uspd import __version__
 from uspd.errors import UspdError
-from uspd.evaluate.seeds import check_not_training, clip_seed, seed_role
+from uspd.evaluate.parallel import imap_progress, single_thread_math
+from uspd.evaluate.seeds import check_not_training, clip_seed
 from uspd.recording.format import labels_path, read_sidecar, reference_name, sidecar_path, write_json_atomic
 from uspd.recording.labels import read_labels, write_labels
 
@@ -158,10 +157,10 @@ def manifest_entry(out_dir: Path, job: ClipJob) -> dict[str, Any]:
 _WORKER_OUT: Path | None = None
 
 
-def _init_worker(out_dir: str) -> None:
+def _init_worker(out_dir: str, in_worker: bool) -> None:
     global _WORKER_OUT
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    if in_worker:
+        single_thread_math()
     _WORKER_OUT = Path(out_dir)
 
 
@@ -181,29 +180,13 @@ def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: 
     """
     pending = [j for j in jobs if not is_complete(out_dir, j)]
     done = {j.index: manifest_entry(out_dir, j) for j in jobs if is_complete(out_dir, j)}
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="clip", desc="render",
-               disable=not progress, dynamic_ncols=True)
-    pool = None
-    try:
-        if workers > 1 and len(pending) > 1:
-            pool = mp.get_context("spawn").Pool(min(workers, len(pending)), initializer=_init_worker,
-                                                initargs=(str(out_dir),))
-            it: Iterable = pool.imap_unordered(_work, pending)
-        else:
-            _init_worker(str(out_dir))
-            it = map(_work, pending)
-        for job, entry, err in it:
-            if err is not None:
-                raise DatasetError(f"{out_dir / job.name}: {err}")
-            done[job.index] = entry
-            if on_done:
-                on_done(job, entry)
-            bar.update(1)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+    for job, entry, err in imap_progress(_work, pending, workers, _init_worker, (str(out_dir), workers > 1),
+                                         desc="render", progress=progress, initial=len(jobs) - len(pending)):
+        if err is not None:
+            raise DatasetError(f"{out_dir / job.name}: {err}")
+        done[job.index] = entry
+        if on_done:
+            on_done(job, entry)
     shutil.rmtree(out_dir / TMP_DIR, ignore_errors=True)
     return [done[j.index] for j in jobs], len(pending)
 
@@ -254,4 +237,4 @@ def summarize(entries: list[dict]) -> dict[str, Any]:
 
 
 __all__ = ["ClipJob", "DatasetError", "EVAL_SET", "build_eval_set", "eval_set_plan", "render_jobs", "render_job",
-           "is_complete", "summarize", "seed_role"]
+           "is_complete", "summarize"]

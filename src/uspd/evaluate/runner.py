@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp
 import os
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-from tqdm import tqdm
 
 from uspd.config import Config, load_config
 from uspd.errors import UspdError
 from uspd.evaluate.metrics import (ClipResult, MetricsConfig, false_alarm_metrics, interval_recall,
                                    major_metrics, minor_metrics)
+from uspd.evaluate.parallel import imap_progress, single_thread_math
 from uspd.evaluate.seeds import TRAIN_SEEDS, seed_role
 from uspd.presence.tracker import Decision, PresenceConfig, PresenceTracker, decisions_to_arrays
 from uspd.recording.format import read_sidecar, sidecar_path
@@ -103,10 +102,10 @@ def run_clip(wav: str | os.PathLike, config: Config, detector: str) -> ClipResul
 _WORKER_CONFIG: Config | None = None
 
 
-def _worker_init(config_path: str | None, threads: int) -> None:
+def _worker_init(config_path: str | None, in_worker: bool) -> None:
     global _WORKER_CONFIG
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
+    if in_worker:
+        single_thread_math()
     _WORKER_CONFIG = load_config(config_path)
 
 
@@ -124,27 +123,11 @@ def run_all(wavs: list[Path], detectors: list[str], config_path: str | None = No
     """{detector: [ClipResult in ``wavs`` order]}; ``workers`` processes (1 = in this process)."""
     tasks = [(str(w), d) for d in detectors for w in wavs]
     results: dict[tuple[str, str], ClipResult] = {}
-    bar = tqdm(total=len(tasks), unit="clip", desc="evaluate", disable=not progress, dynamic_ncols=True)
-    try:
-        if workers <= 1:
-            _worker_init(config_path, 0)
-            it: Iterable = map(_worker_task, tasks)
-            pool = None
-        else:
-            pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(config_path, 1))
-            it = pool.imap_unordered(_worker_task, tasks)
-        try:
-            for wav, det, res, err in it:
-                if err is not None:
-                    raise EvaluationError(err)
-                results[(wav, det)] = res
-                bar.update(1)
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-    finally:
-        bar.close()
+    for wav, det, res, err in imap_progress(_worker_task, tasks, workers, _worker_init, (config_path, workers > 1),
+                                            desc="evaluate", progress=progress):
+        if err is not None:
+            raise EvaluationError(err)
+        results[(wav, det)] = res
     return {d: [results[(str(w), d)] for w in wavs] for d in detectors}
 
 
