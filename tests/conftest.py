@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -31,6 +32,24 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 5.0, interval_s:
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval_s)
+
+
+def walk_in_then_leave(vacancy_timeout_s: float = 3.0, tracker=None) -> list:
+    """Decisions of the real presence tracker (50 ms hops) for: 1 s empty, 2 s walking (major motion), then 4 s
+    with nobody moving (presence off ``vacancy_timeout_s`` after the motion ended). The score wiggles every hop."""
+    import numpy as np
+
+    from uspd.presence.tracker import PresenceConfig, PresenceTracker
+
+    hop_s = 0.05
+    spans = [(1.0, 0.05, 0.0), (2.0, 0.95, 0.9), (4.0, 0.1, 0.0)]  # (duration s, score, major)
+    score = np.concatenate([np.full(int(round(d / hop_s)), s) for d, s, _ in spans])
+    major = np.concatenate([np.full(int(round(d / hop_s)), m) for d, _, m in spans])
+    score = score + 0.01 * np.sin(np.arange(len(score)))
+    tracker = tracker or PresenceTracker(PresenceConfig(debounce_hops=2, hangover_s=0.5,
+                                                        vacancy_timeout_s=vacancy_timeout_s))
+    t = hop_s * np.arange(1, len(score) + 1)
+    return tracker.update(t, SimpleNamespace(score=score, major=major))
 
 
 def _mosquitto_path() -> str | None:
@@ -202,12 +221,14 @@ def mqtt_collector(mosquitto_broker: MosquittoBroker) -> Iterator[Callable[..., 
 
 class HttpRecorder:
     """A local HTTP server (127.0.0.1, free port) recording POSTs. ``responses``: status codes to answer in
-    order (then 200); ``delay_s``: seconds to wait before answering (to provoke client timeouts)."""
+    order (then 200); ``delays_s``: seconds to wait before answering, in order (then ``delay_s``), to provoke
+    client timeouts."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.responses: list[int] = []
         self.delay_s = 0.0
+        self.delays_s: list[float] = []
         self._lock = threading.Lock()
         recorder = self
 
@@ -218,7 +239,7 @@ class HttpRecorder:
                     recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                               "time": time.monotonic()})
                     code = recorder.responses.pop(0) if recorder.responses else 200
-                    delay = recorder.delay_s
+                    delay = recorder.delays_s.pop(0) if recorder.delays_s else recorder.delay_s
                 if delay:
                     time.sleep(delay)
                 try:

@@ -164,10 +164,11 @@ def test_uspd_events_lists_filters_and_prints_json(tmp_path, capsys):
         log.append("motion_start", 3.2, kind="major", score=0.91, wall_time=now - 7200)
         log.append("no_motion", 63.2, data={"after_s": 60.0}, wall_time=now - 60)
         log.append("presence_off", 303.2, data={"after_s": 300.0}, wall_time=now - 10)
+        log.append("tone_off", 303.3, wall_time=now - 9)
 
-    code, out, _ = _cli(capsys, "--db", str(path))
+    code, out, _ = _cli(capsys, "--db", str(path), "-n", "0")
     lines = out.splitlines()
-    assert code == 0 and len(lines) == 5 and lines[0].split()[:2] == ["id", "wall"]
+    assert code == 0 and len(lines) == 6 and lines[0].split()[:2] == ["id", "wall"]
     assert lines[1].split()[3:7] == ["3.25", "presence_on", "-", "0.91"] and '"trigger":"major"' in lines[1]
     assert lines[2].split()[3:6] == ["3.20", "motion_start", "major"]
 
@@ -177,7 +178,9 @@ def test_uspd_events_lists_filters_and_prints_json(tmp_path, capsys):
     assert rows[0]["t_s"] == pytest.approx(303.2)
 
     code, out, _ = _cli(capsys, "--db", str(path), "--json", "--since", "30m")
-    assert [json.loads(x)["type"] for x in out.splitlines()] == ["no_motion", "presence_off"]
+    assert [json.loads(x)["type"] for x in out.splitlines()] == ["no_motion", "presence_off", "tone_off"]
+    code, out, _ = _cli(capsys, "--db", str(path), "--json", "--type", "tone_off")  # a type found in the log
+    assert [json.loads(x)["t_s"] for x in out.splitlines()] == [303.3]
 
     code, out, err = _cli(capsys, "--db", str(path), "--type", "walking")
     assert code == 2 and err.count("\n") == 1 and "walking" in err and "Traceback" not in err

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only events from this wall-clock time on: a duration ago (30s, 10m, 2h, 1d) or a local "
                         "date/time (2024-05-01 or 2024-05-01T18:30)")
     p.add_argument("--type", metavar="EVENT", action="append", default=None,
-                   help=f"only these event types (repeat or comma-separate): {', '.join(TRIGGERS)}")
+                   help=f"only these event types (repeat or comma-separate): {', '.join(TRIGGERS)}, or any other "
+                        "type in the log (e.g. the service's tone_on, tone_off)")
     p.add_argument("-n", "--limit", type=int, default=50, metavar="N",
                    help="show only the last N matching events (0 = all)")
     p.add_argument("--json", action="store_true",
@@ -59,13 +60,14 @@ def parse_since(text: str, now_s: float | None = None) -> float:
     return when.timestamp()
 
 
-def parse_types(values: list[str] | None) -> list[str] | None:
+def parse_types(values: list[str] | None, known: set[str]) -> list[str] | None:
+    """--type values (repeated and/or comma-separated), each one of ``known``."""
     if not values:
         return None
     types = [t.strip() for v in values for t in v.split(",") if t.strip()]
-    unknown = [t for t in types if t not in TRIGGERS]
+    unknown = [t for t in types if t not in known]
     if unknown:
-        raise UspdError(f"--type: unknown event type {unknown[0]!r} (known: {', '.join(TRIGGERS)})")
+        raise UspdError(f"--type: unknown event type {unknown[0]!r} (known: {', '.join(sorted(known))})")
     return types
 
 
@@ -99,13 +101,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.exit_after < 0 or args.poll <= 0:
         raise UspdError("--exit-after must be >= 0 and --poll > 0 (seconds)")
     since = parse_since(args.since) if args.since else None
-    types = parse_types(args.type)
     log = EventLog(_db_path(args), create=False)
 
     def show(ev: LoggedEvent) -> None:
         out.write((json.dumps(ev.to_dict(), separators=(",", ":")) if args.json else format_event(ev)) + "\n")
 
     try:
+        types = parse_types(args.type, set(TRIGGERS) | log.types())
         last_id = log.last_id()  # before the query: nothing written in between is missed or shown twice
         events = log.query(since=since, type=types, limit=args.limit or None)
         if not args.json and (events or args.follow):

@@ -207,6 +207,11 @@ class EventLog:
         with self._lock:
             return int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
+    def types(self) -> set[str]:
+        """The event types present in the log."""
+        with self._lock:
+            return {r[0] for r in self._conn.execute("SELECT DISTINCT type FROM events")}
+
     def follow(self, after_id: int | None = None, type: str | Iterable[str] | None = None, poll_s: float = 0.25,
                idle_timeout_s: float | None = None) -> Iterator[LoggedEvent]:
         """Yield events as they are written, from ``after_id`` (default: from now on). Polls every ``poll_s``
