@@ -36,11 +36,13 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser(
         "eval", help="render the balanced evaluation set with the simulator",
         description="Render a balanced evaluation set from the simulator's random scene sampler: 48 walk-ins "
-                    "(closest approach 0.5-6 m), 48 seated clips (reach, page, typing, cup), 2.2 h of negatives "
-                    "(fans, curtains, HVAC, pets, keys, music, combinations; 2-4 mics), 24 music-plus-motion clips, "
-                    "every 4th clip at 48 kHz -- all multiplied by --scale. Writes WAV + sidecar + reference + "
-                    "labels per clip and OUT/manifest.json (seeds, counts, hours). Resumable: complete clips are "
-                    "skipped. Seeds: training 0-999 (refused), tuning 1000-1999, evaluation >= 9000.",
+                    "(20 s, closest approach 0.5-6 m), 48 seated clips (30 s: reach, page, typing, cup), 2.2 h of "
+                    "negatives (5-min clips, 2-4 mics: fans, curtains, HVAC, pets, keys, music, vacuum, doors, "
+                    "combinations), 24 music-plus-motion clips, 8 clips of a person beyond 5 m; every 4th clip at "
+                    "48 kHz -- counts and negative hours multiplied by --scale. Writes WAV + sidecar + reference + "
+                    "labels per clip and OUT/manifest.json (seeds, counts, hours, distances, actions). Resumable: "
+                    "complete clips are skipped. Seeds: training 0-999 (refused), tuning 1000-1999, "
+                    "evaluation >= 9000.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--seed", type=_seed, required=True, default=argparse.SUPPRESS, help="dataset seed (evaluation sets: >= 9000)")
     p.add_argument("--out", type=Path, required=True, default=argparse.SUPPRESS, metavar="DIR", help="output folder (new, or a partial run)")
@@ -63,8 +65,35 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_train(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser(
+        "train", help="render training features for the neural detector (in memory, sharded .npz)",
+        description="Render random simulated scenes in memory (walk-ins, seated minor motion, still/far people, "
+                    "pets, fans, curtains, HVAC, keys, vacuums, doors, music with and without a reference; 48 and "
+                    "96 kHz; 2-8 mics except the held-out 5-mic family), run them through the streaming front "
+                    "end and save velocity-band features with per-hop labels as shards of about --shard-s of "
+                    "audio in OUT. Resumable: complete shards are skipped. Seeds: training 0-999 only.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--hours", type=_scale, required=True, default=argparse.SUPPRESS, help="hours of audio to render")
+    p.add_argument("--seed", type=_seed, required=True, default=argparse.SUPPRESS, help="dataset seed (training: 0-999)")
+    p.add_argument("--out", type=Path, required=True, default=argparse.SUPPRESS, metavar="DIR", help="output folder")
+    p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
+                   help="parallel render processes")
+    p.add_argument("--shard-s", type=_scale, default=300.0, help="seconds of audio per shard")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from uspd.train.data import build_training_set
+
+    build_training_set(args.hours, args.seed, args.out, workers=args.workers, shard_s=args.shard_s,
+                       progress=not getattr(args, "quiet", False))
+    print(f"{args.out}: training features for {args.hours:g} h of audio (seed {args.seed})")
+    return 0
+
+
 #: sub-subcommands of `uspd dataset`, in --help order.
-SUBCOMMANDS = [register_eval]
+SUBCOMMANDS = [register_eval, register_train]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -2,12 +2,14 @@
 
 Set composition at ``scale`` 1 (counts are rounded, at least 1 each):
 
-* ``walk``: 48 walk-ins, closest approach spread over 0.5-6 m (some beyond 5 m are labelled ``far``);
-* ``seated``: 48 seated clips (walk in, sit, reach / page / typing / cup);
-* ``negative``: >= 2 hours in 5-minute clips without people: fans, curtains, HVAC, pets, keys, music, vacuum,
-  doors and combinations; 2-4 mics to bound disk (2 h x 4 mics x 96 kHz int16 is 5.5 GB);
-* ``music_motion``: 24 clips of music through the loudspeaker while a person moves;
-* every 4th clip of each kind at 48 kHz (18-22 kHz carrier), the rest as the sampler draws them.
+* ``walk``: 48 walk-ins of 20 s (enter, cross, approach, wander, enter-leave; closest approach 0.5-6 m as the
+  rooms allow; stretches beyond 5 m are labelled ``far``), maybe with confusers;
+* ``seated``: 48 seated clips of 30 s (walk in, sit, reach / page / typing / cup);
+* ``negative``: 2.17 hours in 5-minute clips without people: fans, curtains, HVAC, pets, keys, music, vacuum,
+  doors and combinations (or an empty room); 2-4 mics to bound disk (2 h x 4 mics x 96 kHz int16 is 5.5 GB);
+* ``music_motion``: 24 clips of 20 s of music through the loudspeaker while a person walks or sits;
+* ``far``: 8 clips of 20 s with a person moving only beyond 5 m (must NOT be detected);
+* every 4th clip of the set at 48 kHz (carrier 18-22 kHz), the others at 96 kHz (32-45 kHz).
 
 Clip ``i`` of dataset seed ``S`` samples its scene with ``clip_seed(S, i, 0)`` and renders with
 ``clip_seed(S, i, 1)`` (see :mod:`uspd.evaluate.seeds`). Every clip is rendered into ``OUT/.tmp/`` and moved into
@@ -38,17 +40,18 @@ TMP_DIR = ".tmp"
 #: kind -> (clips at scale 1, clip duration in s or None for the sampler's own). Negatives: 26 x 300 s = 2.17 h
 #: (2 h of negative time after each clip's warm-up).
 EVAL_SET: dict[str, tuple[int, float | None]] = {
-    "walk": (48, None),
-    "seated": (48, None),
+    "walk": (48, 20.0),
+    "seated": (48, 30.0),
     "negative": (26, 300.0),
-    "music_motion": (24, None),
+    "music_motion": (24, 20.0),
+    "far": (8, 20.0),
 }
-#: every n-th clip of each kind is forced to 48 kHz.
+#: every n-th clip of the set (index 1, 5, 9, ...: spread over the kinds) is at 48 kHz, the others at 96 kHz.
 EVERY_48K = 4
 #: max mics for the long negatives.
 NEGATIVE_MAX_MICS = 4
 #: shortest clip a scaled-down negative may have (s).
-MIN_CLIP_S = 6.0
+MIN_CLIP_S = 10.0
 
 
 class DatasetError(UspdError):
@@ -77,13 +80,13 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0) -> list[ClipJob]:
     jobs: list[ClipJob] = []
     for kind, (n_full, dur_s) in EVAL_SET.items():
         n = max(1, round(n_full * scale))
-        if dur_s is not None:  # keep the total duration proportional to scale
+        if kind == "negative":  # keep the negative hours proportional to scale
             dur_s = max(MIN_CLIP_S, min(dur_s, n_full * dur_s * scale / n))
         for k in range(n):
             i = len(jobs)
             jobs.append(ClipJob(index=i, name=f"{kind}/{kind}_{k:04d}.wav", kind=kind,
                                 scene_seed=clip_seed(dataset_seed, i, 0), render_seed=clip_seed(dataset_seed, i, 1),
-                                duration_s=dur_s, sample_rate=48000 if k % EVERY_48K == EVERY_48K - 1 else None,
+                                duration_s=dur_s, sample_rate=48000 if i % EVERY_48K == 1 else 96000,
                                 max_mics=NEGATIVE_MAX_MICS if kind == "negative" else None,
                                 extra={"dataset_seed": int(dataset_seed), "clip_index": i, "set_kind": kind}))
     return jobs
@@ -94,25 +97,21 @@ def is_complete(out_dir: Path, job: ClipJob) -> bool:
     return wav.exists() and sidecar_path(wav).exists() and labels_path(wav).exists()
 
 
-def _scene_for(job: ClipJob):
-    """Sample the scene spec for ``job`` and apply its duration / rate / mic overrides."""
-    from uspd.simulate.scene import load_scene, random_scene_spec
+def scene_spec_for(job: ClipJob) -> dict:
+    """The job's scene spec: the simulator's random sampler for ``job.kind``, then the job's duration, sample rate
+    (a carrier redrawn in that rate's band) and mic-count cap. Deterministic in ``job.scene_seed``."""
+    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec
 
-    spec = random_scene_spec(np.random.default_rng(job.scene_seed), kind=job.kind)
-    spec = adjust_spec(spec, job)
-    return spec, load_scene(spec)
-
-
-def adjust_spec(spec: dict, job: ClipJob) -> dict:
-    """Apply the job's overrides to a sampler spec (duration, 48 kHz, mic count cap)."""
-    from uspd.simulate import scene as scene_mod
-
-    adjust = getattr(scene_mod, "adjust_spec", None)
-    if adjust is not None:  # the simulator knows its own spec layout
-        return adjust(spec, duration_s=job.duration_s, sample_rate=job.sample_rate, max_mics=job.max_mics)
-    spec = dict(spec)
-    if job.duration_s is not None:
-        spec["duration_s"] = float(job.duration_s)
+    rng = np.random.default_rng(job.scene_seed)
+    spec = random_scene_spec(rng, kind=job.kind, duration_s=job.duration_s)
+    if job.sample_rate is not None and spec.get("sample_rate") != job.sample_rate:
+        lo, hi = CARRIER_RANGE_HZ[job.sample_rate]
+        spec["sample_rate"] = job.sample_rate
+        spec["carrier_hz"] = float(round(rng.uniform(lo, hi) / 10.0) * 10.0)
+    if job.max_mics is not None:
+        dev = spec.setdefault("device", {})
+        dev["n_mics"] = max(2, min(int(dev.get("n_mics", job.max_mics)), job.max_mics))
+    spec["name"] = Path(job.name).stem
     return spec
 
 
@@ -125,7 +124,9 @@ def render_job(out_dir: Path, job: ClipJob) -> dict[str, Any]:
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     tmp_wav = tmp_dir / final.name
-    spec, scene = _scene_for(job)
+    from uspd.simulate.scene import load_scene
+
+    scene = load_scene(scene_spec_for(job))
     render_to_file(scene, job.render_seed, tmp_wav, progress=False)
     labels = read_labels(tmp_wav)
     if labels is None:
@@ -151,7 +152,9 @@ def manifest_entry(out_dir: Path, job: ClipJob) -> dict[str, Any]:
     return {"name": job.name, "kind": job.kind, "index": job.index, "scene_seed": job.scene_seed,
             "render_seed": job.render_seed, "duration_s": labels.duration_s if labels else None,
             "sample_rate": sc.sample_rate, "n_mics": len(sc.mic_positions_m),
-            "labels": sorted({iv.kind for iv in labels.intervals}) if labels else []}
+            "labels": sorted({iv.kind for iv in labels.intervals}) if labels else [],
+            "major_distance_m": [iv.distance_m for iv in labels.of_kind("major")] if labels else [],
+            "minor_actions": [iv.action for iv in labels.of_kind("minor")] if labels else []}
 
 
 _WORKER_OUT: Path | None = None
@@ -232,8 +235,16 @@ def summarize(entries: list[dict]) -> dict[str, Any]:
             label_counts[k] = label_counts.get(k, 0) + 1
         r = str(e.get("sample_rate"))
         rates[r] = rates.get(r, 0) + 1
+    dists = [d for e in entries for d in e.get("major_distance_m", []) if d is not None]
+    edges = [0.0, 2.0, 4.0, 5.0, 6.0, np.inf]
+    by_dist = {f"{lo:g}-{hi:g}m": int(sum(lo <= d < hi for d in dists)) for lo, hi in zip(edges[:-1], edges[1:])}
+    actions: dict[str, int] = {}
+    for e in entries:
+        for a in e.get("minor_actions", []):
+            actions[str(a)] = actions.get(str(a), 0) + 1
     return {"counts": counts, "hours": {k: round(v, 4) for k, v in hours.items()},
-            "clips_with_label": dict(sorted(label_counts.items())), "sample_rates": rates}
+            "clips_with_label": dict(sorted(label_counts.items())), "sample_rates": rates,
+            "major_intervals_by_distance": by_dist, "minor_intervals_by_action": dict(sorted(actions.items()))}
 
 
 __all__ = ["ClipJob", "DatasetError", "EVAL_SET", "build_eval_set", "eval_set_plan", "render_jobs", "render_job",

@@ -1,0 +1,73 @@
+"""`uspd dataset eval`: the set plan, seeds, resumable rendering with the real simulator (tiny scale)."""
+from __future__ import annotations
+
+import collections
+import json
+
+import pytest
+
+from uspd.cli import main
+from uspd.evaluate import dataset as D
+from uspd.evaluate.seeds import clip_seed
+
+
+def test_full_plan_meets_the_brief():
+    plan = D.eval_set_plan(9000, 1.0)
+    kinds = collections.Counter(j.kind for j in plan)
+    assert kinds["walk"] >= 40 and kinds["seated"] >= 40 and kinds["music_motion"] >= 20
+    neg_s = sum(j.duration_s for j in plan if j.kind == "negative")
+    assert neg_s - 5.0 * kinds["negative"] >= 2 * 3600          # >= 2 h of negative time after warm-ups
+    assert all(j.max_mics is not None and j.max_mics <= 4 for j in plan if j.kind == "negative")
+    rates = collections.Counter(j.sample_rate for j in plan)
+    assert rates[48000] >= 20 and rates[96000] >= 80
+    assert {j.kind for j in plan if j.sample_rate == 48000} == set(kinds)
+    names = [j.name for j in plan]
+    assert len(set(names)) == len(names)
+    assert len({j.scene_seed for j in plan} | {j.render_seed for j in plan}) == 2 * len(plan)
+    assert all(j.extra["dataset_seed"] == 9000 for j in plan)
+
+
+def test_plan_is_deterministic_and_scales():
+    a, b = D.eval_set_plan(9001, 0.05), D.eval_set_plan(9001, 0.05)
+    assert [vars(j) for j in a] == [vars(j) for j in b]
+    assert a[3].scene_seed == clip_seed(9001, 3, 0) and a[3].render_seed == clip_seed(9001, 3, 1)
+    assert D.eval_set_plan(9002, 0.05)[0].scene_seed != a[0].scene_seed
+    tiny = D.eval_set_plan(9000, 0.0005)
+    assert collections.Counter(j.kind for j in tiny) == {k: 1 for k in D.EVAL_SET}
+    neg = [j for j in tiny if j.kind == "negative"]
+    assert neg[0].duration_s == D.MIN_CLIP_S                    # scaled down, but not below the minimum
+    assert any(j.sample_rate == 48000 for j in tiny)
+    half = D.eval_set_plan(9000, 0.5)
+    assert sum(j.duration_s for j in half if j.kind == "negative") == pytest.approx(
+        0.5 * sum(j.duration_s for j in D.eval_set_plan(9000, 1.0) if j.kind == "negative"), rel=0.05)
+
+
+def test_scene_specs_follow_the_job():
+    for job in D.eval_set_plan(9000, 0.2):
+        spec = D.scene_spec_for(job)
+        assert spec["sample_rate"] == job.sample_rate
+        lo, hi = (18000, 22000) if job.sample_rate == 48000 else (32000, 45000)
+        assert lo <= spec["carrier_hz"] <= hi
+        assert spec["duration_s"] == job.duration_s
+        if job.kind == "negative":
+            assert 2 <= spec["device"]["n_mics"] <= 4
+            assert not any(m.get("type") == "person" for m in spec["movers"])
+        elif job.kind in ("walk", "seated", "far"):
+            assert any(m.get("type") == "person" for m in spec["movers"])
+        if job.kind == "music_motion":
+            assert "music" in spec
+        assert spec == D.scene_spec_for(job)                     # deterministic
+
+
+def test_refuses_training_seed_and_foreign_folders(tmp_path, capsys):
+    assert main(["dataset", "eval", "--seed", "3", "--out", str(tmp_path / "a")]) == 2
+    assert "training range" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    other = tmp_path / "b"
+    other.mkdir()
+    (other / "x.txt").write_text("mine")
+    assert main(["dataset", "eval", "--seed", "9000", "--out", str(other)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:                     # argparse usage error
+        main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "c"), "--scale", "0"])
+    assert exc.value.code == 2 and "--scale" in capsys.readouterr().err
