@@ -91,14 +91,57 @@ def _make_plan(fs: int, band_hz: float, window_s: float, n_frames: int, max_colu
                  doppler_hz=freqs[bins], group=max(1, math.ceil(n_cols / max_columns)))
 
 
-class _BandAnalyzer:
-    """Streaming state for one carrier: mixer phase, decimator history, STFT buffer, column averaging."""
+class _Demodulator:
+    """Real mic samples in, complex baseband of every carrier out, decimated by ``plan.d`` (streaming).
+
+    Per carrier the low-pass ``h`` is shifted up to the carrier (``g[j] = h[j]·exp(+i·w0·j)``) and evaluated on the
+    real input only at the decimated instants ``n``, then multiplied by ``exp(-i·w0·n)``: the same numbers as mixing
+    down then low-passing, without mixing at the full rate. Polyphase: with blocks ``B[c] = x[c·d:(c+1)·d]`` one
+    matrix product gives ``W[c, p] = B[c] · G[p]`` and the output is ``sum_p W[q + m - p, p]``.
+    """
+
+    def __init__(self, plan: _Plan, carriers_hz: list[float], start_frame: int, n_mics: int):
+        self.plan, self.start_frame = plan, start_frame
+        self.w_cycles = np.asarray(carriers_hz, dtype=np.float64) / plan.fs  # (K,) cycles per sample
+        d, q = plan.d, plan.q
+        j = np.arange(q + 1)[:, None] * d - np.arange(d)[None, :]  # (q+1, d): tap index p·d - i
+        valid = (j >= 0) & (j <= q * d)
+        jj = np.clip(j, 0, q * d)
+        g = plan.h[jj][None] * np.exp(2j * np.pi * self.w_cycles[:, None, None] * jj[None])  # (K, q+1, d)
+        g[:, ~valid] = 0
+        # Columns ordered (re/im, K, q+1) for one real matrix product.
+        self._g = np.ascontiguousarray(np.concatenate([g.real, g.imag]).reshape(-1, d).T, dtype=np.float32)
+        self._x = np.zeros((q * d, n_mics), np.float32)  # pending input, the filter history in front (zeros)
+        self._k = 0  # segment-relative index of the next output (a multiple of d)
+
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """Mic block ``(n, n_mics)`` in; new baseband samples ``(m, n_mics, K)`` complex64 out (m may be 0)."""
+        p = self.plan
+        d, q = p.d, p.q
+        self._x = np.concatenate([self._x, x.astype(np.float32, copy=False)])
+        n_blocks = len(self._x) // d
+        n_out = n_blocks - q
+        k_len = len(self.w_cycles)
+        n_mics = self._x.shape[1]
+        if n_out <= 0:
+            return np.zeros((0, n_mics, k_len), np.complex64)
+        blocks = self._x[:n_blocks * d].reshape(n_blocks, d, n_mics).transpose(0, 2, 1).reshape(-1, d)
+        w = (blocks @ self._g).reshape(n_blocks, n_mics, 2, k_len, q + 1)
+        v = np.zeros((n_out, n_mics, 2, k_len), np.float32)
+        for ph in range(q + 1):
+            v += w[q - ph:q - ph + n_out, :, :, :, ph]
+        n_abs = self.start_frame + self._k + d * np.arange(n_out, dtype=np.float64)  # file index of each output
+        osc = np.exp(-2j * np.pi * np.mod(n_abs[:, None] * self.w_cycles[None, :], 1.0))  # (n_out, K)
+        self._x = self._x[n_out * d:]
+        self._k += n_out * d
+        return ((v[:, :, 0] + 1j * v[:, :, 1]) * osc[:, None, :]).astype(np.complex64)
+
+
+class _BandColumns:
+    """STFT columns of one carrier's baseband (mean power over mics), averaged in groups of ``plan.group``."""
 
     def __init__(self, plan: _Plan, carrier_hz: float, start_frame: int, n_mics: int):
         self.plan, self.carrier_hz, self.start_frame = plan, carrier_hz, start_frame
-        hist = len(plan.h) - 1
-        # Mixed samples not yet decimated, with the filter's history in front (zeros before the start).
-        self._mix = np.zeros((hist, n_mics), np.complex64)
         self._dec = np.zeros((0, n_mics), np.complex64)  # decimated samples not yet in a column
         self._dec_i0 = 0  # decimated index of _dec[0]
         self._col = 0  # next STFT column
@@ -109,24 +152,8 @@ class _BandAnalyzer:
         scale = 0.5 * float(plan.window.sum())  # a full-scale real sine mixes down to amplitude 0.5
         self._norm = 1.0 / (scale * scale)
 
-    def feed(self, x: np.ndarray, k0: int) -> None:
-        """Add mic samples ``x`` (n, n_mics) float32 whose first sample is segment-relative index ``k0``."""
-        p = self.plan
-        idx = np.arange(self.start_frame + k0, self.start_frame + k0 + len(x), dtype=np.float64)
-        cycles = np.mod(idx * (self.carrier_hz / p.fs), 1.0)
-        lo = np.exp(-2j * np.pi * cycles).astype(np.complex64)
-        self._mix = np.concatenate([self._mix, x * lo[:, None]])
-        # Filter outputs at segment-relative k = 0, d, 2d, ...; each needs the len(h) inputs ending at k.
-        # With len(h) - 1 = q·d and _mix[0] at k - q·d for the first pending output, upfirdn's full
-        # convolution output number q + m (taken every d) is exactly the output at k + m·d.
-        n_valid = (len(self._mix) - 1) // p.d - p.q + 1 if len(self._mix) else 0
-        if n_valid <= 0:
-            return
-        y = signal.upfirdn(p.h, self._mix, down=p.d, axis=0)[p.q:p.q + n_valid]
-        self._mix = self._mix[n_valid * p.d:]
-        self._add_decimated(y.astype(np.complex64))
-
-    def _add_decimated(self, y: np.ndarray) -> None:
+    def add(self, y: np.ndarray) -> None:
+        """Append baseband samples ``(m, n_mics)`` and turn every complete window into a column."""
         p = self.plan
         self._dec = np.concatenate([self._dec, y])
         first = self._col * p.hop - self._dec_i0
@@ -207,17 +234,17 @@ def doppler_spectrogram(
     log.debug("spectrogram: decimate by %d to %.1f Hz with %d taps, %d-point window, %d columns per output column",
               plan.d, plan.fs_dec, len(plan.h), plan.n_win, plan.group)
     n_sel = 1 if mic is not None else reader.n_mics
-    bands = [_BandAnalyzer(plan, f0, start, n_sel) for f0 in reader.sidecar.carrier_hz]
+    carriers = reader.sidecar.carrier_hz
+    demod = _Demodulator(plan, carriers, start, n_sel)
+    bands = [_BandColumns(plan, f0, start, n_sel) for f0 in carriers]
     chunk = max(plan.d, int(chunk_s * fs))
     from tqdm import tqdm
 
     with tqdm(total=round((stop - start) / fs, 1), unit="s", disable=not progress, desc="spectrogram") as bar:
-        k = 0
         for block in reader.chunks(chunk, start, stop):
-            x = block if mic is None else block[:, mic:mic + 1]
-            for b in bands:
-                b.feed(x, k)
-            k += len(block)
+            y = demod.feed(block if mic is None else block[:, mic:mic + 1])
+            for i, b in enumerate(bands):
+                b.add(y[:, :, i])
             bar.update(round(len(block) / fs, 1))
     return [b.result() for b in bands]
 
