@@ -93,3 +93,4 @@ def test_verbosity_flags(tmp_path, flag, info, debug):
     assert proc.returncode == 0, proc.stderr
     assert ("INFO uspd.commands.spectrogram: wrote" in proc.stderr) == info
     assert ("DEBUG uspd.viz.spectrogram: spectrogram: decimate by" in proc.stderr) == debug
+    assert "findfont" not in proc.stderr  # uspd's -vv is about uspd, not matplotlib's font search

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from uspd.recording import RecordingReader, read_labels
     from uspd.viz.spectrogram import require_matplotlib, doppler_spectrogram, plot_spectrogram
 
+    # matplotlib's own debug chatter (font search) would drown uspd's -vv output.
+    logging.getLogger("matplotlib").setLevel(max(logging.INFO, logging.getLogger("matplotlib").level))
     require_matplotlib()  # fail before minutes of computing if matplotlib is missing
     if not args.range_db > 0:
         raise UspdError(f"--range-db {args.range_db:g}: must be positive")
