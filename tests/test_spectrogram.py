@@ -126,6 +126,9 @@ def test_time_axis_and_segment(tmp_path):
     ({"start_s": 1.0, "end_s": 0.5}, "--end-s"),
     ({"window_s": 0.001}, "--window-s"),
     ({"window_s": 5.0}, "--window-s"),
+    ({"window_s": float("nan")}, "--window-s"),
+    ({"start_s": float("nan")}, "--start-s"),
+    ({"end_s": float("nan")}, "--end-s"),
 ])
 def test_bad_options_are_one_line_errors(two_carriers, kwargs, fragment):
     with pytest.raises(UspdError) as err:

@@ -214,8 +214,11 @@ def doppler_spectrogram(
     reader = recording if isinstance(recording, RecordingReader) else RecordingReader(recording)
     fs = reader.sample_rate
     nyquist = fs / 2
-    if not band_hz > 0:
-        raise UspdError(f"--band-hz {band_hz:g}: must be positive")
+    for option, value in (("--band-hz", band_hz), ("--window-s", window_s)):
+        if not (math.isfinite(value) and value > 0):
+            raise UspdError(f"{option} {value:g}: must be a positive number")
+    if end_s is not None and math.isnan(end_s):
+        raise UspdError("--end-s nan: must be a number of seconds")
     for f0 in reader.sidecar.carrier_hz:
         if f0 - band_hz <= 0 or f0 + band_hz >= nyquist:
             raise UspdError(f"--band-hz {band_hz:g}: carrier {f0:g} Hz ± {band_hz:g} Hz does not fit between 0 and "
