@@ -120,3 +120,51 @@ def test_carriers_unknown_is_an_error(detector_path):
     with pytest.raises(UspdError, match="carrier"):
         NeuralDetector(detector_path).process(frames)
     assert NeuralDetector(detector_path, carriers_hz=[40000.0]).process(frames).score.shape == (120,)
+
+
+def _simulated_features(preset, seed, duration_s, **overrides):
+    """Frames of a simulated scene through the real streaming front end, and its labels."""
+    from uspd.features.frontend import DopplerFrontEnd, Frames, FrontEndConfig
+    from uspd.simulate.render import SceneRenderer
+    from uspd.simulate.scene import load_scene
+
+    r = SceneRenderer(load_scene(preset, duration_s=duration_s, **overrides), seed)
+    fe = DopplerFrontEnd(r.sample_rate, r.sidecar.carrier_hz, r.n_mics, FrontEndConfig())
+    n = int(duration_s * r.sample_rate)
+    frames = Frames.concat([fe.process(r.render(min(r.sample_rate, n - i))[0]) for i in range(0, n, r.sample_rate)])
+    return frames, r.labels
+
+
+@pytest.fixture(scope="module")
+def realistic():
+    pytest.importorskip("uspd.simulate.render")
+    return {
+        "walk96": _simulated_features("walk-in", 2001, 6.0, movers=[{"type": "person", "route": "approach",
+                                                                      "start_s": 1.0}]),
+        "walk48": _simulated_features("walk-in", 2002, 6.0, sample_rate=48000,
+                                      movers=[{"type": "person", "route": "approach", "start_s": 1.0}]),
+        "fan": _simulated_features("fan", 2003, 6.0),
+    }
+
+
+def test_int8_scores_stay_close_to_the_float_model_on_realistic_features(detector_path, realistic):
+    float_path = detector_path.with_name(detector_path.name.replace(".onnx", ".float.onnx"))
+    assert float_path.exists()
+    for name, (frames, _) in realistic.items():
+        q = NeuralDetector(detector_path).process(frames)
+        f = NeuralDetector(float_path).process(frames)
+        diff = np.abs(q.score - f.score)
+        assert diff.max() < 0.1 and diff.mean() < 0.02, name
+        assert np.abs(q.major - f.major).mean() < 0.05, name
+
+
+def test_shipped_model_scores_walking_above_a_fan(detector_path, realistic):
+    fan = NeuralDetector(detector_path).process(realistic["fan"][0]).score
+    for name in ("walk96", "walk48"):
+        frames, labels = realistic[name]
+        score = NeuralDetector(detector_path).process(frames).score
+        walking = np.zeros(score.size, bool)
+        for iv in labels.of_kind("major"):
+            walking |= (frames.t_s >= iv.start_s + 0.5) & (frames.t_s <= iv.end_s)
+        assert walking.sum() > 20, name
+        assert np.median(score[walking]) > 0.5 > np.median(fan[20:]), name

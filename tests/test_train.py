@@ -120,3 +120,32 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
+
+
+def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):
+    pytest.importorskip("uspd.simulate.render")
+    from uspd.train.data import HELD_OUT_N_MICS, build_training_set, load_shards, shard_path
+
+    out = tmp_path / "ds"
+    kw = dict(hours=6.0 / 3600, seed=11, workers=1, shard_s=3.0, progress=False,
+              kind_weights={"walk": 1.0, "fan": 1.0}, clip_s=3.0)
+    build_training_set(out=out, **kw)
+    clips = load_shards(out)
+    assert len(clips) == 2 and shard_path(out, 1).exists()
+    for c in clips:
+        meta = c["meta"]
+        n_ch = len(meta["carriers_hz"]) * meta["n_mics"]
+        assert c["x"].shape == (c["t"].size, n_ch, 32) and np.isfinite(c["x"]).all()
+        assert meta["n_mics"] not in HELD_OUT_N_MICS
+        assert np.all(np.diff(c["t"]) > 0) and c["t"][-1] <= 3.0 + 1e-6
+        if meta["kind"] == "fan":
+            assert not c["motion"].any() and c["confusers"].any()
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("shard_*.npz")}
+    first = np.load(shard_path(out, 0))["x_0"].copy()
+    shard_path(out, 0).unlink()
+    build_training_set(out=out, **kw)  # resumes: rebuilds only the missing shard, identically
+    assert shard_path(out, 1).stat().st_mtime_ns == before["shard_00001.npz"]
+    np.testing.assert_array_equal(np.load(shard_path(out, 0))["x_0"], first)
+    from uspd.errors import UspdError
+    with pytest.raises(UspdError, match="training"):
+        build_training_set(out=tmp_path / "x", **{**kw, "seed": 9000})

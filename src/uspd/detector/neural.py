@@ -124,7 +124,9 @@ def shipped_model_path() -> Path:
 
 
 def manifest_path(model_path: Path) -> Path:
-    return Path(model_path).with_suffix(".json")
+    """``m.onnx`` and its float twin ``m.float.onnx`` share the manifest ``m.json``."""
+    p = Path(model_path)
+    return p.with_name(p.name.removesuffix(".onnx").removesuffix(".float") + ".json")
 
 
 def load_manifest(model_path: Path) -> dict[str, Any]:

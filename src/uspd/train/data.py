@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 SEED_TAG = 0x7472_6169  # "trai"
 #: Scene kinds of :func:`uspd.simulate.scene.random_scene_spec` and their share of training clips. Hard negatives
 #: (confusers without people) get a large share: they are what false alarms come from.
-KIND_WEIGHTS: dict[str | None, float] = {"walk": 0.25, "seated": 0.2, "negative": 0.4, "music_motion": 0.15}
+KIND_WEIGHTS: dict[str | None, float] = {
+    "walk": 0.22, "seated": 0.2, "still": 0.05, "far": 0.05, "negative": 0.33, "music_motion": 0.12, "empty": 0.03,
+}
 #: Held-out condition family: device mic counts never rendered for training (reported separately in evaluation).
 HELD_OUT_N_MICS = (5,)
 #: Render block (s): the renderer's output does not depend on it.
@@ -72,8 +74,10 @@ def spec_n_mics(spec: dict) -> int | None:
     return None
 
 
-def sample_training_spec(rng: np.random.Generator, kind_weights: dict | None = None) -> tuple[str | None, dict]:
-    """One training scene spec: a kind drawn from ``kind_weights``, re-drawn while it falls in the held-out family."""
+def sample_training_spec(rng: np.random.Generator, kind_weights: dict | None = None,
+                         clip_s: float | None = None) -> tuple[str | None, dict]:
+    """One training scene spec: a kind drawn from ``kind_weights``, re-drawn while it falls in the held-out family.
+    ``clip_s``: clip duration (s), None = the sampler's default per kind."""
     from uspd.simulate.scene import random_scene_spec
 
     weights = kind_weights or KIND_WEIGHTS
@@ -81,7 +85,7 @@ def sample_training_spec(rng: np.random.Generator, kind_weights: dict | None = N
     p = np.array([weights[k] for k in kinds], dtype=np.float64)
     kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
     for _ in range(50):
-        spec = random_scene_spec(rng, kind)
+        spec = random_scene_spec(rng, kind, duration_s=clip_s)
         if spec_n_mics(spec) not in HELD_OUT_N_MICS:
             return kind, spec
     raise UspdError("training data: the scene sampler keeps drawing held-out mic counts")
@@ -137,7 +141,7 @@ def shard_path(out: Path, index: int) -> Path:
 
 def build_shard(job: tuple) -> tuple[int, float]:
     """Render shard ``index`` (about ``shard_s`` of audio) and write it atomically. Returns (index, audio s)."""
-    out, seed, index, shard_s, feature_spec, kind_weights = job
+    out, seed, index, shard_s, feature_spec, kind_weights, clip_s = job
     path = shard_path(out, index)
     if path.exists():
         return index, 0.0
@@ -147,7 +151,7 @@ def build_shard(job: tuple) -> tuple[int, float]:
     j = 0
     while total < shard_s:
         rng = clip_rng(seed, index, j)
-        kind, spec = sample_training_spec(rng, kind_weights)
+        kind, spec = sample_training_spec(rng, kind_weights, clip_s)
         render_seed = int(rng.integers(0, 2**31 - 1))
         clip = clip_features(spec, render_seed, feature_spec)
         meta = clip.pop("meta")
@@ -171,8 +175,10 @@ def _worker_init() -> None:
 
 def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers: int = 1,
                        shard_s: float = SHARD_S_DEFAULT, progress: bool = True,
-                       feature_spec: FeatureSpec = FeatureSpec(), kind_weights: dict | None = None) -> Path:
-    """Write ``ceil(hours * 3600 / shard_s)`` shards to ``out`` (skipping complete ones) and a manifest."""
+                       feature_spec: FeatureSpec = FeatureSpec(), kind_weights: dict | None = None,
+                       clip_s: float | None = None) -> Path:
+    """Write ``ceil(hours * 3600 / shard_s)`` shards to ``out`` (skipping complete ones) and a manifest.
+    ``kind_weights``: scene kind -> share (default :data:`KIND_WEIGHTS`); ``clip_s``: clip length (s) or None."""
     from tqdm import tqdm
 
     if hours <= 0:
@@ -186,17 +192,17 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
     manifest = {"hours": hours, "seed": seed, "shard_s": shard_s, "n_shards": n_shards, "seed_tag": SEED_TAG,
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
-                "held_out_n_mics": list(HELD_OUT_N_MICS)}
+                "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s}
     mpath = out / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
-        keep = ("seed", "shard_s", "features", "kind_weights")
+        keep = ("seed", "shard_s", "features", "kind_weights", "clip_s")
         if any(old.get(k) != manifest[k] for k in keep):
             raise UspdError(f"{mpath}: existing data set was built with other settings (seed/shard/features); "
                             "use another --out")
     mpath.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     todo = [i for i in range(n_shards) if not shard_path(out, i).exists()]
-    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights) for i in todo]
+    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s) for i in todo]
     bar = tqdm(total=n_shards, initial=n_shards - len(todo), unit="shard", disable=not progress,
                desc="training data")
     if workers == 1 or len(jobs) <= 1:
