@@ -93,6 +93,8 @@ class MosquittoBroker:
                  "log_type error", "log_type warning", "log_type notice"]
         if self.persistence:
             lines += [f"persistence_location {self.folder}/", "autosave_interval 0"]
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                lines.append("user root")  # else it drops to user "mosquitto", who cannot write the temp folder
         self.conf.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 10.0) -> MosquittoBroker:

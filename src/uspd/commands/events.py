@@ -23,10 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "ones as they happen. Columns: id, wall-clock time (local), audio time t (s since the service "
                     "started), event, kind, detector score (0..1), data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--db", metavar="PATH", default=None,
+    p.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
                    help="event log file (default: [log] path of --config, else "
                         f"{LogConfig().path})")
-    p.add_argument("--config", metavar="TOML", default=None, help="config file whose [log] path to read")
+    p.add_argument("--config", metavar="TOML", default=argparse.SUPPRESS,
+                   help="config file whose [log] path to read (default: none)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events until Ctrl-C")
     p.add_argument("--since", metavar="WHEN", default=None,
                    help="only events from this wall-clock time on: a duration ago (30s, 10m, 2h, 1d) or a local "
@@ -83,9 +84,9 @@ HEADER = f"{'id':>6}  {'wall time':<23}  {'t (s)':>10}  {'event':<12}  {'kind':<
 
 
 def _db_path(args: argparse.Namespace) -> str:
-    if args.db:
+    if getattr(args, "db", None):
         return args.db
-    if args.config:
+    if getattr(args, "config", None):
         from uspd.config import load_config
 
         log_cfg = load_config(args.config).log
