@@ -101,6 +101,9 @@ def clip_features(spec: dict, seed: int, feature_spec: FeatureSpec = FeatureSpec
     from uspd.simulate.render import SceneRenderer
     from uspd.simulate.scene import load_scene
 
+    spec = dict(spec)
+    if isinstance(spec.get("carrier_hz"), (int, float)):
+        spec["carrier_hz"] = [float(spec["carrier_hz"])]  # the scene schema takes a list of tones
     scene = load_scene(spec)
     renderer = SceneRenderer(scene, seed)
     fs = int(renderer.sample_rate)
