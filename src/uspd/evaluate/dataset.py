@@ -107,7 +107,9 @@ def scene_spec_for(job: ClipJob) -> dict:
     if job.sample_rate is not None and spec.get("sample_rate") != job.sample_rate:
         lo, hi = CARRIER_RANGE_HZ[job.sample_rate]
         spec["sample_rate"] = job.sample_rate
-        spec["carrier_hz"] = float(round(rng.uniform(lo, hi) / 10.0) * 10.0)
+        spec["carrier_hz"] = [float(round(rng.uniform(lo, hi) / 10.0) * 10.0)]
+    if isinstance(spec.get("carrier_hz"), (int, float)):  # the scene wants a list of carriers
+        spec["carrier_hz"] = [float(spec["carrier_hz"])]
     if job.max_mics is not None:
         dev = spec.setdefault("device", {})
         dev["n_mics"] = max(2, min(int(dev.get("n_mics", job.max_mics)), job.max_mics))

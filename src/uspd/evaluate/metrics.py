@@ -6,7 +6,10 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
   grace_s)`` — within the interval, or within ``grace_s`` after its start for intervals shorter than that.
   **Detection delay** = first such hop's ``t`` - ``start_s`` (0 if motion was already on at the start).
 * **Major recall** overall and by closest approach (``distance_m``) in bins 0-2, 2-4, 4-6 m. A person beyond 5 m is
-  labelled ``far``, not ``major``; its "detected" rate is reported separately and should be LOW.
+  labelled ``far``, not ``major``; its "detected" rate is reported separately and should be LOW. The simulator
+  splits a walk with pauses into several major intervals (still spells are ``presence``), so **entry** recall and
+  delay are also given: the first major interval of each person span (spans merged over gaps up to
+  ``entry_gap_s``) -- someone walking into a room empty of people, the "lights on" case.
 * **Minor recall** by action (reach, page, typing, cup).
 * **Negative time**: hops at ``t >= warmup_s`` outside every ``major``/``minor``/``presence`` interval widened by
   ``margin_before_s`` before and ``margin_after_s`` after (the detector's hangover and the label edges are not
@@ -52,6 +55,7 @@ class MetricsConfig:
     cooldown_s: float = 5.0
     warmup_s: float = 5.0
     off_grace_s: float = 10.0
+    entry_gap_s: float = 30.0
     distance_bins_m: tuple[tuple[float, float], ...] = DISTANCE_BINS_M
 
 
@@ -151,8 +155,24 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
         sel = [d for iv, d in res if iv.distance_m is not None and lo <= iv.distance_m < hi]
         by_bin[f"{lo:g}-{hi:g}m"] = _rate(sum(d is not None for d in sel), len(sel))
     out["by_distance"] = by_bin
+    entry = entry_recall(clips, cfg)
+    out["entry"] = _rate(sum(d is not None for d in entry), len(entry))
+    out["entry"]["delay_s"] = _stats([d for d in entry if d is not None])
     far = interval_recall(clips, cfg, "far")
     out["far"] = _rate(sum(d is not None for _, d in far), len(far))
+    return out
+
+
+def entry_recall(clips: list[ClipResult], cfg: MetricsConfig) -> list[float | None]:
+    """Delay (s) or None for every entry: the first major interval of each person span (spans merged over gaps up
+    to ``entry_gap_s``) -- a person walking into a room that was empty of people."""
+    out = []
+    for c in clips:
+        majors = sorted(c.labels.of_kind("major"), key=lambda iv: iv.start_s)
+        for a, b in person_spans(c.labels, cfg.entry_gap_s):
+            first = next((iv for iv in majors if a <= iv.start_s <= b), None)
+            if first is not None:
+                out.append(interval_delay(c.t_s, c.motion, first.start_s, first.end_s, cfg.grace_s))
     return out
 
 
