@@ -33,7 +33,7 @@ def test_plan_is_deterministic_and_scales():
     assert a[3].scene_seed == clip_seed(9001, 3, 0) and a[3].render_seed == clip_seed(9001, 3, 1)
     assert D.eval_set_plan(9002, 0.05)[0].scene_seed != a[0].scene_seed
     tiny = D.eval_set_plan(9000, 0.0005)
-    assert collections.Counter(j.kind for j in tiny) == {k: 1 for k in D.EVAL_SET}
+    assert collections.Counter(j.kind for j in tiny) == {k: 1 for k in D.EVAL_SET if k not in D.OPTIONAL_KINDS}
     neg = [j for j in tiny if j.kind == "negative"]
     assert neg[0].duration_s == D.MIN_CLIP_S                    # scaled down, but not below the minimum
     assert any(j.sample_rate == 48000 for j in tiny)
@@ -49,8 +49,12 @@ def test_scene_specs_follow_the_job():
         lo, hi = (18000, 22000) if job.sample_rate == 48000 else (32000, 45000)
         assert len(spec["carrier_hz"]) == 1 and lo <= spec["carrier_hz"][0] <= hi
         assert spec["duration_s"] == job.duration_s
-        if job.kind == "negative":
+        if job.kind in ("negative", "visit"):
             assert 2 <= spec["device"]["n_mics"] <= 4
+        if job.kind == "visit":
+            (person,) = [m for m in spec["movers"] if m.get("type") == "person"]
+            assert person["route"] == "seated" and person["leave_s"] + 300 + 20 < spec["duration_s"]
+        elif job.kind == "negative":
             assert not any(m.get("type") == "person" for m in spec["movers"])
         elif job.kind in ("walk", "seated", "far"):
             assert any(m.get("type") == "person" for m in spec["movers"])
@@ -88,7 +92,7 @@ def test_render_tiny_set_resume_and_determinism(tmp_path, capsys):
     assert "5 rendered now" in capsys.readouterr().out
     man = json.loads((out / D.MANIFEST).read_text())
     assert man["complete"] and man["dataset_seed"] == 9000 and man["role"] == "eval"
-    assert man["counts"] == {k: 1 for k in D.EVAL_SET}
+    assert man["counts"] == {k: 1 for k in D.EVAL_SET if k not in D.OPTIONAL_KINDS}
     assert man["sample_rates"] == {"48000": 1, "96000": 4}
     assert not (out / D.TMP_DIR).exists()
     wavs = sorted(out.rglob("*.wav"))
