@@ -17,6 +17,15 @@ Mover types and their keys (all optional; missing values are drawn from the rend
   ``waypoints_m`` ([[x, y], ...] room coordinates; overrides the route) with ``pauses_s``. Body: torso (TS -18 dB),
   head, two arms and two legs swinging about the torso (Boulic et al. 1990-like gait: leg swing speed ~ walking
   speed, arms ~ half, stride 0.8-1.0 Hz, torso bob at twice the stride rate); breathing chest 3-8 mm at 0.2-0.3 Hz.
+- ``pet``: ``animal`` dog|cat, ``speed_m_s`` (0.3-1.5), ``waypoints_m``, ``pauses_s``, ``stride_hz``; wanders with
+  pauses (label ``pet`` while it moves).
+- ``curtain``: ``speed_m_s`` (RMS point speed 0.02-0.3), ``position_m``, ``width_m``, ``ts_db``, ``n_points``;
+  ``plant``: the same for a plant/lamp in a draft (label ``curtain`` for both).
+- ``vacuum``: ``speed_m_s`` (0.25-0.35), ``waypoints_m``; ``door``: ``n_swings``, ``times_s``, ``open_deg``,
+  ``width_m`` (the room's door); ``hvac``: ``strength_rad``, ``n_paths``; ``keys``: ``n_events``, ``times_s``,
+  ``level_dbfs`` (click peak at 1 m), ``position_m``.
+- ``point``: one reflector through 3-D ``waypoints_m`` at ``speed_m_s``, ``ts_db``, ``ramp_s``; ``label`` (optional
+  label kind for its active span).
 - ``fan``: ``kind`` desk|ceiling, ``position_m``, ``radius_m``, ``n_blades`` (3-5), ``tip_speed_m_s`` (desk 8-20,
   ceiling 6-14), ``oscillate_deg``, ``oscillate_period_s``, ``start_s``, ``end_s``. Three points per blade with
   blade-flash amplitude modulation; spin-up and spin-down ramps.
@@ -29,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from uspd.recording.labels import LabelInterval
-from uspd.simulate.kinematics import LazySchedule, LegPlan, merge_runs, min_jerk, ramped_distance, runs
+from uspd.simulate.kinematics import (LazySchedule, LegPlan, merge_runs, min_jerk, ramped_distance, runs,
+                                      smooth_window, sum_sines)
 from uspd.simulate.room import World
 from uspd.simulate.scene import SceneError
 
@@ -429,6 +439,7 @@ class Fan(Mover):
 
     def __init__(self, params, world, rng, duration_s):
         super().__init__(params, world, rng, duration_s)
+        self.start_s = float(self.p.get("start_s", -10.0))  # default: already running at t = 0
         kind = self.param("kind", lambda: "desk")
         if kind not in ("desk", "ceiling"):
             raise SceneError(f"fan.kind: must be desk or ceiling, got {kind!r}")
@@ -499,9 +510,403 @@ class Fan(Mover):
         return np.repeat(flash, len(self.RADII), axis=0)
 
 
+# ------------------------------------------------------------------------------------------------------ point
+
+class Point(Mover):
+    """One point reflector moving through 3-D ``waypoints_m`` at ``speed_m_s`` (raised-cosine ramps of ``ramp_s``,
+    ``pauses_s`` at the waypoints), target strength ``ts_db``. For tests, calibration targets, custom objects."""
+
+    type_name = "point"
+    PARAMS = {"waypoints_m": list, "speed_m_s": float, "ts_db": float, "ramp_s": float, "pauses_s": list,
+              "label": str}
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        wp = self.p.get("waypoints_m")
+        if not wp or any(not isinstance(q, list) or len(q) != 3 for q in wp):
+            raise SceneError("point.waypoints_m: give a list of [x, y, z] room positions (m)")
+        self.wp = np.array(wp, float)
+        speed = self.param("speed_m_s", lambda: 1.0)
+        self.plan = LegPlan(self.wp[:, :2], speed, self.p.get("pauses_s") or [], self.start_s,
+                            ramp_s=self.param("ramp_s", lambda: 0.5))
+        seg = np.linalg.norm(np.diff(self.wp[:, :2], axis=0), axis=1)
+        self.cum = np.concatenate([[0.0], np.cumsum(seg)])
+        self.ts_db = np.array([float(self.param("ts_db", lambda: -20.0))])
+        self.kind = self.p.get("label")
+
+    def positions(self, t):
+        xy, _, dist, _ = self.plan.eval(np.asarray(t, float))
+        z = np.interp(dist, self.cum, self.wp[:, 2]) if len(self.wp) > 1 else np.full(len(xy), self.wp[0, 2])
+        return np.concatenate([xy, z[:, None]], axis=1)[None]
+
+    def labels(self):
+        return [] if self.kind is None else super().labels()
+
+
+# ------------------------------------------------------------------------------------------------------ pet
+
+class Pet(Mover):
+    """A dog or cat wandering with pauses: body, head, four legs trotting (diagonal pairs), a tail."""
+
+    type_name = "pet"
+    PARAMS = {"animal": str, "speed_m_s": float, "waypoints_m": list, "pauses_s": list, "stride_hz": float}
+    BODY = {"dog": (0.40, -24.0, 0.25), "cat": (0.22, -31.0, 0.15)}  # body height, body TS, half length
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        animal = self.param("animal", lambda: "dog" if rng.random() < 0.6 else "cat")
+        if animal not in self.BODY:
+            raise SceneError(f"pet.animal: must be dog or cat, got {animal!r}")
+        self.h, ts, self.half = self.BODY[animal]
+        self.h *= rng.uniform(0.8, 1.2)
+        self.speed = self.param("speed_m_s", lambda: round(float(rng.uniform(0.3, 1.5)), 2))
+        self.stride_hz = self.param("stride_hz", lambda: round(float(rng.uniform(1.5, 3.0)), 2))
+        if self.p.get("waypoints_m"):
+            wp = np.array(self.p["waypoints_m"], float)
+            pauses = list(self.p.get("pauses_s") or [])
+        else:
+            n = 3 + int(max(10.0, min(duration_s, 600.0)) / 4)
+            wp = np.array([world.clamp_inside(rng.uniform([0, 0], world.size_m[:2]), 0.3) for _ in range(n)])
+            pauses = [0.0] + rng.uniform(0.5, 6.0, n - 1).tolist()
+        self.plan = LegPlan(wp, self.speed, pauses, self.start_s, ramp_s=0.4)
+        self.leg_amp = 0.9 * self.speed / (2 * math.pi * self.stride_hz)
+        self.ts_db = np.array([ts, ts - 8, ts - 10, ts - 10, ts - 10, ts - 10, ts - 14])
+        self.tail = rng.uniform(1.0, 3.0), rng.uniform(0.02, 0.06)
+        self.breath = rng.uniform(0.5, 1.5)
+
+    def positions(self, t):
+        t = np.asarray(t, float)
+        xy, speed, dist, heading = self.plan.eval(t)
+        u = _unit(heading)
+        v = np.stack([-u[:, 1], u[:, 0]], axis=1)
+        g = speed / max(self.speed, 1e-6)
+        psi = 2 * math.pi * self.stride_hz * dist / max(self.speed, 1e-6)
+        pts = np.empty((7, len(t), 3))
+        br = 0.002 * np.sin(2 * math.pi * self.breath * t)
+        pts[0, :, :2], pts[0, :, 2] = xy + v * br[:, None], self.h + 0.01 * g * np.cos(2 * psi)
+        pts[1, :, :2], pts[1, :, 2] = xy + u * (self.half + 0.1), self.h + 0.1
+        for i, (fwd, side, ph) in enumerate(((1, 1, 0.0), (1, -1, math.pi), (-1, 1, math.pi), (-1, -1, 0.0))):
+            swing = self.leg_amp * g * np.sin(psi + ph)
+            pts[2 + i, :, :2] = xy + u * (fwd * self.half * 0.8 + swing)[:, None] + v * (0.06 * side)
+            pts[2 + i, :, 2] = 0.3 * self.h
+        wag = self.tail[1] * np.sin(2 * math.pi * self.tail[0] * t)
+        pts[6, :, :2] = xy - u * (self.half + 0.1) + v * wag[:, None]
+        pts[6, :, 2] = self.h
+        return pts
+
+    def labels(self):
+        if not math.isfinite(self.duration_s):
+            return []
+        t = np.arange(0.0, self.duration_s + 1e-9, LABEL_STEP_S)
+        xy, speed, _, _ = self.plan.eval(t)
+        pos = np.concatenate([xy, np.full((len(t), 1), self.h)], axis=1)
+        dist = self.world.distance_to_device(pos)
+        out = []
+        for a, b in merge_runs(runs((speed > 0.1) & (self.world.visibility(pos) > 0.5)),
+                               int(1.0 / LABEL_STEP_S), 2):
+            out.append(LabelInterval(float(t[a]), float(min(t[b - 1] + LABEL_STEP_S, self.duration_s)), "pet",
+                                     distance_m=float(dist[a:b].min())))
+        return out
+
+
+# ------------------------------------------------------------------------------------------------------ draft
+
+class Curtain(Mover):
+    """Curtain near a wall (points in a vertical plane) swaying in a draft: each point is displaced along the
+    wall normal by a sum of slow random sinusoids (0.15-1.2 Hz), scaled by a slow gust envelope; the point
+    velocities are ``speed_m_s`` RMS (0.02-0.3 m/s)."""
+
+    type_name = "curtain"
+    kind = "curtain"
+    PARAMS = {"speed_m_s": float, "position_m": list, "width_m": float, "ts_db": float, "n_points": int}
+    N_SINES = 3
+    #: per-point TS: together the points give a partial specular reflection of a soft 1-3 m wide curtain
+    TS_RANGE_DB = (-28.0, -20.0)
+    N_POINTS = 24
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        self.start_s = float(self.p.get("start_s", -10.0))
+        n = self.param("n_points", lambda: self.N_POINTS)
+        v_rms = self.param("speed_m_s", lambda: round(float(rng.uniform(0.02, 0.3)), 3))
+        ts = self.param("ts_db", lambda: round(float(rng.uniform(*self.TS_RANGE_DB)), 1))
+        self.ts_db = np.full(n, float(ts))
+        self._layout(rng, n)
+        f = rng.uniform(0.15, 1.2, (n, self.N_SINES))
+        # velocity amplitude of each sine so that the summed velocity has the requested RMS
+        vel = v_rms * np.sqrt(2.0 / self.N_SINES) * rng.uniform(0.6, 1.4, (n, self.N_SINES))
+        self.amp = vel / (2 * math.pi * f)
+        self.freq = f
+        self.phase = rng.uniform(0, 2 * math.pi, (n, self.N_SINES))
+        self.gust = rng.uniform(0.02, 0.08), rng.uniform(0, 2 * math.pi)
+
+    def _layout(self, rng, n):
+        w = self.world
+        wall = int(rng.integers(0, 4))
+        axis, high = divmod(wall, 2)
+        other = 1 - axis
+        width = self.param("width_m", lambda: round(float(rng.uniform(1.0, 3.0)), 2))
+        centre = self.p.get("position_m")
+        if centre is None:
+            c = np.zeros(2)
+            c[axis] = w.size_m[axis] - 0.12 if high else 0.12
+            c[other] = rng.uniform(min(width / 2, w.size_m[other] / 2), max(w.size_m[other] - width / 2,
+                                                                            w.size_m[other] / 2))
+            centre = c.tolist()
+            self.p["position_m"] = [round(x, 3) for x in centre]
+        centre = np.asarray(centre, float)[:2]
+        tangent = np.zeros(2)
+        tangent[other] = 1.0
+        normal_in = np.zeros(2)
+        normal_in[axis] = -1.0 if high else 1.0
+        cols = max(1, n // 4)
+        s = (np.arange(n) % cols) / max(cols - 1, 1) - 0.5
+        z = 0.4 + 1.9 * (np.arange(n) // cols) / max((n - 1) // cols, 1)
+        self.rest = np.zeros((n, 3))
+        self.rest[:, :2] = centre + width * s[:, None] * tangent
+        self.rest[:, 2] = np.minimum(z, w.size_m[2] - 0.1)
+        self.direction = np.array([*normal_in, 0.0])
+
+    def _envelope(self, t):
+        f, ph = self.gust
+        g = 0.35 + 0.65 * (0.5 + 0.5 * np.sin(2 * math.pi * f * t + ph)) ** 2
+        end = self.end_s if math.isfinite(self.end_s) else 1e12
+        return g * smooth_window(t, self.start_s, end, 3.0)
+
+    def positions(self, t):
+        t = np.asarray(t, float)
+        disp = sum_sines(t, self.amp, self.freq, self.phase) * self._envelope(t)[None, :]   # (P, T)
+        return self.rest[:, None, :] + disp[..., None] * self.direction
+
+    def gains(self, t, pos):
+        return np.ones(pos.shape[:2])
+
+
+class Plant(Curtain):
+    """A potted plant or a hanging lamp in a draft: points in a 0.3 m ball moving in 3-D (0.02-0.15 m/s)."""
+
+    type_name = "plant"
+    TS_RANGE_DB = (-32.0, -24.0)
+    N_POINTS = 12
+
+    def _layout(self, rng, n):
+        w = self.world
+        c = self.p.get("position_m")
+        if c is None:
+            d = float(rng.uniform(0.8, 4.0))
+            c = [*w.point_at_distance(rng, d, 0.4).tolist(), float(rng.uniform(0.5, 1.5))]
+            self.p["position_m"] = [round(x, 3) for x in c]
+        c = np.asarray(c, float)
+        self.rest = c + rng.normal(0, 0.15, (n, 3))
+        d = rng.normal(0, 1, (n, 3))
+        self.direction = d / np.linalg.norm(d, axis=1, keepdims=True)
+
+    def positions(self, t):
+        t = np.asarray(t, float)
+        disp = sum_sines(t, self.amp, self.freq, self.phase) * self._envelope(t)[None, :]
+        return self.rest[:, None, :] + disp[..., None] * self.direction[:, None, :]
+
+
+# ------------------------------------------------------------------------------------------------------ vacuum
+
+class Vacuum(Mover):
+    """Robot vacuum: a low hard body driving straight lines at ~0.3 m/s with turns, plus a spinning side brush."""
+
+    type_name = "vacuum"
+    kind = "vacuum"
+    PARAMS = {"speed_m_s": float, "waypoints_m": list}
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        self.speed = self.param("speed_m_s", lambda: round(float(rng.uniform(0.25, 0.35)), 3))
+        if self.p.get("waypoints_m"):
+            wp = np.array(self.p["waypoints_m"], float)
+        else:
+            horizon = min(duration_s, 3600.0) if math.isfinite(duration_s) else 3600.0
+            n = 2 + int(horizon * self.speed / 1.0)
+            wp = np.array([world.clamp_inside(rng.uniform([0, 0], world.size_m[:2]), 0.25) for _ in range(n)])
+        pauses = [0.0] + rng.uniform(0.5, 2.0, len(wp) - 1).tolist()
+        self.plan = LegPlan(wp, self.speed, pauses, self.start_s, ramp_s=0.5)
+        self.brush_hz = rng.uniform(2.0, 4.0)
+        self.ts_db = np.array([rng.uniform(-22, -17), -38.0, -38.0])
+
+    def positions(self, t):
+        t = np.minimum(np.asarray(t, float), self.end_s)
+        xy, speed, dist, heading = self.plan.eval(t)
+        u = _unit(heading)
+        v = np.stack([-u[:, 1], u[:, 0]], axis=1)
+        pts = np.empty((3, len(t), 3))
+        pts[0, :, :2], pts[0, :, 2] = xy, 0.05
+        ang = 2 * math.pi * self.brush_hz * t
+        for i, off in ((1, 0.0), (2, math.pi)):
+            br = xy + 0.12 * u + 0.12 * v + 0.06 * np.stack([np.cos(ang + off), np.sin(ang + off)], axis=1)
+            pts[i, :, :2], pts[i, :, 2] = br, 0.01
+        return pts
+
+    def active_interval(self):
+        end = self.end_s if math.isfinite(self.end_s) else self.plan.end_s
+        return self.start_s, min(end, self.duration_s)
+
+
+# ------------------------------------------------------------------------------------------------------ door
+
+class Door(Mover):
+    """A door on a wall swinging open (60-100 deg, minimum-jerk over 1-2.5 s) and shut again."""
+
+    type_name = "door"
+    kind = "door"
+    PARAMS = {"n_swings": int, "times_s": list, "open_deg": float, "width_m": float}
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        self.width = self.param("width_m", lambda: round(float(rng.uniform(0.75, 0.9)), 3))
+        self.open = math.radians(self.param("open_deg", lambda: round(float(rng.uniform(60, 100)), 1)))
+        horizon = duration_s if math.isfinite(duration_s) else 60.0
+        n = self.param("n_swings", lambda: int(rng.integers(1, 4)))
+        times = self.param("times_s", lambda: np.round(np.sort(rng.uniform(0.5, max(1.0, horizon - 3.0), n)),
+                                                       2).tolist())
+        self.moves = []  # (t0, T, from_angle, to_angle)
+        angle = 0.0
+        for t0 in times:
+            target = self.open if angle == 0.0 else 0.0
+            self.moves.append((float(t0), float(rng.uniform(1.0, 2.5)), angle, target))
+            angle = target
+        n_out = world.door_normal
+        self.tangent = np.array([-n_out[1], n_out[0]])
+        self.normal_in = -n_out
+        self.hinge = world.door_m - self.tangent * self.width / 2
+        frac = np.array([0.3, 0.6, 0.9, 0.3, 0.6, 0.9])
+        self.frac, self.z = frac, np.array([1.0, 1.0, 1.0, 1.8, 1.8, 1.8])
+        self.ts_db = np.full(6, float(rng.uniform(-26, -20)))
+
+    def angle(self, t):
+        a = np.zeros(len(t))
+        for t0, dur, a0, a1 in self.moves:
+            m = t >= t0
+            a[m] = a0 + (a1 - a0) * min_jerk((t[m] - t0) / dur)
+        return a
+
+    def positions(self, t):
+        t = np.asarray(t, float)
+        ang = self.angle(t)
+        d = np.cos(ang)[:, None] * self.tangent + np.sin(ang)[:, None] * self.normal_in    # (T, 2)
+        pts = np.empty((6, len(t), 3))
+        pts[:, :, :2] = self.hinge + self.width * self.frac[:, None, None] * d[None]
+        pts[:, :, 2] = self.z[:, None]
+        return pts
+
+    def gains(self, t, pos):
+        return np.ones(pos.shape[:2])
+
+    def labels(self):
+        return [LabelInterval(t0, min(t0 + dur, self.duration_s), "door") for t0, dur, _, _ in self.moves
+                if t0 < self.duration_s]
+
+
+# ------------------------------------------------------------------------------------------------------ non-point
+
+class Hvac(Mover):
+    """HVAC airflow: slow random phase wander on the strongest static paths (handled by the renderer).
+
+    ``strength_rad``: RMS phase wander of a 5 m path (0.02-0.3 rad; grows with sqrt(path length)); ``n_paths``.
+    """
+
+    type_name = "hvac"
+    kind = "hvac"
+    PARAMS = {"strength_rad": float, "n_paths": int}
+    N_SINES = 4
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        self.start_s = float(self.p.get("start_s", -10.0))
+        self.strength = self.param("strength_rad", lambda: round(float(rng.uniform(0.02, 0.3)), 3))
+        self.n_paths = self.param("n_paths", lambda: 24)
+        k = self.N_SINES
+        self.freq = rng.uniform(0.05, 3.0, (self.n_paths, k))
+        self.phase = rng.uniform(0, 2 * math.pi, (self.n_paths, k))
+        self.amp = np.full((self.n_paths, k), math.sqrt(2.0 / k))
+
+    def phases(self, t: np.ndarray, length_m: np.ndarray) -> np.ndarray:
+        """Phase wander (rad) of the chosen paths (P,) with lengths ``length_m`` at times t: (P, T)."""
+        p = len(length_m)
+        end = self.end_s if math.isfinite(self.end_s) else 1e12
+        gate = smooth_window(t, self.start_s, end, 5.0)
+        scale = self.strength * np.sqrt(length_m / 5.0)
+        return scale[:, None] * sum_sines(t, self.amp[:p], self.freq[:p], self.phase[:p]) * gate[None, :]
+
+
+class Keys(Mover):
+    """Keys jingling: bursts of clicks, each a few damped sinusoids from 2 kHz to Nyquist (they reach the
+    ultrasound band), added at the mics with per-mic delay, 1/r spreading and ISO absorption per partial."""
+
+    type_name = "keys"
+    kind = "keys"
+    PARAMS = {"n_events": int, "times_s": list, "level_dbfs": float, "position_m": list}
+
+    def __init__(self, params, world, rng, duration_s):
+        super().__init__(params, world, rng, duration_s)
+        horizon = duration_s if math.isfinite(duration_s) else 60.0
+        n = self.param("n_events", lambda: int(rng.integers(1, 4)))
+        times = self.param("times_s", lambda: np.round(np.sort(rng.uniform(0.3, max(0.5, horizon - 1.5), n)),
+                                                       2).tolist())
+        level = self.param("level_dbfs", lambda: round(float(rng.uniform(-45, -25)), 1))
+        d = float(rng.uniform(0.5, 4.0))
+        pos = self.param("position_m", lambda: [*np.round(world.point_at_distance(rng, d, 0.3), 3).tolist(),
+                                               round(float(rng.uniform(0.7, 1.3)), 3)])
+        fs = world.sample_rate
+        mics = world.mic_positions_room
+        r = np.linalg.norm(np.asarray(pos, float) - mics, axis=1)                  # (M,)
+        self.delay_s = r / world.c_m_s + world.latency_s
+        self.events = []
+        clicks = []
+        for t0 in times:
+            dur = float(rng.uniform(0.3, 1.5))
+            self.events.append((float(t0), dur))
+            nc = int(dur * rng.uniform(15, 50))
+            for tc in np.sort(t0 + rng.uniform(0, dur, nc)):
+                nm = 4
+                f = rng.uniform(2000, 0.48 * fs, nm)
+                tau = rng.uniform(0.3e-3, 2.5e-3, nm) * (8000 / f) ** 0.3
+                a = 10 ** (level / 20) * rng.uniform(0.3, 1.0, nm) * (4000 / f) ** 0.25
+                clicks.append((float(tc), f, tau, a, rng.uniform(0, 2 * math.pi, nm)))
+        self.clicks = clicks
+        self._times = np.array([c[0] for c in clicks])
+        from uspd import physics
+        self.mic_att = {}
+        self.r = r
+        self._alpha = lambda f: physics.air_absorption_db_per_m(f, world.temperature_c, world.humidity_pct)
+
+    def add_to(self, block: np.ndarray, n0: int, fs: int, gains: np.ndarray) -> None:
+        """Add the clicks falling into ``block`` (B, M) that starts at sample ``n0``. gains: (M,) mic gains."""
+        if not len(self._times):
+            return
+        t_lo, t_hi = n0 / fs - 0.03, (n0 + len(block)) / fs
+        i0, i1 = np.searchsorted(self._times, [t_lo - 0.05, t_hi])
+        for tc, f, tau, a, ph in self.clicks[i0:i1]:
+            length = int(8 * tau.max() * fs) + 2
+            for m in range(block.shape[1]):
+                start = tc + self.delay_s[m]
+                s0 = max(int(math.ceil(start * fs)), n0)
+                s1 = min(int(start * fs) + length, n0 + len(block))
+                if s1 <= s0:
+                    continue
+                tt = np.arange(s0, s1) / fs - start
+                att = a * 10 ** (-self._alpha(f) * self.r[m] / 20) / self.r[m] * gains[m]
+                wave = np.sum(att[:, None] * np.exp(-tt[None, :] / tau[:, None])
+                              * np.sin(2 * math.pi * f[:, None] * tt[None, :] + ph[:, None]), axis=0)
+                block[s0 - n0:s1 - n0, m] += wave * (1 - np.exp(-tt / 5e-5))
+
+    def labels(self):
+        return [LabelInterval(t0, min(t0 + d, self.duration_s), "keys") for t0, d in self.events
+                if t0 < self.duration_s]
+
+
 # ------------------------------------------------------------------------------------------------------ registry
 
-MOVER_TYPES: dict[str, type[Mover]] = {"person": Person, "fan": Fan}
+MOVER_TYPES: dict[str, type[Mover]] = {"person": Person, "fan": Fan, "point": Point, "pet": Pet, "curtain": Curtain, "plant": Plant,
+                                       "vacuum": Vacuum, "door": Door, "hvac": Hvac, "keys": Keys}
+#: Movers that are not point reflectors (the renderer handles them itself).
+NON_POINT_TYPES = ("hvac", "keys")
 
 
 def validate_mover(type_name: str, params: dict, where: str) -> None:

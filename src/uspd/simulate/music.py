@@ -61,6 +61,8 @@ class Music:
         bass = root * 2 ** (steps / 12)
         bass = np.where(bass > 150, bass / 2, bass)
         vel = np.where(rng.random(8) < 0.15, 0.0, rng.uniform(0.7, 1.0, 8))
+        if self.spec.bass_hz:
+            bass, vel = np.full(8, float(self.spec.bass_hz)), np.ones(8)
         kick = np.array([1.0, 0.0, 1.0, 0.0]) if rng.random() < 0.6 else np.ones(4)
         third = 3 if deg in (9, 3) else 4
         chord = 4 * root * 2 ** (np.array([0, third, 7]) / 12)
@@ -98,10 +100,16 @@ class Music:
         for b in np.unique(bar4):
             m = bar4 == b
             k_on[m] = self._bar(int(b))["kick"][j4[m]]
-        w = 2 * math.pi * f_b * tau8
-        env_b = v_b * (1 - np.exp(-tau8 / 0.005)) * np.exp(-tau8 / 0.35) * _release(tau8, self.beat_s / 2)
+        if self.spec.bass_hz:  # a steady drone: one continuous note
+            w = 2 * math.pi * self.spec.bass_hz * (tt - self.start_s)
+            env_b = np.ones(len(tt))
+        else:
+            w = 2 * math.pi * f_b * tau8
+            env_b = v_b * (1 - np.exp(-tau8 / 0.005)) * np.exp(-tau8 / 0.35) * _release(tau8, self.beat_s / 2)
         y = env_b * (np.sin(w) + 0.5 * np.sin(2 * w) + 0.25 * np.sin(3 * w)) / 1.4
         kick_phase = 2 * math.pi * (50 * tau4 + 100 * 0.03 * (1 - np.exp(-tau4 / 0.03)))
+        if self.spec.bass_hz:
+            k_on = np.zeros(len(tt))
         y += k_on * np.exp(-tau4 / 0.15) * (1 - np.exp(-tau4 / 0.002)) * np.sin(kick_phase) \
             * _release(tau4, self.beat_s)
         if full:

@@ -28,7 +28,8 @@ import scipy.fft as sfft
 
 from uspd.recording.format import Sidecar
 from uspd.recording.labels import Labels
-from uspd.simulate.movers import build_movers, Mover
+from uspd.recording.labels import LabelInterval
+from uspd.simulate.movers import NON_POINT_TYPES, Hvac, Keys, Mover, build_movers
 from uspd.simulate.music import Music
 from uspd.simulate.room import PRESSURE_AT_1M_PER_FS, fractional_delay_fir, resolve_world, static_paths
 from uspd.simulate.scene import Scene, load_scene
@@ -99,8 +100,10 @@ class SceneRenderer:
         w = self.world = resolve_world(scene, np.random.default_rng([self.seed, 1]))
         self.n_mics = w.n_mics
         self.carriers = w.carriers_hz
-        point_specs = [m for m in scene.movers if m.type not in ("hvac", "keys")]
-        self.movers: list[Mover] = build_movers(point_specs, w, self.seed, self.duration_s)
+        self.all_movers: list[Mover] = build_movers(scene.movers, w, self.seed, self.duration_s)
+        self.movers = [mv for mv in self.all_movers if mv.type_name not in NON_POINT_TYPES]
+        self.hvac = [mv for mv in self.all_movers if isinstance(mv, Hvac)]
+        self.keys = [mv for mv in self.all_movers if isinstance(mv, Keys)]
         self.music = Music(scene.music, self.seed, self.duration_s) if scene.music is not None else None
         # geometry of frames
         self.block = int(round(BLOCK_S * fs))
@@ -119,6 +122,7 @@ class SceneRenderer:
         self.n_bins = self.n_fft // 2 + 1
         self._placers: dict[tuple[int, int], _Placer] = {}
         self.g_mic = PRESSURE_AT_1M_PER_FS * w.speaker_gain * w.mic_gain                 # (M,)
+        self._hvac_setup()
         # state
         self.preroll = -(-(fir_len + self.frame_len) // self.block) + 1
         self._frame = 0                      # next frame index
@@ -223,17 +227,20 @@ class SceneRenderer:
             self._add_audio(emit, self.music.speaker_audio(m, lf, env_a) * wa)
             self._add_audio(ref, m * wa)
         spec[: self.n_mics] = emit[None, :] * self.h_spec
-        # movers
+        # movers (and HVAC wander on the static paths, at the slow rate)
         env_slow = env
         for fast in (False, True):
             group = [mv for mv in self.movers if mv.fast == fast]
-            if not group:
+            if not group and (fast or not self.hvac):
                 continue
             decim = self.d_fast if fast else self.d_slow
             xg, tg, wg = self._grid(a, decim)
             envg = env_slow if decim == self.d_slow else amp * self._envelope(a + xg)
             bb = self._mover_baseband(group, tg)                        # (C, M, T)
-            bb *= (envg * wg)[None, None, :] * self.g_mic[None, :, None]
+            bb *= self.g_mic[None, :, None]
+            if not fast and self.hvac:
+                bb += self._hvac_baseband(tg)
+            bb *= (envg * wg)[None, None, :]
             for ci in range(len(self.carriers)):
                 self._placer(decim, ci).add(spec[: self.n_mics], bb[ci], a)
         y = sfft.irfft(spec.astype(np.complex64), n=self.n_fft, axis=-1)    # (M+1, N) float32
@@ -278,12 +285,39 @@ class SceneRenderer:
                 out[ci] += np.sum(base * att * np.exp(1j * ph), axis=1)
         return out
 
+    def _hvac_setup(self) -> None:
+        """Pick each HVAC source's strongest static paths (not the direct path) and their carrier phasors."""
+        self._hvac_paths = []
+        p = self.paths
+        for hv in self.hvac:
+            cand = np.flatnonzero(p.kind != 0)
+            sel = cand[np.argsort(-p.amplitude[0, cand])[: hv.n_paths]]
+            coef = np.stack([p.amplitude[:, sel] * np.exp(-2j * math.pi * f0 * p.delay_s[:, sel])
+                             for f0 in self.carriers])                                      # (C, M, P)
+            self._hvac_paths.append((hv, p.length_m[0, sel], coef))
+
+    def _hvac_baseband(self, t: np.ndarray) -> np.ndarray:
+        """sum_p g_p e^{-j 2 pi f0 tau_p} (e^{j phi_p(t)} - 1): (C, M, T); phases at a 1/8 control rate."""
+        out = np.zeros((len(self.carriers), self.n_mics, len(t)), complex)
+        tc = t[::8]
+        if tc[-1] < t[-1]:
+            tc = np.append(tc, t[-1])
+        for hv, length, coef in self._hvac_paths:
+            ph = hv.phases(tc, length)                                                      # (P, Tc)
+            if not ph.any():
+                continue
+            z = np.einsum("cmp,pt->cmt", coef, np.exp(1j * ph) - 1.0)
+            out += _interp_c(t, tc, z)
+        return out
+
     def _finish_block(self, block: np.ndarray, a: int) -> None:
         j = a // self.block
         rng = np.random.default_rng([self.seed, 3, j])
         mics = block[:, : self.n_mics]
         noise = rng.standard_normal((self.block, self.n_mics), dtype=np.float32)
         mics += noise * self.world.self_noise_rms.astype(np.float32)[None, :]
+        for k in self.keys:
+            k.add_to(mics, a, self.sample_rate, self.world.mic_gain)
         bits = self.world.capture_bits
         if bits:
             q = float(2 ** (bits - 1))
@@ -300,12 +334,11 @@ class SceneRenderer:
     def _make_labels(self) -> Labels:
         dur = self.duration_s
         intervals = []
-        for mv in self.movers:
+        for mv in self.all_movers:
             intervals.extend(mv.labels())
         if self.music is not None:
             t0, t1 = max(0.0, self.music.start_s), min(self.music.end_s, dur)
             if t1 > t0 and math.isfinite(t1):
-                from uspd.recording.labels import LabelInterval
                 intervals.append(LabelInterval(t0, t1, "music"))
         for iv in intervals:
             iv.start_s = max(0.0, iv.start_s)
@@ -327,10 +360,22 @@ class SceneRenderer:
                               mic_gain_db=r(20 * np.log10(w.mic_gain)),
                               mic_phase_deg=r(np.rad2deg(w.mic_delay_s * 2 * math.pi * self.carriers[0])),
                               latency_s=round(w.latency_s, 6))
-        point_specs = [m for m in self.scene.movers if m.type not in ("hvac", "keys")]
-        others = [m.to_dict() for m in self.scene.movers if m.type in ("hvac", "keys")]
-        spec["movers"] = [{"type": s.type, **mv.p} for s, mv in zip(point_specs, self.movers)] + others
+        spec["movers"] = [_strip_arrays({"type": s.type, **mv.p}) for s, mv in zip(self.scene.movers,
+                                                                                  self.all_movers)]
         return spec
+
+
+def _interp_c(t: np.ndarray, tc: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Linear interpolation of complex (..., Tc) samples at tc onto t: (..., T)."""
+    flat = z.reshape(-1, len(tc))
+    out = np.empty((flat.shape[0], len(t)), complex)
+    for i, row in enumerate(flat):
+        out[i] = np.interp(t, tc, row.real) + 1j * np.interp(t, tc, row.imag)
+    return out.reshape(z.shape[:-1] + (len(t),))
+
+
+def _strip_arrays(d: dict) -> dict:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in d.items()}
 
 
 def render_to_file(scene: Scene | str | dict, seed: int | None, wav_path: str | os.PathLike, progress: bool = True,

@@ -236,7 +236,7 @@ def image_sources(source_m: np.ndarray, size_m: np.ndarray, reflection: np.ndarr
 class StaticPaths:
     """Every static path to every mic: delay (s, incl. latency and mic delay) and amplitude (incl. gains).
 
-    delay_s, amplitude: (n_mics, P); kind: (P,) 0 = direct, 1 = image source, 2 = scatterer; order: (P,).
+    delay_s, amplitude: (n_mics, P), length_m (n_mics, P); kind: (P,) 0 = direct, 1 = image source, 2 = scatterer; order: (P,).
     Path p is the same physical path (same image or scatterer) at every mic.
     """
 
@@ -244,6 +244,7 @@ class StaticPaths:
     amplitude: np.ndarray
     kind: np.ndarray
     order: np.ndarray
+    length_m: np.ndarray
 
 
 def static_paths(world: World) -> StaticPaths:
@@ -263,7 +264,7 @@ def static_paths(world: World) -> StaticPaths:
     delay = length_all / world.c_m_s + world.latency_s + world.mic_delay_s[:, None]
     kind = np.concatenate([np.where(order == 0, 0, 1), np.full(len(sc), 2)])
     return StaticPaths(delay_s=delay, amplitude=amp_all * scale, kind=kind,
-                       order=np.concatenate([order, np.ones(len(sc), int)]))
+                       order=np.concatenate([order, np.ones(len(sc), int)]), length_m=length_all)
 
 
 def fractional_delay_fir(delay_samples: np.ndarray, amplitude: np.ndarray, length: int | None = None

@@ -44,6 +44,10 @@ paths), except the defaults marked "fixed"::
     start_s = 0.0
     level_dbfs = -14.0         # bass-voice peak drive level
     nonlinearity = true        # loudspeaker IMD + cone-excursion phase modulation of the tone
+    a2 = 0.05                  # polynomial coefficients y = d + a2 d^2 + a3 d^3 (drive full scale 1)
+    a3 = 0.03
+    excursion_mm_per_fs = 3.0  # cone excursion (mm) per unit of low-band drive
+    bass_hz = 60.0             # optional: a steady bass drone (no bass line, no kick) at this frequency
 
 Random scene kinds (``random_scene_spec(rng, kind)``) for the dataset builders: ``None`` (any: a mixture of the
 kinds below), ``"walk"`` (a person walking within 5 m, maybe with confusers), ``"seated"`` (walk in, sit, minor
@@ -115,6 +119,7 @@ class MusicSpec:
     a2: float = 0.05
     a3: float = 0.03
     excursion_mm_per_fs: float = 3.0
+    bass_hz: float | None = None
 
 
 @dataclass
@@ -134,7 +139,7 @@ class Scene:
 
     duration_s: float = 20.0
     sample_rate: int = 96000
-    carrier_hz: list[float] | None = None
+    carrier_hz: float | list[float] | None = None
     temperature_c: float = 20.0
     humidity_pct: float = 50.0
     pressure_kpa: float = 101.325
@@ -258,6 +263,8 @@ def _validate(s: Scene, where: str) -> None:
         raise SceneError(f"{where}.duration_s: must be positive (s), got {s.duration_s}")
     if isinstance(s.carrier_hz, float):
         s.carrier_hz = [s.carrier_hz]
+    if s.carrier_hz is not None and not s.carrier_hz:
+        raise SceneError(f"{where}.carrier_hz: give at least one carrier frequency (Hz)")
     for f in s.carriers_hz:
         if not (1000.0 < f < s.sample_rate / 2 - 1000.0):
             raise SceneError(f"{where}.carrier_hz: {f:g} Hz with its +-1 kHz Doppler band does not fit below "
