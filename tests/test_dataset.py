@@ -61,6 +61,9 @@ def test_scene_specs_follow_the_job():
         if job.kind == "music_motion":
             assert "music" in spec
         assert spec == D.scene_spec_for(job)                     # deterministic
+    visits = [D.scene_spec_for(j) for j in D.eval_set_plan(9000, 1.0) if j.kind == "visit"]
+    leave = sorted(m["leave_s"] for v in visits for m in v["movers"] if m.get("type") == "person")
+    assert len(leave) == 4 and leave[0] < 300 < leave[-1]      # short and longer-than-timeout seated spells
 
 
 def test_refuses_training_seed_and_foreign_folders(tmp_path, capsys):

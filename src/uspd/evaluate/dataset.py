@@ -9,8 +9,9 @@ Set composition at ``scale`` 1 (counts are rounded, at least 1 each):
   doors and combinations (or an empty room); 2-4 mics to bound disk (2 h x 4 mics x 96 kHz int16 is 5.5 GB);
 * ``music_motion``: 24 clips of 20 s of music through the loudspeaker while a person walks or sits;
 * ``far``: 8 clips of 20 s with a person moving only beyond 5 m (must NOT be detected);
-* ``visit``: 4 clips of 7 minutes: walk in, sit, minor actions, leave after 20-80 s, then no people -- presence must
-  hold through the seated spell and go off after the vacancy timeout (none below scale 0.125); 2-4 mics;
+* ``visit``: 4 clips of 14 minutes: walk in, sit, minor actions, leave after 20-480 s (stratified: some sit longer
+  than the 300 s vacancy timeout), then no people -- presence must hold through the seated spell and go off after
+  the timeout (none below scale 0.125); 2-4 mics;
 * every 4th clip of the set at 48 kHz (carrier 18-22 kHz), the others at 96 kHz (32-45 kHz).
 
 Clip ``i`` of dataset seed ``S`` samples its scene with ``clip_seed(S, i, 0)`` and renders with
@@ -47,13 +48,14 @@ EVAL_SET: dict[str, tuple[int, float | None]] = {
     "negative": (26, 300.0),
     "music_motion": (24, 20.0),
     "far": (8, 20.0),
-    "visit": (4, 420.0),
+    "visit": (4, 840.0),
 }
 #: kinds whose count may round to 0 at small scales (long clips), and the sampler kind each set kind uses.
 OPTIONAL_KINDS = ("visit",)
 SAMPLER_KIND = {"visit": "seated"}
-#: a visit: the seated person leaves after this long (s); the clip then runs past the vacancy timeout.
-VISIT_LEAVE_S = (20.0, 80.0)
+#: a visit: the seated person leaves after this long (s), stratified over the visits so some sit longer than the
+#: 300 s vacancy timeout (minor motion must keep presence on); the clip then runs past the timeout.
+VISIT_LEAVE_S = (20.0, 480.0)
 LONG_KINDS = ("negative", "visit")
 #: every n-th clip of the set (index 1, 5, 9, ...: spread over the kinds) is at 48 kHz, the others at 96 kHz.
 EVERY_48K = 4
@@ -97,7 +99,8 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0) -> list[ClipJob]:
                                 scene_seed=clip_seed(dataset_seed, i, 0), render_seed=clip_seed(dataset_seed, i, 1),
                                 duration_s=dur_s, sample_rate=48000 if i % EVERY_48K == 1 else 96000,
                                 max_mics=NEGATIVE_MAX_MICS if kind in LONG_KINDS else None,
-                                extra={"dataset_seed": int(dataset_seed), "clip_index": i, "set_kind": kind}))
+                                extra={"dataset_seed": int(dataset_seed), "clip_index": i, "set_kind": kind,
+                                       "kind_index": k, "kind_count": n}))
     return jobs
 
 
@@ -114,9 +117,12 @@ def scene_spec_for(job: ClipJob) -> dict:
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
     if job.kind == "visit":  # the seated person stands up and leaves; the room stays empty of people after
+        lo, hi = VISIT_LEAVE_S
+        step = (hi - lo) / job.extra["kind_count"]
+        leave_s = lo + step * (job.extra["kind_index"] + float(rng.uniform()))
         for m in spec.get("movers", []):
             if m.get("type") == "person":
-                m["leave_s"] = round(float(rng.uniform(*VISIT_LEAVE_S)), 2)
+                m["leave_s"] = round(leave_s, 2)
     if job.sample_rate is not None and spec.get("sample_rate") != job.sample_rate:
         lo, hi = CARRIER_RANGE_HZ[job.sample_rate]
         spec["sample_rate"] = job.sample_rate
