@@ -168,3 +168,22 @@ def test_shipped_model_scores_walking_above_a_fan(detector_path, realistic):
             walking |= (frames.t_s >= iv.start_s + 0.5) & (frames.t_s <= iv.end_s)
         assert walking.sum() > 20, name
         assert np.median(score[walking]) > 0.5 > np.median(fan[20:]), name
+
+
+def test_background_stream_shows_new_energy_and_forgets_steady_energy():
+    from uspd.detector.neural import FeatureStream
+
+    spec = FeatureSpec()
+    x = np.full((2400, 2, spec.n_bands), -90.0, np.float32)
+    x[200:, :, 20] = -60.0  # a fan switched on at 10 s, running for 110 s
+    x[2300:2340, 1, 10] = -70.0  # a short burst on one mic only
+    out = FeatureStream(spec).process(x)
+    assert out.shape == (2400, 2, 2 * spec.n_bands)
+    np.testing.assert_array_equal(out[:, :, :spec.n_bands], x)
+    rise = out[:, :, spec.n_bands:]
+    assert rise[205, 0, 20] > 25.0  # new energy stands out at once
+    assert rise[2200, 0, 20] < 3.0  # a steady source is absorbed into the background within ~1.5 min
+    assert rise[2320, 1, 10] > 15.0 and abs(rise[2320, 0, 10]) < 1e-3
+    parts = FeatureStream(spec)
+    chunked = np.concatenate([parts.process(x[a:a + 37]) for a in range(0, 2400, 37)])
+    np.testing.assert_array_equal(chunked, out)

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hard-weight", type=float, default=3.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
+    p.add_argument("--no-background", action="store_true",
+                   help="feed only the band levels, not their rise above the slow per-channel background")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop after the epoch that passes this many minutes of training (0 = no limit)")
@@ -48,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, hard_weight=args.hard_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
-    info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet)
+    overrides = {"background": False} if args.no_background else {}
+    info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
+                            feature_overrides=overrides)
     hist = info["training"]["history"]
     print(f"wrote {args.out} (best epoch {hist['best_epoch']} of {len(hist['epochs'])}, "
           f"{hist['train_minutes']:.1f} min)")

@@ -1,7 +1,8 @@
 """The neural detector's network (torch; imported only by training and export, never at inference).
 
-Input per hop: band features ``x (n_ch, n_bands)`` in dB from :func:`uspd.detector.neural.band_features` (one
-channel per carrier x mic, any count 2..16). The network is:
+Input per hop: ``x (n_ch, n_in)`` in dB from :class:`uspd.detector.neural.FeatureStream` (velocity-band power and,
+if enabled, its rise above a slow per-channel background; one channel per carrier x mic, any count 2..16).
+The network is:
 
 1. per-channel shared encoder: normalise (per-band mean/std measured on the training data), two small dense layers;
 2. permutation-invariant pooling over channels: mean and max of the encodings, plus the mean and the standard
@@ -26,24 +27,24 @@ def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
 
 
 class DopplerNet(nn.Module):
-    """Causal streaming detector. Shapes: x (N, T, C, B) dB, mask (N, T, C) 1 = channel present (or None)."""
+    """Causal streaming detector. Shapes: x (N, T, C, n_in) dB, mask (N, T, C) 1 = channel present (or None)."""
 
-    def __init__(self, n_bands: int = 32, enc: int = 32, hidden: int = 48):
+    def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48):
         super().__init__()
-        self.n_bands, self.enc_dim, self.hidden = n_bands, enc, hidden
-        self.register_buffer("in_mean_db", torch.zeros(n_bands))
-        self.register_buffer("in_std_db", torch.ones(n_bands))
-        self.enc1 = nn.Linear(n_bands, enc)
+        self.n_in, self.enc_dim, self.hidden = n_in, enc, hidden
+        self.register_buffer("in_mean_db", torch.zeros(n_in))
+        self.register_buffer("in_std_db", torch.ones(n_in))
+        self.enc1 = nn.Linear(n_in, enc)
         self.enc2 = nn.Linear(enc, enc)
         self.gru = nn.GRU(self.pooled_dim, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 2)
 
     @property
     def pooled_dim(self) -> int:
-        return 2 * self.enc_dim + 2 * self.n_bands
+        return 2 * self.enc_dim + 2 * self.n_in
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-hop pooled embedding: x (..., C, B) -> (..., pooled_dim)."""
+        """Per-hop pooled embedding: x (..., C, n_in) -> (..., pooled_dim)."""
         z = (x - self.in_mean_db) / self.in_std_db
         e = torch.relu(_linear(torch.relu(_linear(z, self.enc1)), self.enc2))
         if mask is None:
@@ -63,14 +64,14 @@ class DopplerNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, T, C, B) -> logits (N, T, 2) [score, major], h (1, N, hidden)."""
+        """x (N, T, C, n_in) -> logits (N, T, 2) [score, major], h (1, N, hidden)."""
         p = self.embed(x, mask)
         y, h = self.gru(p, h0)
         return self.head(y), h
 
 
 class StepNet(nn.Module):
-    """One hop of :class:`DopplerNet`: x (C, B) dB, h (1, hidden) -> probs (2,) [score, major], h_new (1, hidden)."""
+    """One hop of :class:`DopplerNet`: x (C, n_in) dB, h (1, hidden) -> probs (2,) [score, major], h_new (1, hidden)."""
 
     def __init__(self, net: DopplerNet):
         super().__init__()
@@ -98,6 +99,6 @@ def count_params(net: DopplerNet) -> int:
 
 def macs_per_hop(net: DopplerNet, n_channels: int) -> int:
     """Multiply-accumulates of one hop for ``n_channels`` input channels (dense layers + GRU; elementwise ignored)."""
-    per_ch = net.n_bands * net.enc_dim + net.enc_dim * net.enc_dim
+    per_ch = net.n_in * net.enc_dim + net.enc_dim * net.enc_dim
     gru = 3 * (net.pooled_dim * net.hidden + net.hidden * net.hidden)
     return int(n_channels * per_ch + gru + net.hidden * 2)

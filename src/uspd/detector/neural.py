@@ -6,14 +6,17 @@ front end's bin count. Bands are geometric in |v| (fine near zero for a page edg
 number on the receding (negative) and approaching side. Every carrier x mic pair is one input channel; the network
 pools over channels, so any mic count works.
 
-Inference = the live path: the shipped int8 ONNX graph takes ONE hop (x (C, B) dB, h (1, H)) and returns
+Each band also gets its rise above a slow per-channel background (:class:`FeatureStream`), like the adaptive noise
+floor of a classic detector, but learned on.
+
+Inference = the live path: the shipped int8 ONNX graph takes ONE hop (x (C, n_inputs) dB, h (1, H)) and returns
 (probs (2,) [score, major], h_new). :class:`NeuralDetector` calls it once per hop, so any chunking of the frames
 gives identical scores. Only numpy and onnxruntime are needed; the model and its JSON manifest are package data.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -41,15 +44,25 @@ FLOOR_DB = -140.0
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Velocity band grid: ``n_per_side`` geometric bands from ``v_min_m_s`` to ``v_max_m_s`` on each side."""
+    """Velocity band grid: ``n_per_side`` geometric bands from ``v_min_m_s`` to ``v_max_m_s`` on each side.
+    ``background``: also feed each band's rise above a slow per-channel background (rises with time constant
+    ``background_up_s``, falls with ``background_down_s``), so the model sees "new" Doppler energy on each mic."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
     v_max_m_s: float = 4.0
+    background: bool = True
+    background_up_s: float = 30.0
+    background_down_s: float = 1.0
 
     @property
     def n_bands(self) -> int:
         return 2 * self.n_per_side
+
+    @property
+    def n_inputs(self) -> int:
+        """Model inputs per channel."""
+        return self.n_bands * (2 if self.background else 1)
 
     def edges_m_s(self) -> np.ndarray:
         """Band edges (n_bands, 2) in m/s, ordered from -v_max to +v_max."""
@@ -59,7 +72,12 @@ class FeatureSpec:
         return np.concatenate([neg, pos], axis=0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_per_side": self.n_per_side, "v_min_m_s": self.v_min_m_s, "v_max_m_s": self.v_max_m_s}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "FeatureSpec":
+        names = {f.name for f in fields(FeatureSpec)}
+        return FeatureSpec(**{k: v for k, v in d.items() if k in names})
 
 
 @lru_cache(maxsize=64)
@@ -107,6 +125,48 @@ def band_features(spectra_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, spe
     return out.reshape(n_f, n_car * n_mic, spec.n_bands).astype(np.float32)
 
 
+class FeatureStream:
+    """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
+
+    With ``spec.background`` the output is [x, x - bg] where bg (per channel and band, dB) follows x with the rate
+    max(1/(n+1), hop/tau): a running mean over the first hops, then rising with ``background_up_s`` and falling with
+    ``background_down_s``. State carries across calls (any chunking gives identical output); a change in the channel
+    count restarts it.
+    """
+
+    def __init__(self, spec: FeatureSpec, hop_s: float = 0.05):
+        self.spec, self.hop_s = spec, hop_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._bg: np.ndarray | None = None
+        self._n = 0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if not self.spec.background:
+            return x
+        if self._bg is not None and self._bg.shape != x.shape[1:]:
+            self.reset()
+        up = self.hop_s / self.spec.background_up_s
+        down = self.hop_s / self.spec.background_down_s
+        out = np.empty(x.shape[:2] + (2 * x.shape[2],), np.float32)
+        bg, n = self._bg, self._n
+        for i in range(x.shape[0]):
+            xi = x[i]
+            if bg is None:
+                bg = xi.copy()
+            else:
+                first = 1.0 / (n + 1)
+                rate = np.where(xi > bg, max(first, up), max(first, down)).astype(np.float32)
+                bg = bg + rate * (xi - bg)
+            n += 1
+            out[i, :, : xi.shape[1]] = xi
+            out[i, :, xi.shape[1]:] = xi - bg
+        self._bg, self._n = bg, n
+        return out
+
+
 def frames_carriers_hz(frames, fallback) -> np.ndarray:
     """Carrier frequencies of ``frames`` (its ``carriers_hz`` attribute if the front end sets one, else
     ``fallback``); a one-line error if neither is known."""
@@ -141,8 +201,7 @@ def load_manifest(model_path: Path) -> dict[str, Any]:
 
 
 def feature_spec_from_manifest(manifest: dict[str, Any]) -> FeatureSpec:
-    f = manifest.get("features", {})
-    return FeatureSpec(**{k: f[k] for k in ("n_per_side", "v_min_m_s", "v_max_m_s") if k in f})
+    return FeatureSpec.from_dict(manifest.get("features", {}))
 
 
 class NeuralDetector:
@@ -164,6 +223,7 @@ class NeuralDetector:
         self.spec = feature_spec_from_manifest(self.manifest)
         self.hidden = int(self.manifest.get("state_size", 48))
         self.carriers_hz = carriers_hz
+        self._stream = FeatureStream(self.spec)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -176,9 +236,10 @@ class NeuralDetector:
 
     def reset(self) -> None:
         self._h = np.zeros((1, self.hidden), dtype=np.float32)
+        self._stream.reset()
 
     def process_features(self, feats: np.ndarray) -> Scores:
-        """Run the model on band features (F, C, B) float32, one hop at a time with carried state."""
+        """Run the model on model inputs (F, C, n_inputs) float32, one hop at a time with carried state."""
         n = feats.shape[0]
         score = np.empty(n, dtype=np.float32)
         major = np.empty(n, dtype=np.float32)
@@ -197,4 +258,4 @@ class NeuralDetector:
             return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32))
         carriers = frames_carriers_hz(frames, self.carriers_hz)
         feats = band_features(spectra, frames.freqs_hz, carriers, self.spec)
-        return self.process_features(feats)
+        return self.process_features(self._stream.process(feats))

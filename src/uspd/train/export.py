@@ -22,7 +22,7 @@ def export_float_onnx(net: DopplerNet, path: str | os.PathLike) -> Path:
     """Write the single-step float ONNX graph: inputs x (C, B) dB, h (1, H); outputs probs (2,), h_new (1, H)."""
     path = Path(path)
     step = StepNet(net).eval()
-    x = torch.zeros(4, net.n_bands)
+    x = torch.zeros(4, net.n_in)
     h = torch.zeros(1, net.hidden)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
@@ -66,8 +66,9 @@ def write_manifest(model_path: str | os.PathLike, net: DopplerNet, spec: Feature
     manifest = {
         "format": "uspd-nn-detector/1",
         "model_file": Path(model_path).name,
-        "inputs": {"x": "(n_channels, n_bands) float32: velocity-band Doppler power, dB re carrier, one channel per "
-                        "carrier x mic (uspd.detector.neural.band_features)",
+        "inputs": {"x": f"(n_channels, {net.n_in}) float32 dB, one channel per carrier x mic: velocity-band Doppler "
+                        "power re carrier, then its rise above the slow background "
+                        "(uspd.detector.neural.FeatureStream)",
                    "h": f"(1, {net.hidden}) float32 GRU state, zeros at start"},
         "outputs": {"probs": "(2,) float32: [P(any motion), P(major | motion)]", "h_new": "next state"},
         "features": {**spec.to_dict(), "n_bands": spec.n_bands, "sound_speed_m_s": 343.2,

@@ -110,13 +110,13 @@ def _loss(logits, y, w):
     return (bce * w).sum() / w.sum().clamp(min=1.0)
 
 
-def input_stats(clips: list[dict], n_bands: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and std (dB) over a sample of hops and channels."""
+def input_stats(clips: list[dict], n_in: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-input mean and std (dB) over a sample of hops and channels."""
     rows = []
     for c in clips:
         x = c["x"]
         take = rng.choice(x.shape[0], size=min(64, x.shape[0]), replace=False)
-        rows.append(x[take].reshape(-1, n_bands).astype(np.float64))
+        rows.append(x[take].reshape(-1, n_in).astype(np.float64))
     a = np.concatenate(rows)
     return a.mean(axis=0), np.maximum(a.std(axis=0), 1.0)
 
@@ -177,10 +177,10 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, cfg.threads))
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x545241]))
-    n_bands = int(clips[0]["x"].shape[2])
+    n_in = int(clips[0]["x"].shape[2])
     train, val = split_clips(clips, cfg.val_fraction, cfg.seed)
-    net = DopplerNet(n_bands=n_bands, enc=cfg.enc, hidden=cfg.hidden)
-    mean, std = input_stats(train, n_bands, rng)
+    net = DopplerNet(n_in=n_in, enc=cfg.enc, hidden=cfg.hidden)
+    mean, std = input_stats(train, n_in, rng)
     net.in_mean_db.copy_(torch.from_numpy(mean.astype(np.float32)))
     net.in_std_db.copy_(torch.from_numpy(std.astype(np.float32)))
     batcher = _Batcher(train, cfg, rng)
@@ -193,11 +193,10 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     best = (math.inf, None, -1)
     t0 = time.monotonic()
     stopped_early = False
+    bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress)
     for epoch in range(cfg.epochs):
         running = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False)
-        for _ in bar:
+        for _ in range(steps_per_epoch):
             x, mask, y, w = batcher.batch()
             logits, _ = net(x, mask)
             loss = _loss(logits, y, w)
@@ -207,18 +206,19 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
             opt.step()
             sched.step()
             running += loss.item()
+            bar.update(1)
         val_stats = evaluate_clips(net, val, cfg) if val else {"loss": running / steps_per_epoch}
         entry = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
                  "minutes": (time.monotonic() - t0) / 60, **{f"val_{k}": v for k, v in val_stats.items()}}
         history["epochs"].append(entry)
-        log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in entry.items()})
-        if progress:
-            print(" ".join(f"{k}={v:.4g}" for k, v in entry.items()), flush=True)
+        bar.set_postfix(val_loss=f"{val_stats['loss']:.4f}")
+        log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"))
         if val_stats["loss"] < best[0]:
             best = (val_stats["loss"], copy.deepcopy(net.state_dict()), epoch + 1)
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             stopped_early = epoch + 1 < cfg.epochs
             break
+    bar.close()
     net.load_state_dict(best[1])
     net.eval()
     history["best_epoch"] = best[2]
@@ -227,16 +227,27 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     return net, history
 
 
+def add_model_inputs(clips: list[dict], spec) -> None:
+    """Replace each clip's band features ``x`` by the model inputs (FeatureStream from the clip's first hop)."""
+    from uspd.detector.neural import FeatureStream
+
+    for clip in clips:
+        clip["x"] = FeatureStream(spec).process(clip["x"]).astype(np.float16)
+
+
 def train_and_export(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig,
-                     command: str = "", progress: bool = True) -> dict[str, Any]:
+                     command: str = "", progress: bool = True, feature_overrides: dict | None = None
+                     ) -> dict[str, Any]:
     """Load shards, train, export float + int8 ONNX and write the manifest. ``out`` is the int8 model path;
-    the float graph goes beside it as ``<stem>.float.onnx``. Returns the manifest info."""
+    the float graph goes beside it as ``<stem>.float.onnx``. ``feature_overrides``: FeatureSpec fields changed at
+    training time (background tracker settings). Returns the manifest info."""
     import json
 
     from uspd.detector.neural import FeatureSpec
     from uspd.train.data import load_shards
     from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
 
+    feature_overrides = feature_overrides or {}
     out = Path(out)
     if out.suffix != ".onnx":
         raise UspdError(f"--out {out}: the model file name must end in .onnx")
@@ -246,10 +257,10 @@ def train_and_export(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: T
     data_manifest = {}
     if (data_dir / "manifest.json").exists():
         data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
-    spec = FeatureSpec(**{k: v for k, v in data_manifest.get("features", {}).items() if k in
-                          ("n_per_side", "v_min_m_s", "v_max_m_s")})
+    spec = FeatureSpec.from_dict({**data_manifest.get("features", {}), **feature_overrides})
     if spec.n_bands != clips[0]["x"].shape[2]:
         raise UspdError(f"{data_dir}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
+    add_model_inputs(clips, spec)
     net, history = train_model(clips, cfg, progress=progress)
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
