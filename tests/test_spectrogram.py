@@ -12,7 +12,7 @@ from uspd import cli
 from uspd.errors import UspdError
 from uspd.recording import LabelInterval, Labels, RecordingReader, write_labels
 from uspd.viz import doppler_spectrogram
-from uspd.viz.spectrogram import plot_spectrogram
+from uspd.viz.spectrogram import BandSpectrogram, colour_limits_db, plot_spectrogram
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -106,16 +106,19 @@ def test_columns_are_capped_by_averaging(two_carriers):
 
 
 def test_time_axis_and_segment(tmp_path):
-    """A tone at +150 Hz that starts at 1.0 s shows up from the column centred near 1.0 s."""
+    """A tone at +150 Hz that starts at 1.0 s: off before, half (-6 dB) in the column centred there, full after."""
     fs, f0 = 96000, 40000.0
     t = np.arange(2 * fs) / fs
     x = 0.3 * np.cos(2 * np.pi * f0 * t) + 0.01 * np.cos(2 * np.pi * (f0 + 150) * t) * (t >= 1.0)
     wav = write_signal(tmp_path / "burst.wav", x[:, None], fs, (f0,))
     (spec,) = doppler_spectrogram(wav, start_s=0.5, end_s=1.6)
     assert spec.times_s[0] >= 0.5 and spec.times_s[-1] <= 1.6
-    level = spec.power_db[row(spec, 150)]
-    on = spec.times_s[level > level.max() - 3]
-    assert on[0] == pytest.approx(1.0, abs=0.05) and on[-1] > 1.45
+    level, t_s = spec.power_db[row(spec, 150)], spec.times_s
+    top = 10 * np.log10(0.01 ** 2)
+    assert np.all(np.abs(level[t_s >= 1.0 + 0.05] - top) < 0.5)  # window (0.1 s) entirely after the onset
+    assert np.all(level[t_s <= 1.0 - 0.05] < top - 30)  # entirely before
+    half = level[np.argmin(np.abs(t_s - 1.0))]  # window centred on the onset: half the Hann sum, -6 dB
+    assert top - 7.5 < half < top - 4.5
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
@@ -134,6 +137,20 @@ def test_bad_options_are_one_line_errors(two_carriers, kwargs, fragment):
     with pytest.raises(UspdError) as err:
         doppler_spectrogram(two_carriers, **kwargs)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_colour_scale_follows_the_doppler_content_not_the_carrier():
+    rng = np.random.default_rng(1)
+    doppler = np.arange(-100, 101) * 10.0
+    noise = -120 + 3 * rng.standard_normal((len(doppler), 50))
+    quiet = noise.copy()
+    quiet[100] = -10  # carrier line: never sets the scale
+    low, high = colour_limits_db([BandSpectrogram(40000.0, np.arange(50) * 0.05, doppler, quiet)], range_db=60)
+    assert low == pytest.approx(-123, abs=1) and high == pytest.approx(low + 60)
+    busy = quiet.copy()
+    busy[113:118, 10:30] = -40  # an echo around +150 Hz (1 % of the picture)
+    low2, high2 = colour_limits_db([BandSpectrogram(40000.0, np.arange(50) * 0.05, doppler, busy)], range_db=60)
+    assert low2 == pytest.approx(low, abs=0.5) and high2 == pytest.approx(-40 + 6)
 
 
 def test_png_is_real_and_labels_add_a_strip(two_carriers, tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -44,8 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="end of the segment shown, in seconds (None: the end of the file)")
     p.add_argument("--window-s", type=float, default=0.1,
                    help="STFT window in seconds (frequency resolution about 1/window Hz; columns overlap by half)")
-    p.add_argument("--range-db", type=float, default=80.0,
-                   help="colour scale range in dB below the strongest bin")
+    p.add_argument("--range-db", type=float, default=60.0,
+                   help="colour scale spans at least this many dB above the noise floor (automatic scale)")
+    p.add_argument("--db-min", type=float, default=None,
+                   help="fix the bottom of the colour scale, in dBFS (None: noise floor - 3 dB); fix both ends to "
+                        "compare pictures")
+    p.add_argument("--db-max", type=float, default=None,
+                   help="fix the top of the colour scale, in dBFS (None: strongest Doppler content + 6 dB)")
     p.add_argument("--max-columns", type=int, default=2000,
                    help="at most this many time columns; longer recordings are averaged down")
     p.set_defaults(func=run)
@@ -58,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
     # matplotlib's own debug chatter (font search) would drown uspd's -vv output.
     logging.getLogger("matplotlib").setLevel(max(logging.INFO, logging.getLogger("matplotlib").level))
     require_matplotlib()  # fail before minutes of computing if matplotlib is missing
-    if not args.range_db > 0:
-        raise UspdError(f"--range-db {args.range_db:g}: must be positive")
+    if not (math.isfinite(args.range_db) and args.range_db > 0):
+        raise UspdError(f"--range-db {args.range_db:g}: must be a positive number of dB")
+    if args.db_min is not None and args.db_max is not None and not args.db_min < args.db_max:
+        raise UspdError(f"--db-min {args.db_min:g} must be below --db-max {args.db_max:g}")
     wav = Path(args.recording)
     out = Path(args.out) if args.out else wav.with_name(wav.stem + ".spectrogram.png")
     reader = RecordingReader(wav)
@@ -75,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         labels = None
     which = f"mic {args.mic}" if args.mic is not None else f"mean of {reader.n_mics} mic(s)"
     title = f"{wav.name}: {which}, {reader.sample_rate} Hz, window {args.window_s:g} s"
-    plot_spectrogram(specs, out, title, labels=labels, range_db=args.range_db)
+    plot_spectrogram(specs, out, title, labels=labels, range_db=args.range_db, db_limits=(args.db_min, args.db_max))
     log.info("wrote %s (%d carrier(s), %d columns, %.1f s of audio)", out, len(specs), len(specs[0].times_s),
              (reader.duration_s if args.end_s is None else min(args.end_s, reader.duration_s)) - args.start_s)
     return 0

@@ -77,7 +77,8 @@ def _make_plan(fs: int, band_hz: float, window_s: float, n_frames: int, max_colu
     if n_win < 8:
         raise UspdError(f"--window-s {window_s:g}: too short, it must span at least 8 samples at {fs_dec:g} Hz")
     hop = max(1, n_win // 2)
-    n_dec = max(0, n_frames - 1) // d + 1 if n_frames else 0
+    # Decimated samples after the filter's warm-up (the first q have zeros, not audio, in their history).
+    n_dec = (max(0, n_frames - 1) // d + 1 if n_frames else 0) - q
     if n_dec < n_win:
         raise UspdError(
             f"--window-s {window_s:g}: the selected audio ({n_frames / fs:g} s) is shorter than one window"
@@ -143,7 +144,7 @@ class _BandColumns:
     def __init__(self, plan: _Plan, carrier_hz: float, start_frame: int, n_mics: int):
         self.plan, self.carrier_hz, self.start_frame = plan, carrier_hz, start_frame
         self._dec = np.zeros((0, n_mics), np.complex64)  # decimated samples not yet in a column
-        self._dec_i0 = 0  # decimated index of _dec[0]
+        self._dec_i0 = -plan.q  # decimated index of _dec[0], counted from the end of the filter's warm-up
         self._col = 0  # next STFT column
         self._acc_p: list[np.ndarray] = []
         self._acc_t: list[float] = []
@@ -163,7 +164,7 @@ class _BandColumns:
             spec = np.fft.fft(frames * p.window, axis=-1)[..., p.bins]  # (cols, mics, bins)
             power = (spec.real ** 2 + spec.imag ** 2).mean(axis=1) * self._norm  # (cols, bins)
             cols = self._col + np.arange(n_cols)
-            centre = cols * p.hop + (p.n_win - 1) / 2  # decimated index of each window's centre
+            centre = p.q + cols * p.hop + (p.n_win - 1) / 2  # decimated index of each window's centre
             times = (self.start_frame + centre * p.d - (len(p.h) - 1) / 2) / p.fs
             for pw, t in zip(power, times):
                 self._acc_p.append(pw)
@@ -171,7 +172,7 @@ class _BandColumns:
                 if len(self._acc_p) == p.group:
                     self._flush()
             self._col += n_cols
-        drop = self._col * p.hop - self._dec_i0
+        drop = min(self._col * p.hop - self._dec_i0, len(self._dec))
         if drop > 0:
             self._dec = self._dec[drop:]
             self._dec_i0 += drop
@@ -276,12 +277,14 @@ def plot_spectrogram(
     out_path: str | os.PathLike,
     title: str,
     labels: Labels | None = None,
-    range_db: float = 80.0,
+    range_db: float = 60.0,
+    db_limits: tuple[float | None, float | None] = (None, None),
     speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S,
 ) -> Path:
     """Draw one panel per carrier (time on x, Doppler shift on y, dB colour) and save to ``out_path``.
 
-    The colour scale spans ``range_db`` below the strongest bin. Label intervals (display only), if given, are drawn
+    Colour scale (dBFS): see :func:`colour_limits_db`; ``db_limits`` (low, high) fixes either end (to compare
+    pictures). The carrier line itself usually saturates. Label intervals (display only), if given, are drawn
     as bars in a strip under the panels, one row per kind. The format follows the file extension (png, svg, pdf).
     """
     Figure, FigureCanvasAgg = require_matplotlib()
@@ -297,13 +300,16 @@ def plot_spectrogram(
     fig = Figure(figsize=(11, sum(ratios) * 0.9 + 0.9), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios}, squeeze=False)[:, 0]
-    vmax = max(float(np.max(s.power_db)) for s in specs)
+    vmin, vmax = colour_limits_db(specs, range_db)
+    vmin = vmin if db_limits[0] is None else db_limits[0]
+    vmax = vmax if db_limits[1] is None else db_limits[1]
     image = None
     for ax, s in zip(axes, specs):
         df = float(s.doppler_hz[1] - s.doppler_hz[0]) if len(s.doppler_hz) > 1 else 1.0
         extent = (*_time_extent(s), s.doppler_hz[0] - df / 2, s.doppler_hz[-1] + df / 2)
-        image = ax.imshow(s.power_db, aspect="auto", origin="lower", extent=extent, interpolation="nearest",
-                          cmap="magma", vmin=vmax - range_db, vmax=vmax)
+        # Clipped first: matplotlib's resampling of far out-of-range values can drop the carrier line.
+        image = ax.imshow(np.clip(s.power_db, vmin, vmax), aspect="auto", origin="lower", extent=extent, interpolation="nearest",
+                          cmap="magma", vmin=vmin, vmax=vmax)
         ax.set_ylabel("Doppler shift (Hz)")
         ax.set_title(f"carrier {s.carrier_hz:g} Hz", fontsize=10, loc="left")
         f0 = s.carrier_hz
@@ -323,6 +329,25 @@ def plot_spectrogram(
     except (ValueError, OSError) as exc:
         raise UspdError(f"{out_path}: cannot write the picture ({str(exc).splitlines()[0]})") from None
     return out_path
+
+
+def colour_limits_db(specs: list[BandSpectrogram], range_db: float = 60.0) -> tuple[float, float]:
+    """(low, high) of the colour scale in dBFS, from the Doppler content away from the carrier line.
+
+    Away from the carrier means at least 3 bins off 0 Hz (outside the window's main lobe). low: 3 dB under the
+    median there (the noise floor); high: 6 dB over its 99.9th percentile, but at least ``range_db`` above low, so an
+    empty room shows dark noise rather than noise stretched over the whole scale. The carrier line is far stronger
+    than any echo and saturates.
+    """
+    off = []
+    for s in specs:
+        df = float(s.doppler_hz[1] - s.doppler_hz[0]) if len(s.doppler_hz) > 1 else 1.0
+        rows = np.abs(s.doppler_hz) >= 3 * df
+        off.append((s.power_db[rows] if rows.any() else s.power_db).ravel())
+    values = np.concatenate(off)
+    low = float(np.median(values)) - 3.0
+    high = max(float(np.percentile(values, 99.9)) + 6.0, low + range_db)
+    return low, high
 
 
 def _time_extent(s: BandSpectrogram) -> tuple[float, float]:
