@@ -442,3 +442,39 @@ def test_motion_during_the_off_period_is_seen_at_the_recheck():
     (t_on,) = [e["t"] for e in events if e["type"] == "tone_on"][:1]
     assert len(starts) == 2 and starts[1] >= t_on + 0.5  # seen once listening resumed, not before
     assert [e["type"] for e in events].count("presence_off") == 0
+
+
+# ------------------------------------------------------------------------------------------------ view
+def test_view_lines_when_not_a_terminal():
+    from uspd.live.view import TerminalView
+
+    out = io.StringIO()
+    view = TerminalView(stream=out)  # StringIO is not a TTY: one line per event, no escapes
+    view.update(t_s=3.0, score=0.9, motion=True, kind="major", presence=True)
+    view.event({"type": "presence_on", "t": 3.05, "kind": None, "data": {}})
+    view.event({"type": "tone_off", "t": 70.0, "kind": None, "data": {"reason": "presence confirmed",
+                                                                        "until_t": 130.0}})
+    view.close()
+    lines = out.getvalue().splitlines()
+    assert lines == ["0:00:03.0  presence ON",
+                     "0:01:10.0  tone off (presence confirmed; back on at 0:02:10.0)"]
+    assert "\x1b" not in out.getvalue()
+
+
+def test_view_panel_redraws_in_place():
+    from uspd.live.view import TerminalView
+
+    out = io.StringIO()
+    view = TerminalView(stream=out, live=True, color=False, refresh_s=0.0, title="T")
+    view.unicode = False
+    view.update(t_s=1.0, score=0.25, threshold=0.6, presence=False)
+    first = out.getvalue()
+    n_lines = first.count("\n")
+    view.update(t_s=2.0, score=0.8, motion=True, kind="major", presence=True, presence_since_s=1.9)
+    second = out.getvalue()[len(first):]
+    assert second.startswith(f"\x1b[{n_lines}F")  # cursor back to the top of the panel, then redrawn
+    assert "score       0.25 " + "#" * 8 + "-" * 10 + "|" + "-" * 11 + "   threshold 0.60" in first  # bar of 30 cells, threshold marker at 0.6
+    assert "MOTION (major)" in second and "OCCUPIED since 0:00:01.9" in second
+    assert "vacant" in first and "still" in first
+    view.close()
+    assert out.getvalue().endswith("\x1b[?25h")  # cursor shown again

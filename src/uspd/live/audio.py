@@ -25,6 +25,8 @@ from uspd.recording.format import Sidecar
 
 log = logging.getLogger(__name__)
 
+#: Upper bound of the simulator's playback -> capture latency (s).
+SIMULATED_LATENCY_MAX_S = 0.01
 #: Sample rates ``uspd devices`` probes (Hz).
 PROBE_RATES_HZ = (48000, 96000, 192000)
 
@@ -59,6 +61,11 @@ class AudioDevice(ABC):
     @property
     def description(self) -> str:
         return type(self).__name__
+
+    @property
+    def tone_delay_s(self) -> float:
+        """Longest time (s) from ``set_tone`` until the change reaches the captured audio (excluding the fade)."""
+        return 0.0
 
     def start(self) -> None:
         """Open the stream (the tone starts as configured)."""
@@ -123,6 +130,13 @@ class SimulatedDevice(AudioDevice):
     @property
     def tone_on(self) -> bool:
         return self._tone_on
+
+    @property
+    def tone_delay_s(self) -> float:
+        # the renderer starts a tone ramp after what it has already rendered internally (up to one block ahead),
+        # then the simulated playback -> capture latency (a few ms) applies
+        block = getattr(self.renderer, "block", 0)
+        return block / self.sample_rate + SIMULATED_LATENCY_MAX_S
 
     def start(self) -> None:
         self._wall0 = time.monotonic()
@@ -327,6 +341,15 @@ class SoundcardDevice(AudioDevice):
         if self.dev_in.index == self.dev_out.index:
             return f"#{self.dev_in.index} {self.dev_in.name}"
         return f"in #{self.dev_in.index} {self.dev_in.name} / out #{self.dev_out.index} {self.dev_out.name}"
+
+    @property
+    def tone_delay_s(self) -> float:
+        # the next callback starts the fade; it reaches the mics after the output + input latency
+        latency = getattr(self._stream, "latency", None) if self._stream is not None else None
+        try:
+            return self.block_frames / self.sample_rate + float(sum(latency))
+        except TypeError:
+            return self.block_frames / self.sample_rate + 0.2
 
     def _callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status:

@@ -35,15 +35,17 @@ class ToneChange:
 class DutyCycle:
     """Decides when the tone is on. Feed it decisions (``observe``) and ask ``step(t_s)`` after each block.
 
-    ``listening(t_s)``: the tone is on and has settled, so decisions at ``t_s`` count. Keeps ``on_s`` / ``off_s``
+    ``listening(t_s)``: the tone is on and has settled (``tone_delay_s`` + ``fade_s`` + ``settle_s`` after the
+    switch), so decisions at ``t_s`` count. Keeps ``on_s`` / ``off_s``
     totals of audio time with the tone on / off (for the emission-duty figure).
     """
 
-    def __init__(self, cfg: EmissionConfig, t0_s: float = 0.0):
+    def __init__(self, cfg: EmissionConfig, t0_s: float = 0.0, tone_delay_s: float = 0.0):
         self.cfg = cfg
+        self.tone_delay_s = tone_delay_s  # from set_tone until the change reaches the captured audio
         self.tone_on = True
         self.on_since_s = t0_s
-        self.listen_from_s = t0_s + cfg.fade_s + cfg.settle_s
+        self.listen_from_s = t0_s + tone_delay_s + cfg.fade_s + cfg.settle_s
         self.off_until_s: float | None = None
         self.motion_seen = False  # motion observed since listening began
         self.motion = False
@@ -51,6 +53,12 @@ class DutyCycle:
         self.on_s = 0.0
         self.off_s = 0.0
         self._t_last = t0_s
+
+    def set_tone_delay(self, tone_delay_s: float) -> None:
+        """Set the device's tone delay (known once its stream runs); moves a pending listening start."""
+        if self.tone_on:
+            self.listen_from_s += tone_delay_s - self.tone_delay_s
+        self.tone_delay_s = tone_delay_s
 
     def listening(self, t_s: float) -> bool:
         return self.tone_on and t_s >= self.listen_from_s
@@ -71,7 +79,7 @@ class DutyCycle:
         self.tone_on = on
         if on:
             self.on_since_s = t_s
-            self.listen_from_s = t_s + self.cfg.fade_s + self.cfg.settle_s
+            self.listen_from_s = t_s + self.tone_delay_s + self.cfg.fade_s + self.cfg.settle_s
             self.off_until_s = None
             self.motion_seen = False
             return ToneChange(True, t_s, reason)

@@ -230,7 +230,9 @@ class LiveService:
         if self.view is None:
             return
         d = self._last_decision
-        state: dict[str, Any] = {"t_s": t_s, "tone_on": self.duty.tone_on, "listening": listening}
+        state: dict[str, Any] = {"t_s": t_s, "tone_on": self.duty.tone_on, "listening": listening,
+                                 "tone_back_s": self.duty.off_until_s,
+                                 "tone_on_fraction": self.duty.on_fraction if self.emission.duty_cycle else None}
         if d is not None:
             state.update(score=float(d.score), motion=bool(d.motion), kind=d.kind, presence=bool(d.presence),
                          threshold=getattr(d, "threshold", None))
@@ -246,6 +248,7 @@ class LiveService:
         was_listening = True
         try:
             with self.device:
+                self.duty.set_tone_delay(float(getattr(self.device, "tone_delay_s", 0.0)))
                 while not self._stop.is_set():
                     t_start = self.device.t_s
                     if t_start >= self.duration_s - 1e-9:

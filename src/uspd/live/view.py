@@ -67,6 +67,8 @@ class ViewState:
     presence_since_s: float | None = None
     tone_on: bool = True
     listening: bool = True
+    tone_on_fraction: float | None = None
+    tone_back_s: float | None = None
 
 
 class TerminalView:
@@ -93,6 +95,7 @@ class TerminalView:
         self.state = ViewState()
         self._lines_drawn = 0
         self._last_draw = -1e9
+        self._closing = False
 
     # --- formatting helpers ---------------------------------------------------------------------------------------
     def _c(self, text: str, *codes: str) -> str:
@@ -137,7 +140,10 @@ class TerminalView:
         if s.tone_on:
             tone = self._c("ON", _GREEN) + khz + ("" if s.listening else self._c("  (settling)", _DIM))
         else:
-            tone = self._c("off", _DIM) + self._c("  (duty cycle: saving emission and compute)", _DIM)
+            back = f", back on at {format_time_s(s.tone_back_s)}" if s.tone_back_s is not None else ""
+            tone = self._c("off", _DIM) + self._c(f"  (duty cycle{back})", _DIM)
+        if s.tone_on_fraction is not None:
+            tone += self._c(f"   on {100 * s.tone_on_fraction:.0f}% of the time", _DIM)
         lines.append(f"  tone        {tone}")
         rule = ("─" if self.unicode else "-") * max(0, self.width - 10)
         lines.append(self._c(f"  events {rule}", _DIM))
@@ -145,7 +151,8 @@ class TerminalView:
             lines.append(self._c("    (none yet)", _DIM))
         for ev in self.events:
             lines.append(f"    {format_time_s(ev['t'])}  {self._event_text(ev)}")
-        lines.append(self._c("  Ctrl-C to stop", _DIM))
+        if not self._closing:
+            lines.append(self._c("  Ctrl-C to stop", _DIM))
         return lines
 
     def _event_text(self, ev: dict[str, Any]) -> str:
@@ -215,5 +222,6 @@ class TerminalView:
     def close(self) -> None:
         """Final redraw and give the cursor back."""
         if self.live:
+            self._closing = True  # the final panel, without the Ctrl-C hint
             self.draw(force=True)
             self._write("\x1b[?25h")
