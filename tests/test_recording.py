@@ -195,7 +195,7 @@ def test_labels_round_trip_and_validation(tmp_path):
 # --- bad inputs: one line naming the file and the problem -----------------------------------------------------------
 
 def _rec(tmp_path, **kwargs):
-    kwargs.setdefault("duration_s", 0.1)
+    kwargs.setdefault("duration_s", 0.2)
     return write_tones(tmp_path / "rec.wav", **kwargs)
 
 
@@ -281,10 +281,10 @@ BAD = {
     "reference missing": (lambda p: (_rec(p, with_reference=True), (p / "rec.ref.wav").unlink())[0], "rec.ref.wav",
                           ["reference file not found", "rec.json"], True),
     "reference shorter": (lambda p: _replace_reference(p, np.zeros(9000)), "rec.ref.wav",
-                          ["9000 frames", "9600", "same length"], True),
-    "reference rate differs": (lambda p: _replace_reference(p, np.zeros(9600), 48000), "rec.ref.wav",
+                          ["9000 frames", "19200", "same length"], True),
+    "reference rate differs": (lambda p: _replace_reference(p, np.zeros(19200), 48000), "rec.ref.wav",
                                ["48000 Hz", "96000 Hz"], True),
-    "reference not mono": (lambda p: _replace_reference(p, np.zeros((9600, 2))), "rec.ref.wav", ["mono"], True),
+    "reference not mono": (lambda p: _replace_reference(p, np.zeros((19200, 2))), "rec.ref.wav", ["mono"], True),
     "reference garbage": (lambda p: (_rec(p, with_reference=True), (p / "rec.ref.wav").write_bytes(b"RIFF" * 99))[0],
                           "rec.ref.wav", ["unreadable reference WAV"], True),
 }
