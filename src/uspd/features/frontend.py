@@ -6,10 +6,15 @@ counters (no drift on hour-long files), a high-pass on the baseband that removes
 and every hop a Hann-windowed FFT over the last ``window_s`` of baseband, keeping ``±band_hz``. Power is given in dB
 relative to the carrier's own received level in the same window (so emission level and mic gain cancel).
 
-All state (input remainder, filter histories, oscillator counter, baseband history) is carried between calls, so
-any chunking of the input gives the same frames; big chunks are processed vectorised (offline speed) by the very
-same code. Frames end at multiples of the hop: frame ``k`` (0-based) uses the audio up to ``(k + 1) * hop_s``;
-audio before the first sample is taken as silence (the first ``window_s`` + ~0.5 s are a warm-up).
+Audio is consumed in whole hops (the rest waits in a carried remainder) and every hop goes through exactly the same
+arithmetic (the polyphase products are one fixed-shape matrix product per hop and mic, the high-pass runs on
+hop-aligned segments), so ANY chunking of the input gives bit-identical frames; big chunks are processed vectorised
+(offline speed) by the very same code. Frame ``k`` (0-based) uses the audio up to ``(k + 1) * hop_s``; audio before
+the first sample is silence, so the first ``window_s`` are a warm-up. The high-pass starts in steady state for the
+static field, so a recording does not begin with a clutter transient.
+
+Numerics: the polyphase products are float32 (rounding noise ~-140 dB re carrier per Doppler bin, below the
+quantisation noise of any 16-bit recording), everything after them float64. Only numpy is used at run time.
 """
 from __future__ import annotations
 
@@ -17,13 +22,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft as sp_fft
-from scipy import signal
 
 from uspd.errors import ConfigError
+from uspd.features.filters import SegmentedHighPass, butter_highpass_zpk, kaiser_lowpass, kaiser_order
 
-#: Power floor: relative Doppler power below -150 dB re carrier is numerical noise (float64 rounding in the clutter
-#: filter) and is clipped there; also the floor of level_db (dBFS) for silence.
+#: Power floor: relative Doppler power below -150 dB re carrier is numerical noise and is clipped there; also the
+#: floor of level_db (dBFS) for silence.
 _POWER_FLOOR = 1e-15
 
 
@@ -150,9 +154,9 @@ class DopplerFrontEnd:
         # Doppler bins kept: FFT indices -B..B with |f| <= band_hz.
         df = self.baseband_rate_hz / self.n_fft
         n_side = min(int(math.floor(cfg.band_hz / df + 1e-9)), self.n_fft // 2 - 1)
-        self._bins = np.arange(-n_side, n_side + 1)
-        self.freqs_hz = self._bins * df
-        self._window = signal.windows.hann(self.window_samples, sym=False)
+        self._bins = np.arange(-n_side, n_side + 1) % self.n_fft
+        self.freqs_hz = np.arange(-n_side, n_side + 1) * df
+        self._window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.window_samples) / self.window_samples)
         self._window_sum = float(self._window.sum())
         self._build_filters()
         self.reset()
@@ -162,10 +166,10 @@ class DopplerFrontEnd:
         cfg, fs, d = self.config, self.sample_rate, self.decimation
         fb = self.baseband_rate_hz
         width = (fb - 2.0 * cfg.band_hz) / (fs / 2.0)  # transition band_hz .. fb - band_hz, normalised
-        numtaps, beta = signal.kaiserord(cfg.antialias_db, width)
+        numtaps, beta = kaiser_order(cfg.antialias_db, width)
         self._n_phases = max(1, math.ceil(numtaps / d))
         taps = self._n_phases * d
-        h = signal.firwin(taps, fb / 2.0, window=("kaiser", beta), fs=fs)
+        h = kaiser_lowpass(taps, fb / 2.0, fs, beta)
         m = np.arange(taps)
         # Complex band-pass per carrier: g[m] = h[m] exp(+i w0 m); the output at input index n is
         # sum_m g[m] x[n - m] and baseband = that * exp(-i w0 n) (applied later with exact phase).
@@ -175,24 +179,25 @@ class DopplerFrontEnd:
         gp = g.reshape(len(self.carriers_hz), self._n_phases, d)[:, :, ::-1]  # (K, P, D): [k, p, i]
         gp = np.transpose(gp, (2, 1, 0))  # (D, P, K)
         # Rows ordered (p, k, re/im): (P * K * 2, D), applied as gmat @ blocks.T.
-        self._gmat = np.ascontiguousarray(np.stack([gp.real, gp.imag], axis=3).reshape(d, -1).T)
-        self._sos = signal.butter(cfg.clutter_order, cfg.clutter_cutoff_hz, btype="highpass", fs=fb, output="sos")
-        self._zi_unit = signal.sosfilt_zi(self._sos)[:, None, :]  # steady state for a constant input of 1
-        # Integer carrier parts for the exact oscillator phase.
+        self._gmat = np.ascontiguousarray(np.stack([gp.real, gp.imag], axis=3).reshape(d, -1).T, dtype=np.float32)
+        poles, _ = butter_highpass_zpk(cfg.clutter_order, cfg.clutter_cutoff_hz, fb)
+        self._hp_segment = SegmentedHighPass.segment_for(poles, self._hop_bb)
+        # Integer carrier parts for the exact oscillator phase; exp(-2 pi i m / fs) for every integer m < fs.
         self._f0_int = np.floor(self.carriers_hz).astype(np.int64)
         self._f0_frac = self.carriers_hz - self._f0_int
+        self._unit_table = np.exp(-2j * np.pi * np.arange(fs) / fs)
 
     def reset(self) -> None:
         """Forget all history (as if audio started now, preceded by silence)."""
-        k, m = len(self.carriers_hz), self.n_mics
-        self._rem = np.zeros((m, 0))                                   # input samples not filling a block
-        self._zhist = np.zeros((m, self._gmat.shape[0], self._n_phases - 1))  # last P - 1 block products
+        k, m, cfg = len(self.carriers_hz), self.n_mics, self.config
+        self._rem = np.zeros((m, 0), np.float32)                       # input samples not filling a hop
+        self._zhist = np.zeros((m, self._gmat.shape[0], self._n_phases - 1), np.float32)  # last P - 1 products
         self._bb_count = 0                                             # baseband samples produced so far
-        self._zi = np.zeros((self._sos.shape[0], k * m, 2), complex)   # clutter high-pass state
+        self._hp = SegmentedHighPass(cfg.clutter_order, cfg.clutter_cutoff_hz, self.baseband_rate_hz, k * m,
+                                     self._hp_segment)
         n_hist = self.window_samples - 1
         self._hist_pre = np.zeros((k * m, n_hist), complex)            # baseband before clutter removal
         self._hist_hp = np.zeros((k * m, n_hist), complex)             # baseband after clutter removal
-        self._frames_out = 0
 
     def _oscillator(self, j0: int, n: int) -> np.ndarray:
         """exp(-i w0 n_j) for baseband samples j0..j0+n-1 (n_j = (j + 1) D - 1), shape (K, n), exact phase."""
@@ -200,35 +205,35 @@ class DopplerFrontEnd:
         idx = (np.arange(j0, j0 + n, dtype=np.int64) + 1) * self.decimation - 1
         # f0 n / fs with n = q fs + r: (f0_int r mod fs) / fs + f0_frac r / fs + f0_frac q  (mod 1 cycle).
         q, r = idx // fs, idx % fs
-        whole = (self._f0_int[:, None] * r[None, :]) % fs
-        cycles = whole / fs + self._f0_frac[:, None] * r[None, :] / fs + np.mod(np.outer(self._f0_frac, q), 1.0)
-        return np.exp(-2j * np.pi * cycles)
+        osc = self._unit_table[(self._f0_int[:, None] * r[None, :]) % fs]
+        if np.any(self._f0_frac):
+            cycles = self._f0_frac[:, None] * r[None, :] / fs + np.mod(np.outer(self._f0_frac, q), 1.0)
+            osc = osc * np.exp(-2j * np.pi * cycles)
+        return osc
 
-    def _baseband(self, x: np.ndarray) -> np.ndarray:
-        """x (n_mics, n) float64 new input -> new baseband samples (K, n_mics, J) complex, before clutter removal."""
-        d, p_n, k = self.decimation, self._n_phases, len(self.carriers_hz)
-        m, width = self.n_mics, self._gmat.shape[0]
-        if self._rem.shape[1]:
-            x = np.concatenate([self._rem, x], axis=1)
-        n_blocks = x.shape[1] // d
-        self._rem = x[:, n_blocks * d:].copy()
-        if n_blocks == 0:
-            return np.zeros((k, m, 0), complex)
-        # z[m, :, P - 1 + j] = products of block j with every phase (rows (p, k, re/im)); the first P - 1 columns
-        # are the carried products of the previous blocks.
-        z = np.empty((m, width, p_n - 1 + n_blocks))
+    def _baseband(self, x: np.ndarray, n_hops: int) -> np.ndarray:
+        """x (n_mics, n_hops * hop_samples) float32 -> baseband (K * n_mics, n_hops * hop_bb) complex128, before
+        clutter removal; rows ordered (carrier, mic)."""
+        d, p_n, k, m = self.decimation, self._n_phases, len(self.carriers_hz), self.n_mics
+        width, jh = self._gmat.shape[0], self._hop_bb
+        n_blocks = n_hops * jh
+        # One (W, D) @ (D, hop_bb) product per hop and mic: the same arithmetic whatever the chunking.
+        prod = np.matmul(self._gmat, x.reshape(m, n_hops, jh, d).swapaxes(2, 3))  # (M, hops, W, hop_bb)
+        z = np.empty((m, width, p_n - 1 + n_blocks), np.float32)
         z[:, :, : p_n - 1] = self._zhist
-        for mic in range(m):
-            np.matmul(self._gmat, x[mic, : n_blocks * d].reshape(n_blocks, d).T, out=z[mic, :, p_n - 1:])
+        z[:, :, p_n - 1:].reshape(m, width, n_hops, jh)[:] = prod.transpose(0, 2, 1, 3)
         self._zhist = z[:, :, n_blocks:].copy()
-        # y[j] = sum_p (phase p products of block j - p), summed in a fixed order (chunk-size independent).
+        # y[j] = sum_p (phase p products of block j - p), in a fixed order.
         y = z[:, : 2 * k, p_n - 1:].copy()
         for p in range(1, p_n):
             y += z[:, 2 * k * p: 2 * k * (p + 1), p_n - 1 - p: p_n - 1 - p + n_blocks]
         osc = self._oscillator(self._bb_count, n_blocks)  # (K, J)
         self._bb_count += n_blocks
-        y = (y[:, 0::2] + 1j * y[:, 1::2]).transpose(1, 0, 2)  # (K, M, J)
-        return y * osc[:, None, :]
+        yc = np.empty((k, m, n_blocks), complex)
+        yc.real = y[:, 0::2].transpose(1, 0, 2)
+        yc.imag = y[:, 1::2].transpose(1, 0, 2)
+        yc *= osc[:, None, :]
+        return yc.reshape(k * m, n_blocks)
 
     def process(self, chunk: np.ndarray) -> Frames:
         """chunk (n, n_mics) float samples (full scale 1.0) -> Frames for every hop completed by this chunk."""
@@ -237,47 +242,56 @@ class DopplerFrontEnd:
             chunk = chunk[:, None]
         if chunk.ndim != 2 or chunk.shape[1] != self.n_mics:
             raise ValueError(f"chunk must be (n, {self.n_mics}), got {chunk.shape}")
-        k, m = len(self.carriers_hz), self.n_mics
+        x = np.ascontiguousarray(chunk.T, dtype=np.float32)
+        if self._rem.shape[1]:
+            x = np.concatenate([self._rem, x], axis=1)
+        n_hops = x.shape[1] // self.hop_samples
+        self._rem = x[:, n_hops * self.hop_samples:].copy()
+        f_first = self._bb_count // self._hop_bb
+        if n_hops == 0:
+            return self._frames(self._hist_pre, self._hist_hp, f_first, 0)
+        x = x[:, : n_hops * self.hop_samples]
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
         bb0 = self._bb_count
-        pre = self._baseband(np.ascontiguousarray(chunk.T, dtype=np.float64)).reshape(k * m, -1)
-        n_new = pre.shape[1]
-        hp = np.zeros_like(pre)
-        # The clutter high-pass starts (in steady state for the current static field, so no start-up transient)
-        # at the first baseband sample whose decimation filter saw only real audio; before that it outputs 0.
-        first = max(0, self._n_phases - 1 - bb0)
-        if first < n_new:
-            if bb0 + first == self._n_phases - 1:
-                self._zi = self._zi_unit * pre[None, :, first, None]
-            hp[:, first:], self._zi = signal.sosfilt(self._sos, pre[:, first:], axis=-1, zi=self._zi)
+        pre = self._baseband(x, n_hops)
+        if bb0 == 0:
+            # Start the clutter high-pass in steady state for the static field seen by the first baseband sample
+            # whose decimation filter saw only real audio; before it, the high-pass sees that same value (output 0).
+            first = self._n_phases - 1
+            self._hp.start(pre[:, first])
+            hp_in = pre.copy()
+            hp_in[:, :first] = pre[:, first, None]
+            hp = self._hp.process(hp_in)
+        else:
+            hp = self._hp.process(pre)
         hist_pre = np.concatenate([self._hist_pre, pre], axis=1)
         hist_hp = np.concatenate([self._hist_hp, hp], axis=1)
         keep = self.window_samples - 1
         self._hist_pre = hist_pre[:, hist_pre.shape[1] - keep:].copy()
         self._hist_hp = hist_hp[:, hist_hp.shape[1] - keep:].copy()
-        # Frames end at baseband sample e = (f + 1) * hop_bb - 1 for frames f completed in [bb0, bb0 + n_new).
-        f_first = self._frames_out
-        f_last = (bb0 + n_new) // self._hop_bb  # exclusive
-        n_frames = max(0, f_last - f_first)
-        self._frames_out = max(f_first, f_last)
-        return self._frames(hist_pre, hist_hp, bb0 - keep, f_first, n_frames)
+        return self._frames(hist_pre, hist_hp, f_first, n_hops)
 
-    def _frames(self, hist_pre: np.ndarray, hist_hp: np.ndarray, offset: int, f_first: int, n_frames: int) -> Frames:
-        """Spectra for frames f_first..f_first+n_frames-1; hist_* (K*M, L) baseband whose column 0 is sample
-        ``offset``."""
-        k, m, nw = len(self.carriers_hz), self.n_mics, self.window_samples
+    def _windows(self, hist: np.ndarray, n_frames: int) -> np.ndarray:
+        """Read-only view (rows, F, Nw) of the last n_frames windows (hop_bb apart) of hist (rows, L), C-contiguous,
+        whose last column is the last frame's last sample."""
+        item, nw = hist.itemsize, self.window_samples
+        start = hist.shape[1] - nw - (n_frames - 1) * self._hop_bb
+        return np.lib.stride_tricks.as_strided(hist[:, start:], shape=(hist.shape[0], n_frames, nw),
+                                               strides=(hist.strides[0], self._hop_bb * item, item), writeable=False)
+
+    def _frames(self, hist_pre: np.ndarray, hist_hp: np.ndarray, f_first: int, n_frames: int) -> Frames:
+        """Spectra for frames f_first..f_first+n_frames-1, ending at the last columns of hist_* (K*M, L)."""
+        k, m = len(self.carriers_hz), self.n_mics
         t_s = (np.arange(f_first, f_first + n_frames) + 1) * self.hop_s
         if n_frames == 0:
             nb = len(self.freqs_hz)
             return Frames(t_s=t_s, spectra_db=np.zeros((0, k, m, nb)), level_db=np.zeros((0, k, m)),
                           freqs_hz=self.freqs_hz, carriers_hz=self.carriers_hz)
-        ends = (np.arange(f_first, f_first + n_frames) + 1) * self._hop_bb - 1 - offset  # column of last sample
-        starts = ends - (nw - 1)
-        win_idx = starts[:, None] + np.arange(nw)[None, :]  # (F, Nw)
-        seg_hp = hist_hp[:, win_idx] * self._window  # (K*M, F, Nw)
-        seg_pre = hist_pre[:, win_idx]
+        seg_hp = self._windows(hist_hp, n_frames) * self._window  # (K*M, F, Nw)
         # Carrier level: coherent (windowed mean) baseband amplitude before clutter removal, |y| = A / 2.
-        level = np.abs(seg_pre @ self._window / self._window_sum) ** 2  # (K*M, F)
-        spec = sp_fft.fft(seg_hp, n=self.n_fft, axis=-1)[:, :, self._bins % self.n_fft]
+        level = np.abs(self._windows(hist_pre, n_frames) @ self._window / self._window_sum) ** 2  # (K*M, F)
+        spec = np.fft.fft(seg_hp, n=self.n_fft, axis=-1)[:, :, self._bins]
         power = (spec.real ** 2 + spec.imag ** 2) / self._window_sum ** 2
         rel = power / np.maximum(level, _POWER_FLOOR)[:, :, None]
         spectra_db = 10.0 * np.log10(np.maximum(rel, _POWER_FLOOR))

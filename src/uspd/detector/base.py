@@ -1,0 +1,152 @@
+"""Detector interface: Doppler frames in, per-hop motion scores out (the ``[detector]`` config section).
+
+Every detector follows the :class:`Detector` protocol: ``process(frames) -> Scores`` is streaming (state carries
+across calls, so any split of the frames gives the same scores) and ``reset()`` forgets the history.
+:func:`make_detector` builds one by name: ``"classic"`` (:class:`uspd.detector.classic.ClassicDetector`) or ``"nn"``
+(:class:`uspd.detector.neural.NeuralDetector`, imported lazily so the classic path never loads onnxruntime).
+
+Config example::
+
+    [detector]
+    name = "classic"
+    [detector.classic]
+    z_mid = 6.0
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from uspd.errors import ConfigError
+
+DETECTOR_NAMES = ("classic", "nn")
+
+
+@dataclass
+class Scores:
+    """Per-hop detector output. score (F,): probability of any motion, 0..1. major (F,): probability that the
+    motion is major (walking), 0..1."""
+
+    score: np.ndarray
+    major: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    @staticmethod
+    def concat(parts: list["Scores"]) -> "Scores":
+        if not parts:
+            return Scores(score=np.zeros(0), major=np.zeros(0))
+        return Scores(score=np.concatenate([p.score for p in parts]), major=np.concatenate([p.major for p in parts]))
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Streaming detector: ``process(frames: Frames) -> Scores`` (one score per frame), ``reset()``."""
+
+    def process(self, frames: Any) -> Scores: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass
+class ClassicConfig:
+    """The ``[detector.classic]`` table (velocities in m/s, Doppler mapped per carrier: v = Δf·c / (2·f0)).
+
+    v_min_m_s / v_max_m_s: velocity range that counts as motion (below: the static-clutter notch and HVAC drift;
+    above: fan blades). guard_min_m_s: above this speed (up to the band edge) energy is taken as a fan/impulse
+    indicator: its largest z-score above 4, times guard_weight, is subtracted from the motion z-score.
+    smooth_bins: Doppler bins averaged around each bin. avg_s: time constant of the per-bin power average (s).
+    floor_tau_s: time constant of the per-bin noise floor (mean and spread of the dB power) while nothing moves (s);
+    floor_tau_motion_s: the much slower one while something moves (so a permanent change, e.g. a fan switched on,
+    is eventually learnt). quiet_score / quiet_hold_s: "nothing moves" once the score stayed below quiet_score for
+    quiet_hold_s seconds.
+    warmup_s: initial time during which the floor is learnt fast and the score is 0 (s).
+    min_spread_db: lower bound of the per-bin spread used in the z-score (dB).
+    z_mid / z_slope: the score is a logistic of the largest per-bin z-score: 0.5 at z_mid, slope 1/z_slope.
+    major_v_m_s / major_slope_m_s: ``major`` is a logistic of the Doppler extent (m/s; speed under which 90 % of
+    the excess power lies, smoothed over major_avg_s): 0.5 at major_v_m_s. sound_speed_m_s: c for Doppler -> m/s.
+    """
+
+    v_min_m_s: float = 0.06
+    v_max_m_s: float = 3.0
+    guard_min_m_s: float = 3.2
+    guard_weight: float = 1.5
+    smooth_bins: int = 3
+    avg_s: float = 0.1
+    floor_tau_s: float = 10.0
+    floor_tau_motion_s: float = 120.0
+    quiet_score: float = 0.3
+    quiet_hold_s: float = 1.0
+    warmup_s: float = 1.5
+    min_spread_db: float = 1.0
+    z_mid: float = 6.0
+    z_slope: float = 1.0
+    major_v_m_s: float = 0.9
+    major_slope_m_s: float = 0.15
+    major_avg_s: float = 0.3
+    sound_speed_m_s: float = 343.2
+
+    def validate(self, where: str = "[detector.classic]") -> None:
+        def bad(name: str, rule: str) -> ConfigError:
+            return ConfigError(f"{where}.{name}: {rule}, got {getattr(self, name)}")
+
+        positive = ("v_max_m_s", "guard_min_m_s", "avg_s", "floor_tau_s", "floor_tau_motion_s", "min_spread_db",
+                    "z_slope", "major_v_m_s", "major_slope_m_s", "major_avg_s", "sound_speed_m_s")
+        for name in positive:
+            v = getattr(self, name)
+            if not (v > 0 and math.isfinite(v)):
+                raise bad(name, "must be a finite number > 0")
+        for name in ("v_min_m_s", "guard_weight", "warmup_s", "z_mid", "quiet_hold_s"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise bad(name, "must be a finite number >= 0")
+        if not self.v_min_m_s < self.v_max_m_s:
+            raise bad("v_min_m_s", f"must be below v_max_m_s ({self.v_max_m_s})")
+        if self.guard_min_m_s < self.v_max_m_s:
+            raise bad("guard_min_m_s", f"must be at least v_max_m_s ({self.v_max_m_s})")
+        if not (1 <= self.smooth_bins <= 31):
+            raise bad("smooth_bins", "must be 1..31")
+        if not (0.0 < self.quiet_score < 1.0):
+            raise bad("quiet_score", "must be in (0, 1)")
+
+
+@dataclass
+class DetectorConfig:
+    """The ``[detector]`` section. name: "classic" or "nn". model: ONNX file for "nn" ("" = the shipped model).
+    classic: the classic detector's table ``[detector.classic]``."""
+
+    name: str = "classic"
+    model: str = ""
+    classic: ClassicConfig = field(default_factory=ClassicConfig)
+
+    def validate(self, where: str = "[detector]") -> None:
+        if self.name not in DETECTOR_NAMES:
+            raise ConfigError(f"{where}.name: must be one of {', '.join(DETECTOR_NAMES)}, got {self.name!r}")
+        self.classic.validate(where[:-1] + ".classic]" if where.endswith("]") else f"{where}.classic")
+
+
+def make_detector(name_or_config: str | DetectorConfig | None = None, config: DetectorConfig | None = None,
+                  **kwargs: Any) -> Detector:
+    """Build a detector: ``make_detector("classic", cfg)``, ``make_detector(cfg)`` (uses ``cfg.name``) or
+    ``make_detector("nn")``. Extra keyword arguments go to the detector's constructor (e.g. ``carriers_hz``)."""
+    if isinstance(name_or_config, DetectorConfig):
+        config, name = name_or_config, name_or_config.name
+    else:
+        config = config if config is not None else DetectorConfig()
+        name = name_or_config or config.name
+    if name == "classic":
+        from uspd.detector.classic import ClassicDetector
+
+        return ClassicDetector(config.classic, **kwargs)
+    if name == "nn":
+        from uspd.detector.neural import NeuralDetector
+
+        return NeuralDetector(model_path=config.model or None, **kwargs)
+    raise ConfigError(f"unknown detector {name!r} (use one of {', '.join(DETECTOR_NAMES)})")
+
+
+__all__ = ["Scores", "Detector", "ClassicConfig", "DetectorConfig", "make_detector", "DETECTOR_NAMES"]

@@ -1,0 +1,187 @@
+"""The classic detector: Doppler-band energy against a per-bin noise floor that adapts while nothing moves.
+
+Per hop (frames from :class:`uspd.features.frontend.DopplerFrontEnd`):
+
+1. Doppler power per bin in dB re carrier, averaged over the mics (the mics see the same Doppler; averaging lowers
+   the noise spread), over ``smooth_bins`` neighbouring bins, and in time (exponential average, ``avg_s``).
+2. Per bin, a running mean and spread of that value form the noise floor. They adapt with ``floor_tau_s`` only on
+   hops where nothing moves (score below ``quiet_score``) and with the much slower ``floor_tau_motion_s`` otherwise,
+   so a walking person does not become "noise" while a fan switched on for good is eventually learnt.
+3. z-score per bin; the motion statistic is the largest z over the motion velocities ``v_min_m_s..v_max_m_s``
+   (velocity v = Δf·c/(2·f0), so 20 kHz and 40 kHz carriers use the same thresholds), minus a penalty when the guard
+   band above ``guard_min_m_s`` (only fan blades move that fast) lights up at the same time (blade flashes and
+   impulses such as keys are broadband): z_eff = z_motion - guard_weight * max(0, z_guard - 4). ``score`` = logistic((z - z_mid) / z_slope), averaged over carriers.
+4. ``major``: the Doppler extent, the speed under which 90 % of the excess power lies (walking: torso ~1 m/s and
+   swinging limbs faster; a seated reach or a page turn: slow and narrow), smoothed over ``major_avg_s``, through a
+   logistic centred at ``major_v_m_s``.
+
+Debounce, hangover and the context-dependent thresholds are the presence tracker's job (uspd.presence).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from uspd.detector.base import ClassicConfig, Scores
+from uspd.errors import UspdError
+
+#: Frames in the first this-many seconds after a reset are ignored (the front end's zero-padded windows).
+SETTLE_S = 0.2
+#: Bins with a z-score above this contribute to the Doppler extent used for ``major``.
+Z_SIGNIFICANT = 3.0
+#: Largest guard-band z-score that is still considered normal (no penalty below it).
+GUARD_Z0 = 4.0
+#: Floor updates use deviations clipped to this many spreads (one loud hop cannot move the floor much).
+CLIP_Z = 3.0
+
+
+def _logistic(x: np.ndarray | float) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+class ClassicDetector:
+    """Streaming classic detector (see the module doc). ``process(frames) -> Scores``; ``reset()``.
+
+    config: :class:`ClassicConfig` (the ``[detector.classic]`` table). carriers_hz: used when the frames do not
+    carry their carrier frequencies.
+    """
+
+    def __init__(self, config: ClassicConfig | None = None, carriers_hz=None):
+        self.config = config if config is not None else ClassicConfig()
+        self.config.validate()
+        self.carriers_hz = None if carriers_hz is None else np.atleast_1d(np.asarray(carriers_hz, np.float64))
+        self._geometry_key: tuple | None = None
+        self._hop_s: float | None = None   # stream geometry: kept across reset()
+        self._t_last: float | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the noise floor and all averages (a new warm-up follows)."""
+        self._t_first: float | None = None
+        self._avg: np.ndarray | None = None
+        self._mu: np.ndarray | None = None
+        self._var: np.ndarray | None = None
+        self._n_warm = 0
+        self._last_active_s = -np.inf
+        self._major_v = 0.0
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _geometry(self, freqs_hz: np.ndarray, carriers_hz: np.ndarray, hop_s: float) -> None:
+        """Velocity masks per carrier: motion bins (K, B), guard bins (K, B), |v| (K, B) m/s."""
+        key = (tuple(np.round(freqs_hz, 6)), tuple(carriers_hz), round(hop_s, 9))
+        if key == self._geometry_key:
+            return
+        cfg = self.config
+        self._geometry_key = key
+        self._speed = np.abs(freqs_hz[None, :]) * cfg.sound_speed_m_s / (2.0 * carriers_hz[:, None])
+        df = float(np.median(np.diff(freqs_hz))) if len(freqs_hz) > 1 else 1.0
+        outside_notch = np.abs(freqs_hz)[None, :] > 0.5 * df
+        self._motion = (self._speed >= cfg.v_min_m_s) & (self._speed <= cfg.v_max_m_s) & outside_notch
+        self._guard = self._speed >= cfg.guard_min_m_s
+        if not self._motion.any(axis=1).all():
+            raise UspdError("classic detector: the front end's Doppler bins leave no motion velocities between "
+                            f"{cfg.v_min_m_s} and {cfg.v_max_m_s} m/s (band too narrow or bins too coarse)")
+        self._has_guard = bool(self._guard.any(axis=1).all())
+        self._avg_a = float(np.exp(-hop_s / cfg.avg_s))
+        self._order = np.argsort(self._speed, axis=1, kind="stable")  # bins by increasing speed, per carrier
+        self._major_a = float(np.exp(-hop_s / cfg.major_avg_s))
+
+    def _carriers(self, frames) -> np.ndarray:
+        c = getattr(frames, "carriers_hz", None)
+        if c is None:
+            c = self.carriers_hz
+        if c is None:
+            raise UspdError("classic detector: carrier frequencies unknown (frames without carriers_hz; pass "
+                            "carriers_hz=)")
+        return np.atleast_1d(np.asarray(c, dtype=np.float64))
+
+    def _features(self, spectra_db: np.ndarray) -> np.ndarray:
+        """spectra_db (F, K, M, B) -> (F, K, B) dB: mean over mics, moving average over ``smooth_bins`` bins."""
+        x = spectra_db.mean(axis=2)
+        w = self.config.smooth_bins
+        if w > 1:
+            pad = np.pad(x, [(0, 0), (0, 0), (w // 2, w - 1 - w // 2)], mode="edge")
+            c = np.cumsum(np.concatenate([np.zeros(x.shape[:2] + (1,)), pad], axis=2), axis=2)
+            x = (c[:, :, w:] - c[:, :, :-w]) / w
+        return x
+
+    def process(self, frames) -> Scores:
+        """frames: Frames (t_s (F,), spectra_db (F, K, M, B), freqs_hz, carriers_hz) -> Scores (F,)."""
+        t_s = np.asarray(frames.t_s, dtype=np.float64)
+        n = len(t_s)
+        if n == 0:
+            return Scores(score=np.zeros(0), major=np.zeros(0))
+        spectra = np.asarray(frames.spectra_db, dtype=np.float64)
+        carriers = self._carriers(frames)
+        if spectra.ndim != 4 or spectra.shape[1] != len(carriers):
+            raise UspdError(f"classic detector: spectra_db must be (F, {len(carriers)}, n_mics, n_bins), "
+                            f"got {spectra.shape}")
+        if self._t_first is None:
+            self._t_first = float(t_s[0])
+        if self._hop_s is None:  # inferred once: from the first two frames, or a stream that starts at t = 0
+            self._hop_s = float(t_s[1] - t_s[0]) if n > 1 else float(t_s[0] - (self._t_last or 0.0))
+        self._t_last = float(t_s[-1])
+        self._geometry(np.asarray(frames.freqs_hz, dtype=np.float64), carriers, self._hop_s)
+        feats = self._features(spectra)
+        score = np.zeros(n)
+        major = np.zeros(n)
+        for i in range(n):
+            score[i], major[i] = self._step(float(t_s[i]) - self._t_first, feats[i])
+        return Scores(score=score, major=major)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _step(self, age_s: float, x_db: np.ndarray) -> tuple[float, float]:
+        """One hop: x_db (K, B) mic-averaged, bin-smoothed dB power -> (score, major); updates the state."""
+        cfg = self.config
+        if age_s < SETTLE_S:
+            return 0.0, 0.0
+        if self._avg is None:  # first hop: the averages and the floor start here
+            self._avg = x_db.copy()
+            self._mu = x_db.copy()
+            self._var = np.full_like(x_db, 4.0 * cfg.min_spread_db ** 2)
+            self._n_warm = 1
+            return 0.0, 0.0
+        a = self._avg_a
+        self._avg *= a
+        self._avg += (1.0 - a) * x_db
+        a_db = self._avg
+        sd = np.sqrt(np.maximum(self._var, cfg.min_spread_db ** 2))
+        z = (a_db - self._mu) / sd
+        z_motion = np.where(self._motion, z, -np.inf).max(axis=1)  # (K,)
+        guard_z = np.where(self._guard, z, -np.inf).max(axis=1) if self._has_guard else np.zeros(len(z))
+        z_eff = z_motion - cfg.guard_weight * np.maximum(guard_z - GUARD_Z0, 0.0)
+        warm = age_s < cfg.warmup_s
+        score = 0.0 if warm else float(np.mean(_logistic((z_eff - cfg.z_mid) / cfg.z_slope)))
+        # Doppler extent of the excess power (for major vs minor): speed under which 90 % of it lies
+        v_ext = 0.0
+        sig = self._motion & (z > Z_SIGNIFICANT)
+        if not warm and score >= cfg.quiet_score and sig.any():  # noise-only hops have no extent
+            excess = np.where(sig, 10.0 ** (0.1 * a_db) - 10.0 ** (0.1 * self._mu), 0.0)
+            exts = []
+            for k in range(excess.shape[0]):
+                cum = np.cumsum(excess[k, self._order[k]])
+                if cum[-1] > 0:
+                    exts.append(self._speed[k, self._order[k]][np.searchsorted(cum, 0.9 * cum[-1])])
+            v_ext = float(np.mean(exts)) if exts else 0.0
+        self._major_v = self._major_a * self._major_v + (1.0 - self._major_a) * v_ext
+        major = 0.0 if warm else float(_logistic((self._major_v - cfg.major_v_m_s) / cfg.major_slope_m_s))
+        # noise floor: a running mean while warming up; then floor_tau_s once nothing moved for quiet_hold_s,
+        # else floor_tau_motion_s. Deviations are clipped (robust to single loud hops).
+        if score >= cfg.quiet_score:
+            self._last_active_s = age_s
+        if warm:
+            self._n_warm += 1
+            alpha = 1.0 / self._n_warm
+            d = a_db - self._mu
+        elif age_s - self._last_active_s > cfg.quiet_hold_s:  # quiet: track mean and spread
+            alpha = self._hop_s / cfg.floor_tau_s
+            lim = CLIP_Z * sd
+            d = np.clip(a_db - self._mu, -lim, lim)
+        else:  # something moves: only the mean, slowly (a permanent change is learnt; a person is not)
+            self._mu += (self._hop_s / cfg.floor_tau_motion_s) * (a_db - self._mu)
+            return score, major
+        self._mu += alpha * d
+        self._var += alpha * (d * d - self._var)
+        return score, major
+
+
+__all__ = ["ClassicDetector"]
