@@ -478,3 +478,39 @@ def test_view_panel_redraws_in_place():
     assert "vacant" in first and "still" in first
     view.close()
     assert out.getvalue().endswith("\x1b[?25h")  # cursor shown again
+
+
+def test_simulated_device_honours_tone_switches_without_clicks():
+    from uspd.live.audio import SimulatedDevice
+
+    dev = SimulatedDevice("empty", seed=1, speed=0, block_s=0.05, duration_s=3.0)
+    refs, mics = [], []
+    with dev:
+        while (block := dev.read()) is not None:
+            if dev.t_s == pytest.approx(0.5):
+                dev.set_tone(False)
+            if dev.t_s == pytest.approx(1.6):
+                dev.set_tone(True)
+            refs.append(dev.last_reference)
+            mics.append(block)
+    ref = np.concatenate(refs).astype(float)
+    mic = np.concatenate(mics).astype(float)
+    fs = dev.sample_rate
+    assert len(ref) == 3 * fs and dev.t_s == pytest.approx(3.0)
+    amp = np.max(np.abs(ref[: fs // 2]))
+    rms = lambda x: np.sqrt(np.mean(x ** 2))  # noqa: E731
+    quiet = slice(int(1.1 * fs), int(1.5 * fs))  # the off period (the switch lags by at most tone_delay_s)
+    assert rms(ref[quiet]) < 1e-4 * amp and rms(mic[quiet, 0]) < 0.02 * rms(mic[: fs // 2, 0])
+    assert rms(ref[int(2.4 * fs):]) == pytest.approx(rms(ref[: fs // 2]), rel=0.01)  # back on, same level
+    assert audible_peak_db(ref, fs, amp) < -70  # both switches ramped: nothing audible in what was played
+
+
+def test_simulated_device_paces_audio_time_at_speed():
+    from uspd.live.audio import SimulatedDevice
+
+    dev = SimulatedDevice("empty", seed=2, speed=4.0, block_s=0.05, duration_s=0.6)
+    w0 = time.monotonic()
+    with dev:
+        n = sum(len(b) for b in iter(dev.read, None))
+    assert n == int(0.6 * dev.sample_rate) and dev.t_s == pytest.approx(0.6)
+    assert time.monotonic() - w0 >= 0.6 / 4 - 0.01  # never ahead of real time x speed
