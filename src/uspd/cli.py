@@ -47,8 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
+    """Log uspd's own messages at the chosen level; other libraries stay at WARNING (no font-search floods)."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+                        force=True)
+    logging.getLogger("uspd").setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
