@@ -40,13 +40,17 @@ def find_recordings(root: str | os.PathLike) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise EvaluationError(f"{root}: not a directory")
-    out = []
+    out, skipped = [], 0
     for p in sorted(root.rglob("*.wav")):
         rel = p.relative_to(root)
         if p.name.endswith(".ref.wav") or any(part.startswith(".") for part in rel.parts):
             continue
         if sidecar_path(p).exists() and p.with_name(p.stem + ".labels.json").exists():
             out.append(p)
+        else:
+            skipped += 1
+    if skipped:
+        log.warning("%s: skipped %d WAV file(s) without a sidecar and labels", root, skipped)
     if not out:
         raise EvaluationError(f"{root}: no recordings with labels (NAME.wav + NAME.json + NAME.labels.json) found")
     return out
