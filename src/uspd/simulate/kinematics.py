@@ -106,8 +106,10 @@ class LegPlan:
         speed = np.zeros(n)
         dist = np.empty(n)
         heading = np.empty(n)
-        for i in np.unique(idx):
+        for i in range(int(idx.min()), int(idx.max()) + 1):
             m = idx == i
+            if not m.any():
+                continue
             t0, ta, tc, v, p0, u, cum, ang0, turn = self.legs[i]
             tau = t[m] - t0
             d, s = ramped_distance(tau, ta, tc, v)

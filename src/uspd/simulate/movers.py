@@ -27,7 +27,7 @@ Mover types and their keys (all optional; missing values are drawn from the rend
 - ``point``: one reflector through 3-D ``waypoints_m`` at ``speed_m_s``, ``ts_db``, ``ramp_s``; ``label`` (optional
   label kind for its active span).
 - ``fan``: ``kind`` desk|ceiling, ``position_m``, ``radius_m``, ``n_blades`` (3-5), ``tip_speed_m_s`` (desk 8-20,
-  ceiling 6-14), ``oscillate_deg``, ``oscillate_period_s``, ``start_s``, ``end_s``. Three points per blade with
+  ceiling 6-14), ``oscillate_deg``, ``oscillate_period_s``, ``start_s``, ``end_s``. Two points per blade (mid-span and tip) with
   blade-flash amplitude modulation; spin-up and spin-down ramps.
 """
 from __future__ import annotations
@@ -435,7 +435,7 @@ class Fan(Mover):
     PARAMS = {"kind": str, "position_m": list, "radius_m": float, "n_blades": int, "tip_speed_m_s": float,
               "oscillate_deg": float, "oscillate_period_s": float, "start_s": float, "end_s": float,
               "yaw_deg": float, "ts_db": float}
-    RADII = (0.4, 0.7, 1.0)
+    RADII = (0.55, 1.0)
 
     def __init__(self, params, world, rng, duration_s):
         super().__init__(params, world, rng, duration_s)
@@ -476,36 +476,43 @@ class Fan(Mover):
         self.ts_db = np.full(self.n_blades * len(self.RADII), float(ts))
         los = w.device_position_m - self.hub
         self.los = los / np.linalg.norm(los)
+        self._cache = None
 
     def _angle(self, t: np.ndarray) -> np.ndarray:
         cruise = (self.end_s - self.start_s - self.ramp) if math.isfinite(self.end_s) else 1e12
         d, _ = ramped_distance(t - self.start_s, self.ramp, max(cruise, 0.0), self.omega)
         return self.phase0 + d
 
-    def _rotor(self, t: np.ndarray, blade_angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unit radial vectors (B, T, 3) of the blades."""
-        if self.ceiling:
-            e1 = np.array([1.0, 0.0, 0.0])[None, :]
-            e2 = np.array([0.0, 1.0, 0.0])[None, :]
-        else:
-            yaw = self.yaw0 + self.osc * np.sin(2 * math.pi * t / self.period + self.osc_phase)
-            e1 = np.stack([-np.sin(yaw), np.cos(yaw), np.zeros_like(yaw)], axis=1)
-            e2 = np.broadcast_to(np.array([0.0, 0.0, 1.0]), e1.shape)
-        return np.cos(blade_angle)[..., None] * e1 + np.sin(blade_angle)[..., None] * e2
-
-    def positions(self, t: np.ndarray) -> np.ndarray:
+    def _blades(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cos, sin) of the blade angles in the rotor plane, each (B, T); cached for the last time grid."""
+        if self._cache is not None and self._cache[0] is t:
+            return self._cache[1]
         ang = self._angle(np.asarray(t, float))
         blades = ang[None, :] + 2 * math.pi * np.arange(self.n_blades)[:, None] / self.n_blades
-        rho = self._rotor(t, blades)                                    # (B, T, 3)
-        r = self.radius * np.array(self.RADII)
-        pts = self.hub + r[None, :, None, None] * rho[:, None]          # (B, R, T, 3)
+        cs = (np.cos(blades), np.sin(blades))
+        self._cache = (t, cs)
+        return cs
+
+    def _frame(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rotor-plane unit vectors e1 (T, 3) or (1, 3), e2 (1, 3): radial = cos(phi) e1 + sin(phi) e2."""
+        if self.ceiling:
+            return np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])
+        yaw = self.yaw0 + self.osc * np.sin(2 * math.pi * t / self.period + self.osc_phase)
+        return np.stack([-np.sin(yaw), np.cos(yaw), np.zeros_like(yaw)], axis=1), np.array([[0.0, 0.0, 1.0]])
+
+    def positions(self, t: np.ndarray) -> np.ndarray:
+        cos_b, sin_b = self._blades(t)                                  # (B, T)
+        e1, e2 = self._frame(t)
+        pts = np.empty((self.n_blades, len(self.RADII), len(t), 3))
+        for k in range(3):
+            comp = cos_b * e1[:, k] + sin_b * e2[:, k]                 # (B, T) radial unit vector component
+            pts[..., k] = self.hub[k] + comp[:, None, :] * (self.radius * np.array(self.RADII))[None, :, None]
         return pts.reshape(-1, len(t), 3)
 
     def gains(self, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        ang = self._angle(np.asarray(t, float))
-        blades = ang[None, :] + 2 * math.pi * np.arange(self.n_blades)[:, None] / self.n_blades
-        rho = self._rotor(t, blades)
-        c = rho @ self.los                                              # (B, T)
+        cos_b, sin_b = self._blades(t)
+        e1, e2 = self._frame(t)
+        c = cos_b * (e1 @ self.los) + sin_b * (e2 @ self.los)          # radial . line of sight, (B, T)
         flash = 0.15 + 0.85 * np.exp(-(c * c) / (2 * 0.15 ** 2))
         return np.repeat(flash, len(self.RADII), axis=0)
 
@@ -877,24 +884,25 @@ class Keys(Mover):
         self._alpha = lambda f: physics.air_absorption_db_per_m(f, world.temperature_c, world.humidity_pct)
 
     def add_to(self, block: np.ndarray, n0: int, fs: int, gains: np.ndarray) -> None:
-        """Add the clicks falling into ``block`` (B, M) that starts at sample ``n0``. gains: (M,) mic gains."""
+        """Add the clicks falling into ``block`` (M, B) that starts at sample ``n0``. gains: (M,) mic gains."""
         if not len(self._times):
             return
-        t_lo, t_hi = n0 / fs - 0.03, (n0 + len(block)) / fs
+        n_blk = block.shape[1]
+        t_lo, t_hi = n0 / fs - 0.03, (n0 + n_blk) / fs
         i0, i1 = np.searchsorted(self._times, [t_lo - 0.05, t_hi])
         for tc, f, tau, a, ph in self.clicks[i0:i1]:
             length = int(8 * tau.max() * fs) + 2
-            for m in range(block.shape[1]):
+            for m in range(block.shape[0]):
                 start = tc + self.delay_s[m]
                 s0 = max(int(math.ceil(start * fs)), n0)
-                s1 = min(int(start * fs) + length, n0 + len(block))
+                s1 = min(int(start * fs) + length, n0 + n_blk)
                 if s1 <= s0:
                     continue
                 tt = np.arange(s0, s1) / fs - start
                 att = a * 10 ** (-self._alpha(f) * self.r[m] / 20) / self.r[m] * gains[m]
                 wave = np.sum(att[:, None] * np.exp(-tt[None, :] / tau[:, None])
                               * np.sin(2 * math.pi * f[:, None] * tt[None, :] + ph[:, None]), axis=0)
-                block[s0 - n0:s1 - n0, m] += wave * (1 - np.exp(-tt / 5e-5))
+                block[m, s0 - n0:s1 - n0] += wave * (1 - np.exp(-tt / 5e-5))
 
     def labels(self):
         return [LabelInterval(t0, min(t0 + d, self.duration_s), "keys") for t0, d in self.events

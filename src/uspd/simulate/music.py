@@ -79,12 +79,13 @@ class Music:
     def _gate(self, t: np.ndarray) -> np.ndarray:
         return smooth_window(t, self.start_s, self.end_s, 0.05)
 
-    def _voices(self, t: np.ndarray, full: bool) -> np.ndarray:
+    def _voices(self, t: np.ndarray, full: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(low band: bass + kick, full mix or None) at times t."""
         out = np.zeros(len(t))
         gate = self._gate(t)
         on = gate > 0
         if not on.any():
-            return out
+            return out, (out.copy() if full else None)
         tt = t[on]
         j8, bar8, tau8 = self._grid(tt, self.beat_s / 2, 8)
         j4, bar4, tau4 = self._grid(tt, self.beat_s, 4)
@@ -92,12 +93,12 @@ class Music:
         f_b = np.empty(len(tt))
         v_b = np.empty(len(tt))
         k_on = np.empty(len(tt))
-        for b in np.unique(bar8):
+        for b in _span(bar8):
             m = bar8 == b
             bar = self._bar(int(b))
             f_b[m] = bar["bass"][j8[m]]
             v_b[m] = bar["vel"][j8[m]]
-        for b in np.unique(bar4):
+        for b in _span(bar4):
             m = bar4 == b
             k_on[m] = self._bar(int(b))["kick"][j4[m]]
         if self.spec.bass_hz:  # a steady drone: one continuous note
@@ -112,32 +113,39 @@ class Music:
             k_on = np.zeros(len(tt))
         y += k_on * np.exp(-tau4 / 0.15) * (1 - np.exp(-tau4 / 0.002)) * np.sin(kick_phase) \
             * _release(tau4, self.beat_s)
+        low = out.copy()
+        low[on] = self.level * gate[on] * y
         if full:
             ch = np.zeros(len(tt))
             hat = np.zeros(len(tt))
-            for b in np.unique(barb):
+            for b in _span(barb):
                 m = barb == b
                 bar = self._bar(int(b))
                 env = (1 - np.exp(-taub[m] / 0.03)) * np.exp(-taub[m] / 2.0) * _release(taub[m], self.bar_s)
                 for f in bar["chord"]:
                     ph = 2 * math.pi * f * taub[m]
                     ch[m] += env * (np.sin(ph) + 0.3 * np.sin(2 * ph))
-            for b in np.unique(bar8):
+            for b in _span(bar8):
                 m = bar8 == b
                 amp = self._bar(int(b))["hats"][j8[m]]
                 env = amp * np.exp(-tau8[m] / 0.03) * (1 - np.exp(-tau8[m] / 0.0005))
                 hat[m] = env * np.sum(np.sin(2 * math.pi * self.hat_hz[:, None] * tau8[m][None, :]), axis=0)
-            y += 0.1 * ch + 0.015 * hat
-        out[on] = self.level * gate[on] * y
-        return out
+            out[on] = low[on] + self.level * gate[on] * (0.1 * ch + 0.015 * hat)
+            return low, out
+        return low, None
+
+    def mix(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(full mix, low band) at times t (drive units, full scale 1)."""
+        low, full = self._voices(np.asarray(t, float), full=True)
+        return full, low
 
     def audio(self, t: np.ndarray) -> np.ndarray:
         """Full mix at times t (drive units, full scale 1)."""
-        return self._voices(np.asarray(t, float), full=True)
+        return self.mix(t)[0]
 
     def low(self, t: np.ndarray) -> np.ndarray:
         """Bass + kick (the cone-moving band) at times t."""
-        return self._voices(np.asarray(t, float), full=False)
+        return self._voices(np.asarray(t, float), full=False)[0]
 
     def active(self, t0: float, t1: float) -> bool:
         return t1 > self.start_s and t0 < self.end_s
@@ -157,6 +165,11 @@ class Music:
         if not s.nonlinearity:
             return m
         return m + s.a2 * m_lf ** 2 + s.a3 * m_lf ** 3 + 1.5 * s.a3 * amp_env ** 2 * m_lf
+
+
+def _span(idx: np.ndarray) -> range:
+    """All integers between the smallest and largest of ``idx`` (bars or notes touched by a frame)."""
+    return range(int(idx.min()), int(idx.max()) + 1) if len(idx) else range(0)
 
 
 def _release(tau: np.ndarray, length_s: float, fade_s: float = 0.01) -> np.ndarray:

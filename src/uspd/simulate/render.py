@@ -10,7 +10,7 @@ Signal model (all in audio time; see ``room.py``, ``movers.py``, ``music.py`` fo
 Engine: the timeline is cut into frames of B + 2W samples (B = 0.5 s) that overlap by 2W and carry a
 partition-of-unity window (raised-cosine crossfades), so the sum of the windowed frames is the exact signal.
 Every source is evaluated analytically at a reduced rate over a frame: the carrier part of the emission and the
-mover echoes as complex baseband (6 kHz rate for people, 24 kHz for fan blades), the music at 24 kHz. Their
+mover echoes as complex baseband (6 kHz rate for people, 12 kHz for fan blades: +-6 kHz holds a 20 m/s blade tip at 45 kHz), the music at 24 kHz. Their
 spectra are placed into one real-FFT spectrum per mic around each carrier (band-limited interpolation and
 modulation in one step; whatever falls beyond Nyquist is dropped, as an ADC's anti-alias filter would). The
 static field is the emission spectrum times each mic's FIR spectrum (the FFT is long enough for linear
@@ -38,6 +38,8 @@ from uspd.simulate.scene import Scene, load_scene
 TONE_RAMP_S = 0.02
 BLOCK_S = 0.5
 CROSSFADE = 512
+#: Mover echoes: per-mic direction factors are evaluated every COARSE_STEP baseband samples and interpolated.
+COARSE_STEP = 4
 
 
 class _Placer:
@@ -68,7 +70,7 @@ class _Placer:
     def add(self, spec: np.ndarray, g: np.ndarray, n0: int) -> None:
         """spec: (..., N/2+1) complex; g: (..., n) baseband (n <= M) over the frame starting at sample n0."""
         n = g.shape[-1]
-        buf = np.zeros(g.shape[:-1] + (self.m,), complex)
+        buf = np.zeros(g.shape[:-1] + (self.m,), np.complex64)
         buf[..., :n] = g * (self.ramp[:n] * self.frame_phase(n0))
         z = sfft.fft(buf, axis=-1)
         spec[..., self.dst] += self.scale * z[..., self.src]
@@ -110,7 +112,7 @@ class SceneRenderer:
         self.cross = CROSSFADE * fs // 96000 * 2
         self.frame_len = self.block + self.cross
         self.d_slow = fs // 6000
-        self.d_fast = fs // 24000
+        self.d_fast = fs // 12000
         self.d_audio = fs // 24000
         paths = self.paths = static_paths(w)
         fir_len = int(np.ceil(paths.delay_s.max() * fs)) + 40
@@ -126,7 +128,7 @@ class SceneRenderer:
         # state
         self.preroll = -(-(fir_len + self.frame_len) // self.block) + 1
         self._frame = 0                      # next frame index
-        self._acc = np.zeros((self.n_fft + self.block, self.n_mics + 1), np.float32)
+        self._acc = np.zeros((self.n_mics + 1, self.n_fft + self.block), np.float32)   # channel-major
         self._out: list[np.ndarray] = []
         self._out_ref: list[np.ndarray] = []
         self._out_len = 0
@@ -203,8 +205,8 @@ class SceneRenderer:
         self._frontier = a + self.frame_len
         w = self.world
         amp = w.emission_amplitude
-        spec = np.zeros((self.n_mics + 1, self.n_bins), complex)   # mics..., reference
-        emit = np.zeros(self.n_bins, complex)
+        spec = np.zeros((self.n_mics + 1, self.n_bins), np.complex64)   # mics..., reference
+        emit = np.zeros(self.n_bins, np.complex64)
         ref = spec[self.n_mics]
         # carrier part of the emission (and the reference tone)
         x, t, win = self._grid(a, self.d_slow)
@@ -221,8 +223,7 @@ class SceneRenderer:
         # audio part (music)
         if music_on:
             xa, ta, wa = self._grid(a, self.d_audio)
-            m = self.music.audio(ta)
-            lf = self.music.low(ta)
+            m, lf = self.music.mix(ta)
             env_a = amp * self._envelope(a + xa)
             self._add_audio(emit, self.music.speaker_audio(m, lf, env_a) * wa)
             self._add_audio(ref, m * wa)
@@ -243,47 +244,91 @@ class SceneRenderer:
             bb *= (envg * wg)[None, None, :]
             for ci in range(len(self.carriers)):
                 self._placer(decim, ci).add(spec[: self.n_mics], bb[ci], a)
-        y = sfft.irfft(spec.astype(np.complex64), n=self.n_fft, axis=-1)    # (M+1, N) float32
+        y = sfft.irfft(spec, n=self.n_fft, axis=-1)                         # (M+1, N) float32
         acc = self._acc
-        acc[: self.n_fft] += y.T
-        done = acc[: self.block].copy()
-        acc[: -self.block] = acc[self.block:]
-        acc[-self.block:] = 0
+        acc[:, : self.n_fft] += y
+        done = acc[:, : self.block].copy()
+        acc[:, : -self.block] = acc[:, self.block:]
+        acc[:, -self.block:] = 0
         if a + self.block > 0:
             self._finish_block(done, a)
 
     def _add_audio(self, spec: np.ndarray, x: np.ndarray) -> None:
         d = self.d_audio
         m = self.n_fft // d
-        buf = np.zeros(m)
+        buf = np.zeros(m, np.float32)
         buf[: len(x)] = x
         z = sfft.rfft(buf)
         n = m // 2
         spec[:n] += d * z[:n]
 
     def _mover_baseband(self, movers: list[Mover], t: np.ndarray) -> np.ndarray:
-        """Sum of mover echoes as complex baseband per carrier and mic: (C, M, T), before emission and mic gain."""
+        """Sum of mover echoes as complex baseband per carrier and mic: (C, M, T), before emission and mic gain.
+
+        Echo of point p at mic m: 10^(TS/20) gain_p(t) / (r1 r2) 10^(-alpha L/20) e^{-j 2 pi f0 (L/c + latency +
+        delay_m)}, L = r1 + r2 (r1 speaker->point, r2 point->mic). It is factorised exactly as
+        g_p(t) W_mp(t): g_p = 10^(TS/20) gain_p / r1^2 10^(-alpha 2 r1/20) e^{-j 2 pi f0 2 r1/c} on the full grid
+        (fast: Doppler, blade flashes) and W_mp = (r1/r2) 10^(-alpha (r2-r1)/20) e^{-j 2 pi f0 ((r2-r1)/c + latency
+        + delay_m)}, which only changes as the point's direction seen from the device turns (tens of Hz), on a 4x
+        coarser grid, linearly interpolated. The sum over points is a batched complex matrix product.
+        The phase of 2 r1 is float64 reduced to whole cycles; everything else float32.
+        """
         w = self.world
-        spk = w.device_position_m
-        mics = w.mic_positions_room
-        out = np.zeros((len(self.carriers), self.n_mics, len(t)), complex)
+        n_t = len(t)
+        step = COARSE_STEP
+        n_c = -(-n_t // step) + 1
+        dt = t[1] - t[0] if n_t > 1 else 1.0
+        t_c = t[0] + dt * step * np.arange(n_c)
+        out = np.zeros((len(self.carriers), self.n_mics, n_t), complex)
         for mv in movers:
             pos = mv.positions(t)                                        # (P, T, 3)
             gain = mv.gains(t, pos) * (10 ** (mv.ts_db / 20))[:, None]   # (P, T)
             keep = np.any(gain > 0, axis=1)
             if not keep.any():
                 continue
-            pos, gain = pos[keep], gain[keep]
-            r1 = np.linalg.norm(pos - spk, axis=-1)                      # (P, T)
-            r2 = np.linalg.norm(pos[None] - mics[:, None, None, :], axis=-1)   # (M, P, T)
-            length = r1[None] + r2
-            base = gain[None] / (r1[None] * r2)
-            delay = length / w.c_m_s + (w.latency_s + w.mic_delay_s)[:, None, None]
+            d = pos[keep] - w.device_position_m
+            r1 = np.sqrt(np.einsum("ptk,ptk->pt", d, d))                  # (P, T) float64
+            pos_c = mv.positions(t_c)[keep]                               # (P, Tc, 3)
+            r1_c, delta_c = self._mic_geometry(pos_c)                     # (P, Tc), (M, P, Tc)
+            mag = (gain[keep] / (r1 * r1)).astype(np.float32)
+            pad = np.zeros((mag.shape[0], (n_c - 1) * step), np.complex64)
+            ratio = (r1_c[None] / (r1_c[None] + delta_c)).astype(np.float32)   # r1 / r2
             for ci, f0 in enumerate(self.carriers):
-                att = 10 ** (-w.alpha_db_per_m[ci] * length / 20)
-                ph = np.mod(f0 * delay, 1.0) * (-2 * math.pi)
-                out[ci] += np.sum(base * att * np.exp(1j * ph), axis=1)
+                kappa = w.alpha_db_per_m[ci] * math.log(10) / 20
+                k_c = f0 / w.c_m_s
+                cyc = 2.0 * k_c * r1
+                cyc -= np.rint(cyc)
+                ph = cyc.astype(np.float32) * np.float32(-2 * math.pi)
+                amp = mag * np.exp((-2 * kappa) * r1).astype(np.float32)
+                re_im = pad.view(np.float32).reshape(pad.shape[0], -1, 2)
+                np.multiply(amp, np.cos(ph), out=re_im[:, :n_t, 0])
+                np.multiply(amp, np.sin(ph), out=re_im[:, :n_t, 1])
+                lag = (f0 * (w.latency_s + w.mic_delay_s)).astype(np.float32)        # cycles (M,)
+                wph = (delta_c * np.float32(k_c) + lag[:, None, None]) * np.float32(-2 * math.pi)
+                wmag = ratio * np.exp(delta_c * np.float32(-kappa))
+                wc = (wmag * np.cos(wph) + 1j * (wmag * np.sin(wph))).astype(np.complex64)  # (M, P, Tc)
+                g = pad.reshape(pad.shape[0], n_c - 1, step).transpose(1, 0, 2)           # (Tc-1, P, R)
+                w0 = wc[..., :-1].transpose(2, 0, 1)                                      # (Tc-1, M, P)
+                dw = (wc[..., 1:] - wc[..., :-1]).transpose(2, 0, 1)
+                frac = np.arange(step, dtype=np.float32) / step
+                acc = np.matmul(w0, g) + np.matmul(dw, g) * frac                          # (Tc-1, M, R)
+                out[ci] += acc.transpose(1, 0, 2).reshape(self.n_mics, -1)[:, :n_t]
         return out
+
+    def _mic_geometry(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Speaker range r1 (P, T) float64 and per-mic r2 - r1 (M, P, T) float32 of points pos (P, T, 3).
+
+        r2 - r1 = q / (r1 + r2) with q = |o|^2 - 2 d.o (d = point - speaker, o = mic offset): no cancellation.
+        """
+        w = self.world
+        d = pos - w.device_position_m
+        r1 = np.sqrt(np.einsum("ptk,ptk->pt", d, d))
+        offs = w.mic_offsets_m
+        q = np.matmul(d.reshape(-1, 3), offs.T).T.reshape((self.n_mics,) + r1.shape)
+        q *= -2.0
+        q += np.einsum("mk,mk->m", offs, offs)[:, None, None]
+        r2 = np.sqrt(np.maximum(r1 * r1 + q, 1e-12))
+        return r1, (q / (r1 + r2)).astype(np.float32)
 
     def _hvac_setup(self) -> None:
         """Pick each HVAC source's strongest static paths (not the direct path) and their carrier phasors."""
@@ -313,22 +358,25 @@ class SceneRenderer:
     def _finish_block(self, block: np.ndarray, a: int) -> None:
         j = a // self.block
         rng = np.random.default_rng([self.seed, 3, j])
-        mics = block[:, : self.n_mics]
-        noise = rng.standard_normal((self.block, self.n_mics), dtype=np.float32)
-        mics += noise * self.world.self_noise_rms.astype(np.float32)[None, :]
+        mics = block[: self.n_mics]                                      # (M, B) channel-major, contiguous
+        noise = rng.standard_normal((self.n_mics, self.block), dtype=np.float32)
+        noise *= self.world.self_noise_rms.astype(np.float32)[:, None]
+        mics += noise
         for k in self.keys:
             k.add_to(mics, a, self.sample_rate, self.world.mic_gain)
         bits = self.world.capture_bits
         if bits:
             q = float(2 ** (bits - 1))
             np.clip(mics, -1.0, 1.0 - 1.0 / q, out=mics)
-            mics = np.round(mics * q) / np.float32(q)
+            mics *= np.float32(q)
+            np.rint(mics, out=mics)
+            mics *= np.float32(1.0 / q)
         else:
             np.clip(mics, -1.0, 1.0, out=mics)
-        ref = block[:, self.n_mics]
+        ref = block[self.n_mics]
         start = max(0, -a)
-        self._out.append(np.ascontiguousarray(mics[start:], dtype=np.float32))
-        self._out_ref.append(np.ascontiguousarray(ref[start:], dtype=np.float32))
+        self._out.append(np.ascontiguousarray(mics[:, start:].T))
+        self._out_ref.append(ref[start:].copy())
         self._out_len += self.block - start
 
     def _make_labels(self) -> Labels:

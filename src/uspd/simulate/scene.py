@@ -430,8 +430,8 @@ def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duratio
         raise SceneError(f"random scene kind {kind!r} unknown (use one of {', '.join(sorted(valid))})")
     rate = 48000 if rng.random() < 0.25 else 96000
     lo, hi = CARRIER_RANGE_HZ[rate]
-    dur = float(duration_s) if duration_s else (20.0 if kind not in ("negative", "empty", *CONFUSER_TYPES)
-                                                else 30.0)
+    default_s = 40.0 if kind == "seated" else 30.0 if kind in ("negative", "empty", *CONFUSER_TYPES) else 20.0
+    dur = float(duration_s) if duration_s else default_s
     spec: dict[str, Any] = {
         "duration_s": dur,
         "sample_rate": rate,
@@ -443,7 +443,7 @@ def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duratio
                  "scatterers": int(rng.integers(3, 9))},
         "device": {"n_mics": int(rng.integers(2, 9)), "ring_radius_m": _u(rng, 0.03, 0.05, 4),
                    "mic_height_m": _u(rng, 0.0, 0.05, 4), "emission_dbfs": _u(rng, -14, -3, 1),
-                   "self_noise_dbfs": _u(rng, -92, -78, 1)},
+                   "self_noise_dbfs": _u(rng, -92, -80, 1)},
         "movers": [],
     }
     movers = spec["movers"]
@@ -472,7 +472,7 @@ def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duratio
         movers.append(p)
     elif kind in ("seated", "music_motion"):
         movers.append({"type": "person", "route": "seated", "start_s": _u(rng, 0.5, 2.0, 2), "speed_m_s": speed,
-                       "chair_distance_m": _u(rng, 0.5, 3.0, 2)})
+                       "chair_distance_m": _u(rng, 0.5, 3.0, 2), "action_gap_s": [1.5, 6.0]})
     elif kind == "still":
         movers.append({"type": "person", "route": "still", "chair_distance_m": _u(rng, 0.5, 4.0, 2)})
     elif kind == "far":
