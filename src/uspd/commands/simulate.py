@@ -8,6 +8,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except for options whose default is "not given" (None/False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from uspd.simulate.scene import PRESETS, RANDOM_KINDS, CONFUSER_TYPES
 
@@ -18,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"({', '.join(PRESETS)}) or a .toml/.json scene spec. Writes OUT.wav (one channel per mic), "
                     "OUT.json (sidecar), OUT.ref.wav (what the loudspeaker played) and OUT.labels.json "
                     "(ground truth). The same scene and seed give bit-identical files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("scene", nargs="?", default="walk-in", metavar="SCENE",
                    help="preset name or scene spec file (.toml/.json)")
@@ -26,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="OUT.wav",
                    help="output WAV path (default: SCENE-name.wav in the current directory)")
     p.add_argument("--duration", type=float, default=None, metavar="S",
-                   help="override the scene duration (seconds)")
+                   help="override the scene duration (seconds; default: the scene's)")
     p.add_argument("--sample-rate", type=int, default=None, choices=(48000, 96000),
                    help="override the scene sample rate (Hz); the carrier falls back to the rate's default "
                         "(40 kHz at 96 kHz, 20 kHz at 48 kHz) if it does not fit")
@@ -36,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write N random scenes rec0000.wav ... into --out-dir instead (SCENE is ignored)")
     p.add_argument("--kind", default=None,
                    choices=sorted(set(RANDOM_KINDS) | set(CONFUSER_TYPES)),
-                   help="with --random: kind of random scene (default: a mixture of all)")
+                   help="with --random: kind of random scene (default: a mixture of all kinds)")
     p.add_argument("--out-dir", type=Path, default=None, metavar="DIR", help="output folder for --random")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -59,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             raise UspdError("--random N needs --out-dir DIR")
         rng = np.random.default_rng([args.seed, 77])
         for i in range(args.random):
-            spec = random_scene_spec(rng, kind=args.kind)
+            spec = random_scene_spec(rng, kind=args.kind, duration_s=args.duration)
             scene = load_scene(spec, **overrides)
             path = args.out_dir / f"rec{i:04d}.wav"
             render_to_file(scene, args.seed * 100003 + i, path, progress=not args.no_progress,

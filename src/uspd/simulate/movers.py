@@ -82,9 +82,11 @@ class Mover:
         self.ts_db = np.zeros(0)
 
     def param(self, key: str, draw) -> Any:
-        """``self.p[key]`` if given, else ``draw()`` (recorded so the resolved scene can be written out)."""
+        """``self.p[key]`` if given, else ``draw()`` (recorded so the resolved scene can be written out).
+
+        ``draw()`` runs either way, so a spec and its resolved copy consume the random stream identically."""
+        v = draw()
         if self.p.get(key) is None:
-            v = draw()
             self.p[key] = v.tolist() if isinstance(v, np.ndarray) else v
         return self.p[key]
 
@@ -653,15 +655,11 @@ class Curtain(Mover):
         axis, high = divmod(wall, 2)
         other = 1 - axis
         width = self.param("width_m", lambda: round(float(rng.uniform(1.0, 3.0)), 2))
-        centre = self.p.get("position_m")
-        if centre is None:
-            c = np.zeros(2)
-            c[axis] = w.size_m[axis] - 0.12 if high else 0.12
-            c[other] = rng.uniform(min(width / 2, w.size_m[other] / 2), max(w.size_m[other] - width / 2,
-                                                                            w.size_m[other] / 2))
-            centre = c.tolist()
-            self.p["position_m"] = [round(x, 3) for x in centre]
-        centre = np.asarray(centre, float)[:2]
+        c = np.zeros(2)
+        c[axis] = w.size_m[axis] - 0.12 if high else 0.12
+        c[other] = rng.uniform(min(width / 2, w.size_m[other] / 2), max(w.size_m[other] - width / 2,
+                                                                        w.size_m[other] / 2))
+        centre = np.asarray(self.param("position_m", lambda: [round(float(x), 3) for x in c]), float)[:2]
         tangent = np.zeros(2)
         tangent[other] = 1.0
         normal_in = np.zeros(2)
@@ -698,12 +696,9 @@ class Plant(Curtain):
 
     def _layout(self, rng, n):
         w = self.world
-        c = self.p.get("position_m")
-        if c is None:
-            d = float(rng.uniform(0.8, 4.0))
-            c = [*w.point_at_distance(rng, d, 0.4).tolist(), float(rng.uniform(0.5, 1.5))]
-            self.p["position_m"] = [round(x, 3) for x in c]
-        c = np.asarray(c, float)
+        d = float(rng.uniform(0.8, 4.0))
+        c = np.asarray(self.param("position_m", lambda: [round(float(x), 3) for x in (
+            *w.point_at_distance(rng, d, 0.4), rng.uniform(0.5, 1.5))]), float)
         self.rest = c + rng.normal(0, 0.15, (n, 3))
         d = rng.normal(0, 1, (n, 3))
         self.direction = d / np.linalg.norm(d, axis=1, keepdims=True)

@@ -400,14 +400,10 @@ class SceneRenderer:
         w = self.world
         spec = self.scene.to_dict()
         spec["seed"] = self.seed
-        r = lambda a: np.round(np.asarray(a, float), 4).tolist()  # noqa: E731
+        r = lambda a: np.asarray(a, float).tolist()  # noqa: E731  (full precision: re-rendering is exact)
         spec["room"].update(size_m=r(w.size_m), reflection=r(w.reflection), device_position_m=r(w.device_position_m),
                             scatterers=r(w.scatterers), door_m=r(w.door_m))
-        spec["device"].update(mic_positions_m=r(w.mic_offsets_m),
-                              speaker_gain_db=round(20 * math.log10(w.speaker_gain), 3),
-                              mic_gain_db=r(20 * np.log10(w.mic_gain)),
-                              mic_phase_deg=r(np.rad2deg(w.mic_delay_s * 2 * math.pi * self.carriers[0])),
-                              latency_s=round(w.latency_s, 6))
+        spec["device"].update(mic_positions_m=r(w.mic_offsets_m), **w.spread)
         spec["movers"] = [_strip_arrays({"type": s.type, **mv.p}) for s, mv in zip(self.scene.movers,
                                                                                   self.all_movers)]
         return spec

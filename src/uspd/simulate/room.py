@@ -55,6 +55,7 @@ class World:
     alpha_db_per_m: np.ndarray    # (n_carriers,) ISO 9613-1 at each carrier
     temperature_c: float
     humidity_pct: float
+    spread: dict                  # the unit-spread values as drawn (dB, deg, s), for the resolved spec
 
     @property
     def n_mics(self) -> int:
@@ -121,77 +122,73 @@ def _wall_point(rng: np.random.Generator, size: np.ndarray, wall: int, margin: f
     return p, n
 
 
+def _pick(given, drawn):
+    """The spec's value if given, else the drawn one. Every candidate is drawn whether used or not, so the
+    random stream (and every later choice) is the same for a spec and for its fully resolved copy."""
+    return drawn if given is None else given
+
+
 def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
     """Draw every unspecified room and device detail from ``rng`` (ranges in ``uspd.simulate.scene``)."""
     r, d = scene.room, scene.device
-    size = np.array(r.size_m if r.size_m is not None else
-                    [rng.uniform(2.5, 8.0), rng.uniform(2.5, 8.0), rng.uniform(2.4, 3.2)], dtype=float)
-    if r.reflection is None:
-        refl = rng.uniform(0.55, 0.95, 6)
-    elif isinstance(r.reflection, list):
-        refl = np.array(r.reflection, dtype=float)
-    else:
-        refl = np.full(6, float(r.reflection))
+    size = np.array(_pick(r.size_m, [rng.uniform(2.5, 8.0), rng.uniform(2.5, 8.0), rng.uniform(2.4, 3.2)]), float)
+    refl_drawn = rng.uniform(0.55, 0.95, 6)
+    refl = refl_drawn if r.reflection is None else np.broadcast_to(np.array(r.reflection, float), (6,)).copy()
     # device: on a shelf/table near a wall
+    dev_wall = int(rng.integers(0, 4))
+    p, n = _wall_point(rng, size, dev_wall, 0.4)
+    xy = p - n * rng.uniform(0.1, 0.5)
+    dev = np.array(_pick(r.device_position_m, [xy[0], xy[1], rng.uniform(0.4, min(1.5, size[2] - 0.3))]), float)
     if r.device_position_m is not None:
-        dev = np.array(r.device_position_m, dtype=float)
         dev_wall = int(np.argmin([dev[0], size[0] - dev[0], dev[1], size[1] - dev[1]]))
-    else:
-        dev_wall = int(rng.integers(0, 4))
-        p, n = _wall_point(rng, size, dev_wall, 0.4)
-        xy = p - n * rng.uniform(0.1, 0.5)
-        dev = np.array([xy[0], xy[1], rng.uniform(0.4, min(1.5, size[2] - 0.3))])
     # door: on a wall, preferably not the device's
+    walls = [w for w in range(4) if w != dev_wall]
+    door, normal = _wall_point(rng, size, int(rng.choice(walls)), 0.6)
     if r.door_m is not None:
         door = np.array(r.door_m, dtype=float)
-        dists = [door[0], size[0] - door[0], door[1], size[1] - door[1]]
-        w = int(np.argmin(dists))
+        w = int(np.argmin([door[0], size[0] - door[0], door[1], size[1] - door[1]]))
         normal = np.zeros(2)
         normal[w // 2] = 1.0 if w % 2 else -1.0
-    else:
-        walls = [w for w in range(4) if w != dev_wall]
-        door, normal = _wall_point(rng, size, int(rng.choice(walls)), 0.6)
-    # scatterers
+    # scatterers (furniture)
+    k_drawn = int(rng.integers(3, 9))
+    k = len(r.scatterers) if isinstance(r.scatterers, list) else _pick(r.scatterers, k_drawn)
+    scat = np.zeros((int(k), 4))
+    for i in range(int(k)):
+        while True:
+            xy = rng.uniform([0.2, 0.2], size[:2] - 0.2)
+            if np.linalg.norm(xy - dev[:2]) > 0.5:
+                break
+        scat[i] = [xy[0], xy[1], rng.uniform(0.3, 1.2), rng.uniform(*SCATTERER_TS_DB)]
     if isinstance(r.scatterers, list):
         scat = np.array(r.scatterers, dtype=float).reshape(-1, 4)
-    else:
-        k = int(rng.integers(3, 9)) if r.scatterers is None else int(r.scatterers)
-        scat = np.zeros((k, 4))
-        for i in range(k):
-            while True:
-                xy = rng.uniform([0.2, 0.2], size[:2] - 0.2)
-                if np.linalg.norm(xy - dev[:2]) > 0.5:
-                    break
-            scat[i] = [xy[0], xy[1], rng.uniform(0.3, 1.2), rng.uniform(*SCATTERER_TS_DB)]
     # device
     n_mics = d.n_mics
+    radius = _pick(d.ring_radius_m, rng.uniform(0.03, 0.05))
+    height = _pick(d.mic_height_m, rng.uniform(0.0, 0.05))
+    ang = rng.uniform(0, 2 * math.pi) + 2 * math.pi * np.arange(n_mics) / n_mics
+    mics = np.stack([radius * np.cos(ang), radius * np.sin(ang), np.full(n_mics, height)], axis=1)
     if d.mic_positions_m is not None:
         mics = np.array(d.mic_positions_m, dtype=float)
-    else:
-        radius = d.ring_radius_m if d.ring_radius_m is not None else rng.uniform(0.03, 0.05)
-        height = d.mic_height_m if d.mic_height_m is not None else rng.uniform(0.0, 0.05)
-        yaw = rng.uniform(0, 2 * math.pi)
-        ang = yaw + 2 * math.pi * np.arange(n_mics) / n_mics
-        mics = np.stack([radius * np.cos(ang), radius * np.sin(ang), np.full(n_mics, height)], axis=1)
     carriers = np.array(scene.carriers_hz, dtype=float)
-    spk_db = d.speaker_gain_db if d.speaker_gain_db is not None else rng.uniform(-3, 3)
-    gain_db = np.array(d.mic_gain_db if d.mic_gain_db is not None else rng.uniform(-2, 2, n_mics), dtype=float)
-    phase_deg = np.array(d.mic_phase_deg if d.mic_phase_deg is not None else rng.uniform(-30, 30, n_mics),
-                         dtype=float)
-    latency = d.latency_s if d.latency_s is not None else rng.uniform(0.002, 0.008)
+    spk_db = float(_pick(d.speaker_gain_db, rng.uniform(-3, 3)))
+    gain_db = np.array(_pick(d.mic_gain_db, rng.uniform(-2, 2, n_mics)), dtype=float)
+    phase_deg = np.array(_pick(d.mic_phase_deg, rng.uniform(-30, 30, n_mics)), dtype=float)
+    latency = float(_pick(d.latency_s, rng.uniform(0.002, 0.008)))
     noise_db = d.self_noise_dbfs + rng.uniform(-1.5, 1.5, n_mics)
     c = float(physics.speed_of_sound_m_s(scene.temperature_c))
     return World(
         size_m=size, reflection=refl, image_order=r.image_order, device_position_m=dev, mic_offsets_m=mics,
         scatterers=scat, door_m=np.asarray(door, float), door_normal=normal,
         speaker_gain=float(10 ** (spk_db / 20)), mic_gain=10 ** (gain_db / 20),
-        mic_delay_s=np.deg2rad(phase_deg) / (2 * math.pi * carriers[0]), latency_s=float(latency),
+        mic_delay_s=np.deg2rad(phase_deg) / (2 * math.pi * carriers[0]), latency_s=latency,
         self_noise_rms=10 ** (noise_db / 20), capture_bits=d.capture_bits,
         emission_amplitude=float(10 ** (d.emission_dbfs / 20)), sample_rate=scene.sample_rate,
         carriers_hz=carriers, c_m_s=c,
         alpha_db_per_m=np.asarray(physics.air_absorption_db_per_m(carriers, scene.temperature_c,
                                                                   scene.humidity_pct, scene.pressure_kpa)),
         temperature_c=scene.temperature_c, humidity_pct=scene.humidity_pct,
+        spread={"speaker_gain_db": spk_db, "mic_gain_db": gain_db.tolist(), "mic_phase_deg": phase_deg.tolist(),
+                "latency_s": latency},
     )
 
 
