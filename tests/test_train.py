@@ -149,3 +149,15 @@ def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):
     from uspd.errors import UspdError
     with pytest.raises(UspdError, match="training"):
         build_training_set(out=tmp_path / "x", **{**kw, "seed": 9000})
+
+
+def test_kind_weights_option_parses_and_rejects_bad_input():
+    pytest.importorskip("uspd.simulate.scene")
+    from uspd.errors import UspdError
+    from uspd.train.data import parse_kind_weights
+
+    assert parse_kind_weights("") is None
+    assert parse_kind_weights("music_motion=2, music=0.5,walk") == {"music_motion": 2.0, "music": 0.5, "walk": 1.0}
+    for bad in ("nope=1", "walk=x", "walk=-1", "walk=0"):
+        with pytest.raises(UspdError, match="--kinds"):
+            parse_kind_weights(bad)

@@ -81,14 +81,17 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.add_argument("--shard-s", type=_scale, default=300.0, help="seconds of audio per shard")
+    p.add_argument("--kinds", default="", metavar="KIND=W,...",
+                   help="scene kinds of the random sampler and their shares, e.g. music_motion=1,music=1 "
+                        "(default: the built-in mix of walk, seated, still, far, negative, music_motion, empty)")
     p.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from uspd.train.data import build_training_set
+    from uspd.train.data import build_training_set, parse_kind_weights
 
     build_training_set(args.hours, args.seed, args.out, workers=args.workers, shard_s=args.shard_s,
-                       progress=not getattr(args, "quiet", False))
+                       progress=not getattr(args, "quiet", False), kind_weights=parse_kind_weights(args.kinds))
     print(f"{args.out}: training features for {args.hours:g} h of audio (seed {args.seed})")
     return 0
 

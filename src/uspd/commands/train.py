@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "streaming ONNX graph, quantize it to int8 and write a JSON manifest beside it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="directory of training shards (from 'uspd dataset train')")
+    p.add_argument("--data", required=True, nargs="+", metavar="DIR",
+                   help="one or more directories of training shards (from 'uspd dataset train')")
     p.add_argument("--out", required=True, help="int8 model path (.onnx); the manifest goes beside it as .json, "
                                                 "the float graph as .float.onnx")
     p.add_argument("--epochs", type=int, default=12, help="passes over the training hops")

@@ -43,6 +43,31 @@ SHARD_S_DEFAULT = 300.0
 LABEL_KEYS = ("motion", "action", "distance_m", "presence", "pet", "far", "confusers", "edge")
 
 
+def parse_kind_weights(text: str) -> dict[str, float] | None:
+    """``"walk=1,music=0.5"`` -> {"walk": 1.0, "music": 0.5}; empty -> None (the default mix)."""
+    if not text.strip():
+        return None
+    from uspd.simulate.scene import CONFUSER_TYPES, RANDOM_KINDS
+
+    known = set(RANDOM_KINDS) | set(CONFUSER_TYPES)
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, w = item.partition("=")
+        name = name.strip()
+        try:
+            weight = float(w) if w.strip() else 1.0
+        except ValueError:
+            raise UspdError(f"--kinds: bad weight in {item!r} (use KIND=NUMBER)") from None
+        if name not in known:
+            raise UspdError(f"--kinds: unknown scene kind {name!r} (known: {', '.join(sorted(known))})")
+        if weight < 0:
+            raise UspdError(f"--kinds: weight of {name} must not be negative")
+        out[name] = weight
+    if sum(out.values()) <= 0:
+        raise UspdError("--kinds: the weights sum to zero")
+    return out
+
+
 def check_training_seed(seed: int) -> None:
     """Refuse seeds outside the training range documented in :mod:`uspd.evaluate.seeds` (if it exists)."""
     try:

@@ -235,10 +235,10 @@ def add_model_inputs(clips: list[dict], spec) -> None:
         clip["x"] = FeatureStream(spec).process(clip["x"]).astype(np.float16)
 
 
-def train_and_export(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig,
+def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike, cfg: TrainConfig,
                      command: str = "", progress: bool = True, feature_overrides: dict | None = None
                      ) -> dict[str, Any]:
-    """Load shards, train, export float + int8 ONNX and write the manifest. ``out`` is the int8 model path;
+    """Load shards (``data_dir``: one folder or a list), train, export float + int8 ONNX and write the manifest. ``out`` is the int8 model path;
     the float graph goes beside it as ``<stem>.float.onnx``. ``feature_overrides``: FeatureSpec fields changed at
     training time (background tracker settings). Returns the manifest info."""
     import json
@@ -252,14 +252,19 @@ def train_and_export(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: T
     if out.suffix != ".onnx":
         raise UspdError(f"--out {out}: the model file name must end in .onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
-    data_dir = Path(data_dir)
-    clips = load_shards(data_dir)
-    data_manifest = {}
-    if (data_dir / "manifest.json").exists():
-        data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
-    spec = FeatureSpec.from_dict({**data_manifest.get("features", {}), **feature_overrides})
+    dirs = [Path(d) for d in (data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
+    clips, manifests = [], []
+    for d in dirs:
+        clips += load_shards(d)
+        mpath = d / "manifest.json"
+        manifests.append(json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {})
+    first = manifests[0]
+    for d, m in zip(dirs[1:], manifests[1:]):
+        if m.get("features", first.get("features")) != first.get("features"):
+            raise UspdError(f"{d}: built with other features than {dirs[0]}")
+    spec = FeatureSpec.from_dict({**first.get("features", {}), **feature_overrides})
     if spec.n_bands != clips[0]["x"].shape[2]:
-        raise UspdError(f"{data_dir}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
+        raise UspdError(f"{dirs[0]}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
     add_model_inputs(clips, spec)
     net, history = train_model(clips, cfg, progress=progress)
     float_path = out.with_name(out.stem + ".float.onnx")
@@ -268,9 +273,11 @@ def train_and_export(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: T
     info = {
         "training": {
             "command": command,
-            "data_seed": data_manifest.get("seed"),
-            "data_hours": data_manifest.get("hours"),
-            "held_out_n_mics": data_manifest.get("held_out_n_mics"),
+            "data_seed": first.get("seed"),
+            "data_sets": [{"dir": d.name, "seed": m.get("seed"), "hours": m.get("hours"),
+                           "kind_weights": m.get("kind_weights")} for d, m in zip(dirs, manifests)],
+            "data_hours": sum(float(m.get("hours") or 0.0) for m in manifests),
+            "held_out_n_mics": first.get("held_out_n_mics"),
             "clips": len(clips),
             "history": history,
         },
