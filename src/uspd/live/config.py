@@ -15,7 +15,7 @@ Example::
     fade_s = 0.03
     duty_cycle = true
     off_after_presence_s = 60
-    recheck_s = 15
+    recheck_s = 5
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ class EmissionConfig:
     fade_s: float = 0.03
     duty_cycle: bool = True
     off_after_presence_s: float = 60.0
-    recheck_s: float = 15.0
+    recheck_s: float = 5.0
     settle_s: float = 1.0
     vacant_on_s: float = 3.0
     vacant_off_s: float = 0.0

@@ -82,6 +82,30 @@ class JsonlSink:
             self._f.close()
 
 
+class MemorySink:
+    """Keeps every event dict, and per decision (t, score, motion, presence) when ``decisions`` (tests, benchmarks)."""
+
+    def __init__(self, decisions: bool = False):
+        self.events: list[dict[str, Any]] = []
+        self.with_decisions = decisions
+        self.rows: list[tuple[float, float, bool, bool]] = []
+
+    def decision(self, decision: Any) -> None:
+        if self.with_decisions:
+            self.rows.append((float(decision.t), float(decision.score), bool(decision.motion),
+                              bool(decision.presence)))
+
+    def event(self, event: dict[str, Any], decision: Any | None) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def times(self, type_: str) -> list[float]:
+        """Audio times (s) of the events of one type."""
+        return [e["t"] for e in self.events if e["type"] == type_]
+
+
 class _ShiftedFrontEnd:
     """Proxy for a restarted front end: adds ``offset_s`` to its frames' ``t_s`` so they stay in audio time."""
 
