@@ -27,8 +27,10 @@ Mover types and their keys (all optional; missing values are drawn from the rend
 - ``point``: one reflector through 3-D ``waypoints_m`` at ``speed_m_s``, ``ts_db``, ``ramp_s``; ``label`` (optional
   label kind for its active span).
 - ``fan``: ``kind`` desk|ceiling, ``position_m``, ``radius_m``, ``n_blades`` (3-5), ``tip_speed_m_s`` (desk 8-20,
-  ceiling 6-14), ``oscillate_deg``, ``oscillate_period_s``, ``start_s``, ``end_s``. Two points per blade (mid-span and tip) with
-  blade-flash amplitude modulation; spin-up and spin-down ramps.
+  ceiling 6-14), ``oscillate_deg``, ``oscillate_period_s``, ``start_s``, ``end_s``, ``ts_db`` (diffuse TS per point), ``flash_db`` (specular blade
+  flash above it, when a blade lies perpendicular to the line of sight: a flat plate's peak TS
+  10 log(A^2/lambda^2) is near 0 dB for a 15 x 5 cm blade at 40 kHz, but only within a few degrees). Four points per
+  blade along the span (the flash spreads from near-zero Doppler to the tip's); spin-up and spin-down ramps.
 """
 from __future__ import annotations
 
@@ -96,6 +98,19 @@ class Mover:
     def gains(self, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
         return self.world.visibility(pos)
 
+    def geometry(self, t: np.ndarray, origin: np.ndarray, offsets: np.ndarray, with_dots: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """What the renderer needs at times t: speaker range r1 (P, T), echo gain 10^(TS/20) x gains (P, T), and
+        (if ``with_dots``) d . o_m (M, P, T) for the mic offsets o_m (M, 3), d = point - origin (the speaker)."""
+        pos = self.positions(t)
+        gain = self.gains(t, pos) * (10 ** (self.ts_db / 20))[:, None]
+        d = pos - origin
+        r1 = np.sqrt(np.einsum("ptk,ptk->pt", d, d))
+        dots = None
+        if with_dots:
+            dots = np.matmul(d.reshape(-1, 3), offsets.T).T.reshape((len(offsets),) + r1.shape)
+        return r1, gain, dots
+
     def active_interval(self) -> tuple[float, float]:
         end = min(self.end_s, self.duration_s)
         return self.start_s, end
@@ -112,8 +127,11 @@ class Mover:
 # ------------------------------------------------------------------------------------------------------ person
 
 #: Body points of a person, in this order, and their target strengths (dB re 1 m^2).
-PERSON_POINTS = ("torso", "head", "hand_l", "hand_r", "leg_l", "leg_r", "page", "cup")
-PERSON_TS_DB = np.array([-18.0, -27.0, -28.0, -28.0, -24.0, -24.0, -30.0, -28.0])
+PERSON_POINTS = ("torso", "head", "elbow_l", "elbow_r", "hand_l", "hand_r", "knee_l", "knee_r", "foot_l", "foot_r",
+                 "page", "cup")
+PERSON_TS_DB = np.array([-18.0, -27.0, -31.0, -31.0, -30.0, -30.0, -27.0, -27.0, -28.0, -28.0, -30.0, -28.0])
+(TORSO, HEAD, ELBOW_L, ELBOW_R, HAND_L, HAND_R, KNEE_L, KNEE_R, FOOT_L, FOOT_R, PAGE, CUP) = range(12)
+HANDS = (HAND_L, HAND_R)
 ROUTES = ("enter", "enter-leave", "cross", "approach", "wander", "far", "seated", "still")
 ACTIONS = ("reach", "page", "typing", "cup")
 
@@ -281,26 +299,32 @@ class Person(Mover):
             pts[i, :, :2] = xy_
             pts[i, :, 2] = z
 
-        put(0, base, 0.72 * h + bob)
-        put(1, base, 0.93 * h + bob)
-        for i, side, phase in ((2, 1, 0.0), (3, -1, math.pi)):
-            put(i, xy + v * (0.2 * side) + u * (self.arm_amp * g * np.sin(psi + phase))[:, None], 0.48 * h)
-        for i, side, phase in ((4, 1, math.pi), (5, -1, 0.0)):
-            lift = 0.04 * g * np.maximum(0, np.sin(psi + phase + math.pi / 2))
-            put(i, xy + v * (0.1 * side) + u * (self.leg_amp * g * np.sin(psi + phase))[:, None], 0.28 * h + lift)
+        put(TORSO, base, 0.72 * h + bob)
+        put(HEAD, base, 0.93 * h + bob)
+        # limbs swing about the torso: elbow/knee half as far as hand/foot (a limb is a pendulum from the
+        # shoulder/hip), so each limb spreads its echo from the torso's Doppler out to the extremity's
+        for side, phase, elbow, hand, knee, foot in ((1, 0.0, ELBOW_L, HAND_L, KNEE_R, FOOT_R),
+                                                     (-1, math.pi, ELBOW_R, HAND_R, KNEE_L, FOOT_L)):
+            arm = (self.arm_amp * g * np.sin(psi + phase))[:, None] * u
+            put(elbow, xy + v * (0.2 * side) + 0.5 * arm, 0.62 * h)
+            put(hand, xy + v * (0.2 * side) + arm, 0.45 * h)
+            leg = (self.leg_amp * g * np.sin(psi + phase))[:, None] * u   # the opposite leg swings with the arm
+            lift = 0.04 * g * np.maximum(0, np.sin(psi + phase + 1.5 * math.pi))
+            put(knee, xy - v * (0.1 * side) + 0.5 * leg, 0.28 * h + 0.5 * lift)
+            put(foot, xy - v * (0.1 * side) + leg, 0.04 * h + lift)
         self._table_points(pts, t)
         return pts
 
     def _table_points(self, pts: np.ndarray, t: np.ndarray) -> None:
         if self.chair is None:
-            pts[6:] = self.world.device_position_m  # unused (zero gain)
+            pts[PAGE:] = self.world.device_position_m  # unused (zero gain)
             return
         chair, face = self.chair
         u, v = _unit(np.array(face)), _unit(np.array(face + math.pi / 2))
-        pts[6, :, :2] = chair + 0.45 * u - 0.12 * v
-        pts[6, :, 2] = 0.76
-        pts[7, :, :2] = chair + 0.4 * u - 0.25 * v
-        pts[7, :, 2] = 0.80
+        pts[PAGE, :, :2] = chair + 0.45 * u - 0.12 * v
+        pts[PAGE, :, 2] = 0.76
+        pts[CUP, :, :2] = chair + 0.4 * u - 0.25 * v
+        pts[CUP, :, 2] = 0.80
 
     def _seated(self, t: np.ndarray) -> np.ndarray:
         chair, face = self.chair
@@ -312,17 +336,20 @@ class Person(Mover):
         sway = amp[:, None] * 0.5 * np.sin(2 * math.pi * fr[:, None] * t + ph[:, None])  # (2, T)
         br = self._breath(t)
         torso = chair + u * (br + sway[0])[:, None] + v * sway[1][:, None]
-        pts[0, :, :2], pts[0, :, 2] = torso, 0.57 * h
-        pts[1, :, :2], pts[1, :, 2] = torso + u * 0.03, 0.78 * h
-        hand_rest = [chair + 0.35 * u + 0.15 * v, chair + 0.35 * u - 0.15 * v]
-        for i in (2, 3):
-            pts[i, :, :2], pts[i, :, 2] = hand_rest[i - 2], 0.75
-        for i, s in ((4, 1), (5, -1)):
-            pts[i, :, :2], pts[i, :, 2] = chair + 0.3 * u + 0.1 * s * v, 0.45
+        pts[TORSO, :, :2], pts[TORSO, :, 2] = torso, 0.57 * h
+        pts[HEAD, :, :2], pts[HEAD, :, 2] = torso + u * 0.03, 0.78 * h
+        for s_, hand, elbow, knee, foot in ((1, HAND_L, ELBOW_L, KNEE_L, FOOT_L), (-1, HAND_R, ELBOW_R, KNEE_R,
+                                                                                 FOOT_R)):
+            pts[hand, :, :2], pts[hand, :, 2] = chair + 0.35 * u + 0.15 * s_ * v, 0.75
+            pts[elbow, :, :2], pts[elbow, :, 2] = chair + 0.15 * u + 0.2 * s_ * v, 0.72
+            pts[knee, :, :2], pts[knee, :, 2] = chair + 0.35 * u + 0.1 * s_ * v, 0.5
+            pts[foot, :, :2], pts[foot, :, 2] = chair + 0.45 * u + 0.1 * s_ * v, 0.05
         self._table_points(pts, t)
         if self.actions is not None and n:
+            rest = pts[[HAND_L, HAND_R]].copy()
             for t0, t1, (kind, pl) in self.actions.between(float(t[0]), float(t[-1]) + 1e-9):
                 self._apply_action(pts, t, t0, kind, pl, u, v)
+            pts[[ELBOW_L, ELBOW_R]] += 0.5 * (pts[[HAND_L, HAND_R]] - rest)   # the forearm follows the hand
         return pts
 
     def _apply_action(self, pts, t, t0, kind, pl, u, v) -> None:
@@ -334,32 +361,32 @@ class Person(Mover):
             d = pl["dist"] * np.array([*(math.cos(pl["ang"]) * u + math.sin(pl["ang"]) * v), 0.0])
             d[2] = pl["dz"]
             s = min_jerk(tt / pl["T"]) - min_jerk((tt - pl["T"] - pl["hold"]) / pl["T"])
-            hand = 3 if pl["side"] > 0 else 2
+            hand = HAND_R if pl["side"] > 0 else HAND_L
             pts[hand, m] += s[:, None] * d
         elif kind == "page":
             r = pl["r"]
             phi = math.pi * min_jerk(tt / pl["T"])
-            spine = pts[6, m].copy()
+            spine = pts[PAGE, m].copy()
             spine[:, :2] += r * v  # the page edge rests at the spine + r to the right (v points left)
             edge = spine.copy()
             edge[:, :2] += -np.cos(phi)[:, None] * r * v
             edge[:, 2] += np.sin(phi) * r
-            disp = edge - pts[6, m]
+            disp = edge - pts[PAGE, m]
             back = 1.0 - min_jerk((tt - pl["T"]) / 0.5)
-            pts[6, m] = edge
-            pts[3, m] += disp * back[:, None]
+            pts[PAGE, m] = edge
+            pts[HAND_R, m] += disp * back[:, None]
         elif kind == "typing":
             taps, hands, depth = pl["taps"], pl["hand"], pl["depth"]
             sel = (taps > t[m][0] - 0.2) & (taps < t[m][-1] + 0.2)
             for tk, hk in zip(taps[sel], hands[sel]):
                 x = (t[m] - tk) / 0.1
                 bump = np.where(np.abs(x) < 0.5, np.cos(math.pi * x) ** 2, 0.0)
-                pts[2 + hk, m, 2] -= depth * bump
+                pts[HANDS[hk], m, 2] -= depth * bump
         else:  # cup
             s = min_jerk(tt / pl["T"]) - min_jerk((tt - pl["T"] - pl["hold"]) / pl["T"])
             d = np.array([*(-pl["back"] * u), pl["up"]])
-            pts[7, m] += s[:, None] * d
-            pts[3, m] += s[:, None] * d
+            pts[CUP, m] += s[:, None] * d
+            pts[HAND_R, m] += s[:, None] * d
 
     def positions(self, t: np.ndarray) -> np.ndarray:
         t = np.asarray(t, dtype=float)
@@ -383,17 +410,17 @@ class Person(Mover):
         return out
 
     def gains(self, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        vis = self.world.visibility(pos[0])[None, :]
+        vis = self.world.visibility(pos[TORSO])[None, :]
         g = np.repeat(vis, len(PERSON_POINTS), axis=0)
         if not self.has_table:
-            g[6:] = 0.0
+            g[PAGE:] = 0.0
         else:
-            g[6:] = 1.0  # table objects stay in the room
+            g[PAGE:] = 1.0  # table objects stay in the room
             if self.actions is not None and len(t):
-                g[6] = 0.0
+                g[PAGE] = 0.0
                 for t0, t1, (kind, pl) in self.actions.between(float(t[0]), float(t[-1]) + 1e-9):
                     if kind == "page":
-                        g[6] = np.maximum(g[6], np.sin(math.pi * min_jerk((t - t0) / pl["T"])))
+                        g[PAGE] = np.maximum(g[PAGE], np.sin(math.pi * min_jerk((t - t0) / pl["T"])))
         return g
 
     def labels(self) -> list[LabelInterval]:
@@ -409,11 +436,17 @@ class Person(Mover):
         dist = self.world.distance_to_device(torso)
         moving = speed > MOTION_SPEED_M_S
         out: list[LabelInterval] = []
+        near = vis & (dist <= MAJOR_RANGE_M)
+        # a walk with short stops (< 1 s, e.g. at a waypoint or before sitting down) is one major interval
+        major = merge_runs(runs(near & moving), int(round(1.0 / LABEL_STEP_S)), min_len=2)
+        in_major = np.zeros(len(t), bool)
+        for a, b in major:
+            in_major[a:b] = True
         gap = int(round(0.3 / LABEL_STEP_S))
-        for kind, mask in (("major", vis & moving & (dist <= MAJOR_RANGE_M)),
-                           ("far", vis & (dist > MAJOR_RANGE_M)),
-                           ("presence", vis & ~moving & (dist <= MAJOR_RANGE_M))):
-            for a, b in merge_runs(runs(mask), gap, min_len=2 if kind != "presence" else 1):
+        for kind, spans in (("major", major),
+                            ("far", merge_runs(runs(vis & (dist > MAJOR_RANGE_M)), gap, min_len=2)),
+                            ("presence", merge_runs(runs(near & ~in_major), gap))):
+            for a, b in spans:
                 out.append(LabelInterval(float(t[a]), float(min(t[b - 1] + LABEL_STEP_S, dur)), kind,
                                          distance_m=float(dist[a:b].min())))
         if self.actions is not None:
@@ -421,7 +454,7 @@ class Person(Mover):
                 if t1 > dur:
                     continue
                 tt = np.linspace(t0, t1, 20)
-                hand = self.positions(tt)[2:4]
+                hand = self.positions(tt)[list(HANDS)]
                 d = float(self.world.distance_to_device(hand).min())
                 out.append(LabelInterval(float(t0), float(t1), "minor", distance_m=d, action=kind))
         out.sort(key=lambda iv: iv.start_s)
@@ -436,8 +469,8 @@ class Fan(Mover):
     fast = True
     PARAMS = {"kind": str, "position_m": list, "radius_m": float, "n_blades": int, "tip_speed_m_s": float,
               "oscillate_deg": float, "oscillate_period_s": float, "start_s": float, "end_s": float,
-              "yaw_deg": float, "ts_db": float}
-    RADII = (0.55, 1.0)
+              "yaw_deg": float, "ts_db": float, "flash_db": float}
+    RADII = (0.3, 0.55, 0.8, 1.0)
 
     def __init__(self, params, world, rng, duration_s):
         super().__init__(params, world, rng, duration_s)
@@ -455,6 +488,8 @@ class Fan(Mover):
             self.osc = math.radians(self.param("oscillate_deg", lambda: 0.0))
             ramp = 8.0
             ts = self.param("ts_db", lambda: round(float(rng.uniform(-30, -24)), 1))
+            flash = self.param("flash_db", lambda: round(float(rng.uniform(22, 30)), 1))
+            self.flash_width = 0.04
         else:
             d = float(rng.uniform(1.0, 4.0))
             pos = self.param("position_m", lambda: [*np.round(w.point_at_distance(rng, d, 0.4), 3).tolist(),
@@ -465,6 +500,9 @@ class Fan(Mover):
                                                else round(float(rng.uniform(15, 45)), 1)))
             ramp = 4.0
             ts = self.param("ts_db", lambda: round(float(rng.uniform(-34, -28)), 1))
+            flash = self.param("flash_db", lambda: round(float(rng.uniform(20, 28)), 1))
+            self.flash_width = 0.06
+        self.flash_gain = 10 ** (flash / 20) - 1.0
         self.hub = np.array(pos, dtype=float)
         self.n_blades = self.param("n_blades", lambda: int(rng.integers(3, 6)))
         self.omega = tip / self.radius
@@ -511,11 +549,28 @@ class Fan(Mover):
             pts[..., k] = self.hub[k] + comp[:, None, :] * (self.radius * np.array(self.RADII))[None, :, None]
         return pts.reshape(-1, len(t), 3)
 
-    def gains(self, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    def geometry(self, t, origin, offsets, with_dots):
+        """Analytic ranges of the blade points (no (P, T, 3) arrays): with h = hub - origin and the radial unit
+        vector rho = cos(phi) e1 + sin(phi) e2, |h + r rho|^2 = |h|^2 + 2 r h.rho + r^2 and d.o = h.o + r rho.o."""
+        cos_b, sin_b = self._blades(t)                                  # (B, T)
+        e1, e2 = self._frame(t)                                         # (T or 1, 3), (1, 3)
+        h = self.hub - origin
+        radii = self.radius * np.array(self.RADII)[None, :, None]       # (1, R, 1)
+        h_rho = cos_b * (e1 @ h) + sin_b * (e2 @ h)                     # (B, T)
+        r1 = np.sqrt(h @ h + 2 * radii * h_rho[:, None, :] + radii ** 2).reshape(-1, len(t))
+        gain = self.gains(t, None) * (10 ** (self.ts_db / 20))[:, None]
+        dots = None
+        if with_dots:
+            rho_o = cos_b[None] * (e1 @ offsets.T).T[:, None, :] + sin_b[None] * (e2 @ offsets.T).T[:, None, :]
+            dots = ((offsets @ h)[:, None, None, None] + radii[None] * rho_o[:, :, None, :]).reshape(
+                len(offsets), -1, len(t))                              # (M, B*R, T)
+        return r1, gain, dots
+
+    def gains(self, t: np.ndarray, pos: np.ndarray | None) -> np.ndarray:
         cos_b, sin_b = self._blades(t)
         e1, e2 = self._frame(t)
         c = cos_b * (e1 @ self.los) + sin_b * (e2 @ self.los)          # radial . line of sight, (B, T)
-        flash = 0.15 + 0.85 * np.exp(-(c * c) / (2 * 0.15 ** 2))
+        flash = 1.0 + self.flash_gain * np.exp(-(c * c) / (2 * self.flash_width ** 2))
         return np.repeat(flash, len(self.RADII), axis=0)
 
 

@@ -280,17 +280,21 @@ class SceneRenderer:
         dt = t[1] - t[0] if n_t > 1 else 1.0
         t_c = t[0] + dt * step * np.arange(n_c)
         out = np.zeros((len(self.carriers), self.n_mics, n_t), complex)
+        spk, offs = w.device_position_m, w.mic_offsets_m
+        off_sq = np.einsum("mk,mk->m", offs, offs)[:, None, None]
         for mv in movers:
-            pos = mv.positions(t)                                        # (P, T, 3)
-            gain = mv.gains(t, pos) * (10 ** (mv.ts_db / 20))[:, None]   # (P, T)
+            r1, gain, _ = mv.geometry(t, spk, offs, with_dots=False)      # (P, T)
             keep = np.any(gain > 0, axis=1)
             if not keep.any():
                 continue
-            d = pos[keep] - w.device_position_m
-            r1 = np.sqrt(np.einsum("ptk,ptk->pt", d, d))                  # (P, T) float64
-            pos_c = mv.positions(t_c)[keep]                               # (P, Tc, 3)
-            r1_c, delta_c = self._mic_geometry(pos_c)                     # (P, Tc), (M, P, Tc)
-            mag = (gain[keep] / (r1 * r1)).astype(np.float32)
+            r1_c, _, dots = mv.geometry(t_c, spk, offs, with_dots=True)   # (P, Tc), (M, P, Tc)
+            if not keep.all():
+                r1, gain, r1_c, dots = r1[keep], gain[keep], r1_c[keep], dots[:, keep]
+            # per mic r2 - r1 = q / (r1 + r2), q = |o|^2 - 2 d.o: no cancellation
+            q = off_sq - 2.0 * dots
+            delta_c = (q / (r1_c + np.sqrt(np.maximum(r1_c * r1_c + q, 1e-12)))).astype(np.float32)
+            mag = (gain / (r1 * r1)).astype(np.float32)
+            r1_32 = r1.astype(np.float32)
             pad = np.zeros((mag.shape[0], (n_c - 1) * step), np.complex64)
             ratio = (r1_c[None] / (r1_c[None] + delta_c)).astype(np.float32)   # r1 / r2
             for ci, f0 in enumerate(self.carriers):
@@ -299,7 +303,7 @@ class SceneRenderer:
                 cyc = 2.0 * k_c * r1
                 cyc -= np.rint(cyc)
                 ph = cyc.astype(np.float32) * np.float32(-2 * math.pi)
-                amp = mag * np.exp((-2 * kappa) * r1).astype(np.float32)
+                amp = mag * np.exp(r1_32 * np.float32(-2 * kappa))
                 re_im = pad.view(np.float32).reshape(pad.shape[0], -1, 2)
                 np.multiply(amp, np.cos(ph), out=re_im[:, :n_t, 0])
                 np.multiply(amp, np.sin(ph), out=re_im[:, :n_t, 1])
@@ -314,21 +318,6 @@ class SceneRenderer:
                 acc = np.matmul(w0, g) + np.matmul(dw, g) * frac                          # (Tc-1, M, R)
                 out[ci] += acc.transpose(1, 0, 2).reshape(self.n_mics, -1)[:, :n_t]
         return out
-
-    def _mic_geometry(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Speaker range r1 (P, T) float64 and per-mic r2 - r1 (M, P, T) float32 of points pos (P, T, 3).
-
-        r2 - r1 = q / (r1 + r2) with q = |o|^2 - 2 d.o (d = point - speaker, o = mic offset): no cancellation.
-        """
-        w = self.world
-        d = pos - w.device_position_m
-        r1 = np.sqrt(np.einsum("ptk,ptk->pt", d, d))
-        offs = w.mic_offsets_m
-        q = np.matmul(d.reshape(-1, 3), offs.T).T.reshape((self.n_mics,) + r1.shape)
-        q *= -2.0
-        q += np.einsum("mk,mk->m", offs, offs)[:, None, None]
-        r2 = np.sqrt(np.maximum(r1 * r1 + q, 1e-12))
-        return r1, (q / (r1 + r2)).astype(np.float32)
 
     def _hvac_setup(self) -> None:
         """Pick each HVAC source's strongest static paths (not the direct path) and their carrier phasors."""
