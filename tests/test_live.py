@@ -324,12 +324,13 @@ def test_duty_cycle_vacant_pulsing_and_disabled():
 class ScriptedDevice:
     """A stand-in AudioDevice: channel 0 carries the 'motion score' script(t); zeros while the tone is off."""
 
-    def __init__(self, script, duration_s, fs=1000, block_s=0.05):
+    def __init__(self, script, duration_s, fs=1000, block_s=0.05, lost=None):
         from uspd.recording.format import Sidecar
 
         self.sidecar = Sidecar(sample_rate=fs, carrier_hz=[400.0], mic_positions_m=[[0.03, 0, 0]])
         self.script, self.duration_s, self.block = script, duration_s, int(block_s * fs)
         self.samples_read, self.tone_on, self.tone_log = 0, True, []
+        self.lost = lost  # (from_s, to_s): audio that never arrives (the reader fell behind)
 
     sample_rate = property(lambda self: self.sidecar.sample_rate)
     t_s = property(lambda self: self.samples_read / self.sample_rate)
@@ -347,6 +348,8 @@ class ScriptedDevice:
     def read(self):
         if self.t_s >= self.duration_s - 1e-9:
             return None
+        if self.lost and abs(self.t_s - self.lost[0]) < 1e-9:
+            self.samples_read += int(round((self.lost[1] - self.lost[0]) * self.sample_rate))
         value = self.script(self.t_s) if self.tone_on else 0.0
         self.samples_read += self.block
         return np.full((self.block, 1), value, np.float32)
@@ -386,11 +389,11 @@ class StandInPipeline:
         return self.tracker.update(frames.t_s, scores)
 
 
-def _run_service(duty_cycle, script, duration_s, vacancy_s=10.0):
+def _run_service(duty_cycle, script, duration_s, vacancy_s=10.0, lost=None):
     from uspd.live.service import LiveService
     from uspd.presence.tracker import PresenceConfig
 
-    dev = ScriptedDevice(script, duration_s)
+    dev = ScriptedDevice(script, duration_s, lost=lost)
     pipe = StandInPipeline(dev.sample_rate, PresenceConfig(vacancy_timeout_s=vacancy_s, hangover_s=0.5))
     em = EmissionConfig(duty_cycle=duty_cycle, off_after_presence_s=20, recheck_s=2, settle_s=0.5, fade_s=0.02)
     events = []
@@ -516,3 +519,15 @@ def test_simulated_device_paces_audio_time_at_speed():
             n += len(block)
     assert n == int(0.6 * dev.sample_rate) and dev.t_s == pytest.approx(0.6)
     assert time.monotonic() - w0 >= 0.6 / 4 - 0.01  # never ahead of real time x speed
+
+
+def test_lost_audio_restarts_detection_in_audio_time_and_holds_presence():
+    walk = lambda t: 0.9 if 2.0 <= t < 5.0 else 0.0  # noqa: E731
+    events, stats, dev, pipe = _run_service(False, walk, 30, vacancy_s=10.0, lost=(8.0, 12.0))
+    assert stats.gaps == 1 and dev.t_s == pytest.approx(30.0)
+    scored = np.array(pipe.scored)
+    assert not np.any((scored > 8.0) & (scored < 12.0 + 0.5))  # nothing scored in the gap or while settling
+    assert scored[-1] == pytest.approx(30.0)  # frame times are audio time after the restart
+    (p_off,) = [e["t"] for e in events if e["type"] == "presence_off"]
+    # the countdown froze over the gap + settling (4.5 s): last motion ~5.5 s + 10 s + 4.5 s
+    assert p_off == pytest.approx(5.5 + 10 + 4.5, abs=0.2)

@@ -60,6 +60,11 @@ class DutyCycle:
             self.listen_from_s += tone_delay_s - self.tone_delay_s
         self.tone_delay_s = tone_delay_s
 
+    def resync(self, t_s: float) -> None:
+        """The audio stream restarted at ``t_s`` (lost audio): listen again after ``settle_s``."""
+        if self.tone_on:
+            self.listen_from_s = max(self.listen_from_s, t_s + self.cfg.settle_s)
+
     def listening(self, t_s: float) -> bool:
         return self.tone_on and t_s >= self.listen_from_s
 

@@ -171,6 +171,7 @@ class RunStats:
     blocks_listened: int = 0
     blocks_settled: int = 0
     blocks_paused: int = 0
+    gaps: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
     stopped_by: str = "end"
@@ -264,6 +265,14 @@ class LiveService:
                 state["presence_since_s"] = None
         self.view.update(**state)
 
+    def _gap(self, t_from: float, t_to: float) -> None:
+        """Audio from ``t_from`` to ``t_to`` never arrived: restart the front end and settle again."""
+        log.warning("audio lost from %.2f to %.2f s: detection restarts", t_from, t_to)
+        self.stats.gaps += 1
+        if self.duty.tone_on:
+            self.detection.restart(t_to)
+            self.duty.resync(t_to)
+
     # --- the loop ----------------------------------------------------------------------------------------------
     def run(self) -> RunStats:
         """Run until the end; returns :class:`RunStats`. Always fades the tone out and closes the sinks."""
@@ -283,10 +292,13 @@ class LiveService:
                         self._stop_reason = "end"
                         break
                     t_s = self.device.t_s
-                    listening = self.duty.listening(t_start)
+                    t_block = t_s - len(block) / self.device.sample_rate  # audio time of its first sample
+                    if t_block > t_start + 1e-6:  # audio was lost (the reader fell behind): start over from here
+                        self._gap(t_start, t_block)
+                    listening = self.duty.listening(t_block)
                     if listening:
                         if not was_listening:
-                            self._handle(self.detection.resume(t_start))
+                            self._handle(self.detection.resume(t_block))
                         for d in self.detection.listen(block):
                             self._handle(d)
                         self.stats.blocks_listened += 1
