@@ -4,7 +4,9 @@ A mover gives, for any times ``t`` (T,) in seconds of audio time: ``positions(t)
 and ``gains(t, pos) -> (P, T)`` linear amplitude factors (visibility, blade flashes); ``ts_db`` (P,) is each
 point's target strength (dB re 1 m^2, so an echo has amplitude 10^(TS/20) / (r1 r2)). The renderer computes every
 echo from its own path length per mic, so the Doppler (and micro-Doppler) is physical. ``labels(duration_s)``
-gives the ground-truth intervals. ``fast`` movers (fan blades) need the wider baseband rate.
+gives the ground-truth intervals. ``fast`` movers (fan blades) need the wider baseband rate. The large reflectors
+(``bounce_points``: a person's torso and head, a pet's body, a vacuum's body) also echo via the six walls
+(first-order image speakers), so a walker gives extra Doppler components from the room's multipath.
 
 Mover types and their keys (all optional; missing values are drawn from the render seed):
 
@@ -72,6 +74,8 @@ class Mover:
     PARAMS: dict[str, type] = {}
     fast = False
     kind: str | None = None  # confuser label kind for the active span
+    #: indices of the points whose first-order wall bounces are rendered too (large reflectors: torso, body)
+    bounce_points: tuple[int, ...] = ()
 
     def __init__(self, params: dict, world: World, rng: np.random.Generator, duration_s: float):
         self.p = dict(params)
@@ -98,10 +102,12 @@ class Mover:
     def gains(self, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
         return self.world.visibility(pos)
 
-    def geometry(self, t: np.ndarray, origin: np.ndarray, offsets: np.ndarray, with_dots: bool
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """What the renderer needs at times t: speaker range r1 (P, T), echo gain 10^(TS/20) x gains (P, T), and
-        (if ``with_dots``) d . o_m (M, P, T) for the mic offsets o_m (M, 3), d = point - origin (the speaker)."""
+    def geometry(self, t: np.ndarray, origin: np.ndarray, offsets: np.ndarray, with_dots: bool,
+                 images: np.ndarray | None = None):
+        """What the renderer needs at times t: speaker range r1 (P, T), echo gain 10^(TS/20) x gains (P, T),
+        (if ``with_dots``) d . o_m (M, P, T) for the mic offsets o_m (M, 3), d = point - origin (the speaker), and
+        (if ``images`` (W, 3) is given) the ranges (W, len(bounce_points), T) of the bounce points from the image
+        speakers, else None."""
         pos = self.positions(t)
         gain = self.gains(t, pos) * (10 ** (self.ts_db / 20))[:, None]
         d = pos - origin
@@ -109,7 +115,11 @@ class Mover:
         dots = None
         if with_dots:
             dots = np.matmul(d.reshape(-1, 3), offsets.T).T.reshape((len(offsets),) + r1.shape)
-        return r1, gain, dots
+        r_img = None
+        if images is not None and self.bounce_points:
+            b = pos[list(self.bounce_points)]                               # (B, T, 3)
+            r_img = np.linalg.norm(b[None] - images[:, None, None, :], axis=-1)
+        return r1, gain, dots, r_img
 
     def active_interval(self) -> tuple[float, float]:
         end = min(self.end_s, self.duration_s)
@@ -142,6 +152,7 @@ def _unit(angle: np.ndarray) -> np.ndarray:
 
 class Person(Mover):
     type_name = "person"
+    bounce_points = (TORSO, HEAD)
     PARAMS = {"route": str, "start_s": float, "end_s": float, "speed_m_s": float, "height_m": float,
               "stop_distance_m": float, "stay_s": float, "chair_distance_m": float, "actions": list,
               "action_gap_s": list, "leave_s": float, "waypoints_m": list, "pauses_s": list,
@@ -549,7 +560,7 @@ class Fan(Mover):
             pts[..., k] = self.hub[k] + comp[:, None, :] * (self.radius * np.array(self.RADII))[None, :, None]
         return pts.reshape(-1, len(t), 3)
 
-    def geometry(self, t, origin, offsets, with_dots):
+    def geometry(self, t, origin, offsets, with_dots, images=None):
         """Analytic ranges of the blade points (no (P, T, 3) arrays): with h = hub - origin and the radial unit
         vector rho = cos(phi) e1 + sin(phi) e2, |h + r rho|^2 = |h|^2 + 2 r h.rho + r^2 and d.o = h.o + r rho.o."""
         cos_b, sin_b = self._blades(t)                                  # (B, T)
@@ -564,7 +575,7 @@ class Fan(Mover):
             rho_o = cos_b[None] * (e1 @ offsets.T).T[:, None, :] + sin_b[None] * (e2 @ offsets.T).T[:, None, :]
             dots = ((offsets @ h)[:, None, None, None] + radii[None] * rho_o[:, :, None, :]).reshape(
                 len(offsets), -1, len(t))                              # (M, B*R, T)
-        return r1, gain, dots
+        return r1, gain, dots, None
 
     def gains(self, t: np.ndarray, pos: np.ndarray | None) -> np.ndarray:
         cos_b, sin_b = self._blades(t)
@@ -613,6 +624,7 @@ class Pet(Mover):
     """A dog or cat wandering with pauses: body, head, four legs trotting (diagonal pairs), a tail."""
 
     type_name = "pet"
+    bounce_points = (0,)
     PARAMS = {"animal": str, "speed_m_s": float, "waypoints_m": list, "pauses_s": list, "stride_hz": float}
     BODY = {"dog": (0.40, -24.0, 0.25), "cat": (0.22, -31.0, 0.15)}  # body height, body TS, half length
 
@@ -771,6 +783,7 @@ class Vacuum(Mover):
 
     type_name = "vacuum"
     kind = "vacuum"
+    bounce_points = (0,)
     PARAMS = {"speed_m_s": float, "waypoints_m": list}
 
     def __init__(self, params, world, rng, duration_s):

@@ -31,7 +31,8 @@ from uspd.recording.labels import Labels
 from uspd.recording.labels import LabelInterval
 from uspd.simulate.movers import NON_POINT_TYPES, Hvac, Keys, Mover, build_movers
 from uspd.simulate.music import Music
-from uspd.simulate.room import PRESSURE_AT_1M_PER_FS, fractional_delay_fir, resolve_world, static_paths
+from uspd.simulate.room import (PRESSURE_AT_1M_PER_FS, fractional_delay_fir, image_sources, resolve_world,
+                                static_paths)
 from uspd.simulate.scene import Scene, load_scene
 
 #: Tone on/off ramp (raised cosine), seconds.
@@ -124,7 +125,11 @@ class SceneRenderer:
         self.n_bins = self.n_fft // 2 + 1
         self._placers: dict[tuple[int, int], _Placer] = {}
         self.g_mic = PRESSURE_AT_1M_PER_FS * w.speaker_gain * w.mic_gain                 # (M,)
+        img, beta, order = image_sources(w.device_position_m, w.size_m, w.reflection, 1)
+        self._speaker_images, self._image_beta = img[order == 1], beta[order == 1]   # the 6 first-order images
         self._hvac_setup()
+        self._frac = np.arange(COARSE_STEP, dtype=np.float32) / COARSE_STEP
+        self._windows: dict[int, np.ndarray] = {}
         # state
         self.preroll = -(-(fir_len + self.frame_len) // self.block) + 1
         self._frame = 0                      # next frame index
@@ -195,7 +200,9 @@ class SceneRenderer:
     def _grid(self, a: int, decim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample offsets, absolute times (s) and window of a frame starting at a, every ``decim`` samples."""
         x = np.arange(0, self.frame_len, decim)
-        return x, (a + x) / self.sample_rate, _window(x, self.block, self.cross)
+        if decim not in self._windows:
+            self._windows[decim] = _window(x, self.block, self.cross)
+        return x, (a + x) / self.sample_rate, self._windows[decim]
 
     def _render_frame(self) -> None:
         k = self._frame
@@ -283,20 +290,28 @@ class SceneRenderer:
         spk, offs = w.device_position_m, w.mic_offsets_m
         off_sq = np.einsum("mk,mk->m", offs, offs)[:, None, None]
         for mv in movers:
-            r1, gain, _ = mv.geometry(t, spk, offs, with_dots=False)      # (P, T)
+            r1, gain, _, r_img = mv.geometry(t, spk, offs, False, self._speaker_images)   # (P, T), (W, B, T)
             keep = np.any(gain > 0, axis=1)
             if not keep.any():
                 continue
-            r1_c, _, dots = mv.geometry(t_c, spk, offs, with_dots=True)   # (P, Tc), (M, P, Tc)
+            r1_c, _, dots, _ = mv.geometry(t_c, spk, offs, True)           # (P, Tc), (M, P, Tc)
+            bounce = np.zeros(len(keep), bool)
+            bounce[list(mv.bounce_points)] = True
             if not keep.all():
                 r1, gain, r1_c, dots = r1[keep], gain[keep], r1_c[keep], dots[:, keep]
+                if r_img is not None:
+                    r_img = r_img[:, keep[list(mv.bounce_points)]]
+                bounce = bounce[keep]
             # per mic r2 - r1 = q / (r1 + r2), q = |o|^2 - 2 d.o: no cancellation
-            q = off_sq - 2.0 * dots
-            delta_c = (q / (r1_c + np.sqrt(np.maximum(r1_c * r1_c + q, 1e-12)))).astype(np.float32)
+            q = (off_sq - 2.0 * dots).astype(np.float32)      # small (|q| <= 2 |d| |o|): float32 is exact enough
+            r1_c32 = r1_c.astype(np.float32)
+            delta_c = q / (r1_c32 + np.sqrt(np.maximum(r1_c32 * r1_c32 + q, np.float32(1e-12))))
             mag = (gain / (r1 * r1)).astype(np.float32)
             r1_32 = r1.astype(np.float32)
             pad = np.zeros((mag.shape[0], (n_c - 1) * step), np.complex64)
-            ratio = (r1_c[None] / (r1_c[None] + delta_c)).astype(np.float32)   # r1 / r2
+            delta_t = np.ascontiguousarray(delta_c.transpose(2, 0, 1))                # (Tc, M, P)
+            r1_t = r1_c.T[:, None, :].astype(np.float32)
+            ratio = r1_t / (r1_t + delta_t)                                       # r1 / r2
             for ci, f0 in enumerate(self.carriers):
                 kappa = w.alpha_db_per_m[ci] * math.log(10) / 20
                 k_c = f0 / w.c_m_s
@@ -307,17 +322,38 @@ class SceneRenderer:
                 re_im = pad.view(np.float32).reshape(pad.shape[0], -1, 2)
                 np.multiply(amp, np.cos(ph), out=re_im[:, :n_t, 0])
                 np.multiply(amp, np.sin(ph), out=re_im[:, :n_t, 1])
+                if r_img is not None and bounce.any():
+                    pad[bounce, :n_t] += self._bounces(r1[bounce], r_img, gain[bounce], k_c, kappa)
                 lag = (f0 * (w.latency_s + w.mic_delay_s)).astype(np.float32)        # cycles (M,)
-                wph = (delta_c * np.float32(k_c) + lag[:, None, None]) * np.float32(-2 * math.pi)
-                wmag = ratio * np.exp(delta_c * np.float32(-kappa))
-                wc = (wmag * np.cos(wph) + 1j * (wmag * np.sin(wph))).astype(np.complex64)  # (M, P, Tc)
-                g = pad.reshape(pad.shape[0], n_c - 1, step).transpose(1, 0, 2)           # (Tc-1, P, R)
-                w0 = wc[..., :-1].transpose(2, 0, 1)                                      # (Tc-1, M, P)
-                dw = (wc[..., 1:] - wc[..., :-1]).transpose(2, 0, 1)
-                frac = np.arange(step, dtype=np.float32) / step
-                acc = np.matmul(w0, g) + np.matmul(dw, g) * frac                          # (Tc-1, M, R)
+                wph = (delta_t * np.float32(k_c) + lag[None, :, None]) * np.float32(-2 * math.pi)
+                wmag = ratio * np.exp(delta_t * np.float32(-kappa))
+                wc = np.empty(wph.shape, np.complex64)                                    # (Tc, M, P)
+                wv = wc.view(np.float32).reshape(wph.shape + (2,))
+                np.multiply(wmag, np.cos(wph), out=wv[..., 0])
+                np.multiply(wmag, np.sin(wph), out=wv[..., 1])
+                g = np.ascontiguousarray(pad.reshape(pad.shape[0], n_c - 1, step).transpose(1, 0, 2))  # (Tc-1, P, R)
+                acc = np.matmul(wc[:-1], g)
+                acc += np.matmul(wc[1:] - wc[:-1], g) * self._frac                        # (Tc-1, M, R)
                 out[ci] += acc.transpose(1, 0, 2).reshape(self.n_mics, -1)[:, :n_t]
         return out
+
+    def _bounces(self, r1: np.ndarray, r_img: np.ndarray, gain: np.ndarray, k_c: float, kappa: float) -> np.ndarray:
+        """First-order wall multipath of reflector points (B, T), in the same form as the direct echo's fast part
+        (so the per-mic factor W applies): speaker->wall->point->mic and speaker->point->wall->mic (nearly the same
+        length with the mics 3-5 cm from the speaker: counted as one path of twice the amplitude) with
+        beta_w / (r1 r1'), and speaker->wall->point->wall->mic with beta_w^2 / r1'^2, where r1' is the range from
+        the speaker's image in wall w. r_img: (W, B, T)."""
+        beta = self._image_beta[:, None, None]
+        re = np.zeros(r1.shape, np.float32)
+        im = np.zeros(r1.shape, np.float32)
+        for length, amp in ((r1[None] + r_img, 2 * beta / (r1[None] * r_img)), (2 * r_img, beta ** 2 / r_img ** 2)):
+            cyc = k_c * length
+            cyc -= np.rint(cyc)
+            ph = cyc.astype(np.float32) * np.float32(-2 * math.pi)
+            a = (amp * np.exp(-kappa * length) * gain[None]).astype(np.float32)
+            re += np.einsum("wbt,wbt->bt", a, np.cos(ph))
+            im += np.einsum("wbt,wbt->bt", a, np.sin(ph))
+        return re + 1j * im
 
     def _hvac_setup(self) -> None:
         """Pick each HVAC source's strongest static paths (not the direct path) and their carrier phasors."""
