@@ -21,6 +21,15 @@ from uspd.live.view import TerminalView, format_time_s
 log = logging.getLogger(__name__)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" only for real defaults; options without one explain their behaviour in the text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -28,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Play an inaudible tone, record the microphones and report motion and presence live, with "
         "routines, the event log and Home Assistant as configured. Without a sound card, the room simulator can "
         "stand in for the device: uspd run --simulate walk-in-then-leave. All times shown are audio time.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--simulate", metavar="SCENE",
                    help="use the room simulator as the device: a preset name (e.g. walk-in, walk-in-then-leave, "
@@ -36,13 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="simulator seed (with --simulate)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="simulation speed as a multiple of real time; 0 = as fast as possible (with --simulate)")
-    p.add_argument("--config", metavar="FILE", help="TOML config ([device], [emission], [presence], [routines], ...)")
-    p.add_argument("--detector", choices=["classic", "nn"], help="detector (default: [detector] name, classic)")
+    p.add_argument("--config", metavar="FILE", help="TOML config ([device], [emission], [presence], [routines], ...); default: built-in defaults")
+    p.add_argument("--detector", choices=["classic", "nn"], help="detector (default: the config's [detector] name, classic)")
     p.add_argument("--duration-s", type=float, metavar="S",
                    help="stop after this much audio time in seconds (default: the scene's length with "
                         "--simulate, forever on a sound card)")
     p.add_argument("--no-view", action="store_true", help="no terminal view (events still go to the log/routines)")
-    p.add_argument("--jsonl", metavar="OUT", help="also write every event as a JSON line to OUT ('-' = stdout)")
+    p.add_argument("--jsonl", metavar="OUT", help="also write every event as a JSON line to OUT ('-' = stdout; default: none)")
     p.add_argument("--decisions", action="store_true", help="with --jsonl: also one line per decision hop (50 ms)")
     p.set_defaults(func=run)
 
