@@ -3,6 +3,7 @@ the duty cycle (presence holds while the tone is off), the terminal view."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import sys
 import threading
@@ -531,3 +532,20 @@ def test_lost_audio_restarts_detection_in_audio_time_and_holds_presence():
     (p_off,) = [e["t"] for e in events if e["type"] == "presence_off"]
     # the countdown froze over the gap + settling (4.5 s): last motion ~5.5 s + 10 s + 4.5 s
     assert p_off == pytest.approx(5.5 + 10 + 4.5, abs=0.2)
+
+
+def test_uspd_run_on_a_sound_card_end_to_end(fake_sd, tmp_path, capsys):
+    """`uspd run` through the sound-card path (fake PortAudio): tone played and faded out, stops at --duration-s."""
+    from uspd.cli import main
+
+    cfg = _write(tmp_path, f'[device]\ninput = "UMA"\noutput = "UMA"\nblock_s = 0.02\n'
+                           f'[log]\npath = "{tmp_path / "ev.sqlite3"}"\n')
+    out = tmp_path / "ev.jsonl"
+    assert main(["run", "--config", str(cfg), "--duration-s", "1.5", "--no-view", "--jsonl", str(out),
+                 "--decisions"]) == 0
+    err = capsys.readouterr().err
+    assert "0:00:01.5 of audio (duration)" in err
+    decisions = [json.loads(line) for line in out.read_text().splitlines() if '"decision"' in line]
+    assert decisions and decisions[-1]["t"] <= 1.5 + 1e-6
+    played = np.concatenate(fake_sd.streams[0].played)[:, 0]
+    assert np.max(np.abs(played)) == pytest.approx(0.1, rel=1e-3) and abs(played[-1]) < 1e-6
