@@ -1,7 +1,8 @@
 """Training loop for :class:`uspd.detector.model.DopplerNet` (torch CPU), then export + int8 quantization.
 
 Batches are random crops of ``crop_hops`` hops from clips drawn in proportion to their length (a fifth start at the
-clip's first hop, so the warm-up from zero state is learned too), channels padded with a mask. Loss per hop:
+clip's first hop, so the warm-up from zero state is learned too), channels padded with a mask; ``channel_drop`` of
+the crops keep only a random subset of their channels (a device with fewer mics). Loss per hop:
 
 - ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
   person is active) ``hard_weight``; minor motion ``minor_weight`` (typing, almost invisible, ``typing_weight``);
@@ -41,6 +42,7 @@ class TrainConfig:
     minor_weight: float = 2.0
     typing_weight: float = 0.3
     major_neg_weight: float = 0.2
+    channel_drop: float = 0.3  # share of crops that keep only a random subset (>= 2) of their channels
     val_fraction: float = 0.1
     threads: int = 2
     max_minutes: float = 0.0  # 0 = no limit
@@ -95,7 +97,11 @@ class _Batcher:
             x[b, :m, :c] = clip["x"][start:stop]
             if m < t_len:  # pad with the clip's last hop so the padded part looks plausible (its weight is 0)
                 x[b, m:, :c] = clip["x"][stop - 1]
-            mask[b, :, :c] = 1.0
+            if c > 2 and rng.random() < cfg.channel_drop:  # augmentation: a device with fewer mics
+                keep = rng.choice(c, size=int(rng.integers(2, c)), replace=False)
+                mask[b, :, keep] = 1.0
+            else:
+                mask[b, :, :c] = 1.0
             targets, wa, wm = self.prep[i]
             y[b, :m] = targets[:, start:stop].T
             w[b, :m, 0] = wa[start:stop]
