@@ -11,7 +11,7 @@ gives the ground-truth intervals. ``fast`` movers (fan blades) need the wider ba
 Mover types and their keys (all optional; missing values are drawn from the render seed):
 
 - ``person``: ``route`` = enter (door -> stop ``stop_distance_m`` from the device, then stand) | enter-leave (enter,
-  visit 1-3 spots for ``stay_s``, leave through the door) | cross (stands at one side, crosses the room at
+  move from spot to spot, stopping 1-4 s at each, for ``stay_s``, then leave through the door) | cross (stands at one side, crosses the room at
   ``start_s``) | approach (stands >= 3 m away, walks to 0.5-1 m) | wander (waypoints with pauses until the end) |
   far (moves only beyond 5 m) | seated (enters, sits at ``chair_distance_m``, breathes, does minor ``actions``
   (reach, page, typing, cup) every ``action_gap_s`` = [lo, hi]; stands up and leaves at ``leave_s`` if given) |
@@ -220,12 +220,18 @@ class Person(Mover):
             pauses = [0.0] + [float(rng.uniform(0.5, 4.0)) for _ in range(len(wp) - 1)]
             self.walk_a = LegPlan(np.array(wp), speed, pauses, self.start_s)
         elif route == "enter-leave":
+            # moves about the room for ``stay_s`` (spot to spot, stopping 1-4 s at each), then leaves
             stay = self.param("stay_s", lambda: round(float(rng.uniform(5.0, 20.0)), 2))
-            n = int(rng.integers(1, 4))
-            spots = [w.point_at_distance(rng, float(rng.uniform(0.8, 4.0))) for _ in range(n)]
+            spots, pauses, used, here = [], [], 0.0, in_pt
+            while used < stay or not spots:
+                spot = w.point_at_distance(rng, float(rng.uniform(0.8, 4.0)))
+                pause = float(rng.uniform(1.0, 4.0))
+                spots.append(spot)
+                pauses.append(pause)
+                used += pause + np.linalg.norm(spot - here) / speed + 1.0
+                here = spot
             wp = [out_pt, in_pt, *spots, in_pt, out_pt]
-            pauses = [0.0, 0.0] + [stay / n] * n + [0.0, 0.0]
-            self.walk_a = LegPlan(np.array(wp), speed, pauses, self.start_s)
+            self.walk_a = LegPlan(np.array(wp), speed, [0.0, 0.0] + pauses + [0.0, 0.0], self.start_s)
         elif route == "far":
             pts = []
             for _ in range(400):
@@ -456,7 +462,7 @@ class Person(Mover):
         gap = int(round(0.3 / LABEL_STEP_S))
         for kind, spans in (("major", major),
                             ("far", merge_runs(runs(vis & (dist > MAJOR_RANGE_M)), gap, min_len=2)),
-                            ("presence", merge_runs(runs(near & ~in_major), gap))):
+                            ("presence", runs(near & ~in_major))):
             for a, b in spans:
                 out.append(LabelInterval(float(t[a]), float(min(t[b - 1] + LABEL_STEP_S, dur)), kind,
                                          distance_m=float(dist[a:b].min())))
