@@ -22,8 +22,8 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
 * **Motion fraction**: share of negative time with ``motion`` true (hangover included).
 * **Presence**: person spans = union of major/minor/presence intervals, gaps up to ``vacancy_timeout_s`` merged.
   On: presence becomes true inside the span (latency = first true hop - span start). Held: share of the span after
-  it went on with presence true. Off: when the clip runs ``vacancy_timeout_s + off_grace_s`` past the span's end,
-  presence must be false by then (latency = first false hop after the end - end). ``tail``: last motion hop within
+  it went on with presence true. Off: when presence is on as the person leaves and the clip runs
+  ``vacancy_timeout_s + off_grace_s`` past the span's end, presence must be false by then (latency = first false hop after the end - end). ``tail``: last motion hop within
   that allowance - span end (what the detector adds to the timeout). Empty clips: presence-on events per hour and
   the share of time with presence true.
 * **Real-time factor** = audio seconds / processing seconds.
@@ -263,7 +263,8 @@ def presence_metrics(clips: list[ClipResult], cfg: MetricsConfig, vacancy_timeou
                 sel = (t >= on_t) & (t <= b)
                 span_s += float(sel.sum()) * hop_s
                 held_s += float((sel & pres).sum()) * hop_s
-            if t[-1] >= b + allowance_s:
+            at_end = np.flatnonzero(t <= b)
+            if t[-1] >= b + allowance_s and len(at_end) and pres[at_end[-1]]:  # left an occupied room
                 n_off_eval += 1
                 after = (t > b) & (t <= b + allowance_s)
                 off = np.flatnonzero(after & ~pres)
