@@ -87,12 +87,12 @@ def run_variant(spec: dict, seed: int, overrides: dict) -> tuple[MemorySink, flo
     return sink, stats.tone_on_fraction, cpu_s
 
 
-def tone_on_mask(sink: MemorySink, t: np.ndarray) -> np.ndarray:
-    """Tone state at times ``t`` from the tone_on/tone_off events (on at the start)."""
-    on = np.ones(len(t), bool)
+def state_mask(sink: MemorySink, t: np.ndarray, on_type: str, off_type: str, initial: bool) -> np.ndarray:
+    """A state at times ``t`` from its on/off events (e.g. tone_on/tone_off, presence_on/presence_off)."""
+    on = np.full(len(t), initial)
     for ev in sink.events:
-        if ev["type"] in ("tone_on", "tone_off"):
-            on[t >= ev["t"]] = ev["type"] == "tone_on"
+        if ev["type"] in (on_type, off_type):
+            on[t >= ev["t"]] = ev["type"] == on_type
     return on
 
 
@@ -104,7 +104,8 @@ def first_after(times: np.ndarray, t0: float, limit: float = np.inf) -> float:
 def measure(sink: MemorySink, visits: list[tuple[float, float]], duration_s: float, vacancy_s: float,
             labels) -> dict:
     t = np.arange(0.0, duration_s, 0.05)
-    on = tone_on_mask(sink, t)
+    on = state_mask(sink, t, "tone_on", "tone_off", True)
+    presence = state_mask(sink, t, "presence_on", "presence_off", False)
     occupied = np.zeros(len(t), bool)
     for a, d in visits:
         occupied |= (t >= a) & (t < d)
@@ -134,6 +135,8 @@ def measure(sink: MemorySink, visits: list[tuple[float, float]], duration_s: flo
     return {
         "tone_on": float(on.mean()), "tone_on_occupied": float(on[occupied].mean()),
         "tone_on_vacant": float(on[~occupied].mean()),
+        "tone_on_presence": float(on[presence].mean()) if presence.any() else float("nan"),
+        "presence_fraction": float(presence.mean()),
         "entry_motion_delay_s": stat(entry), "presence_on_delay_s": stat(pres),
         "presence_off_latency_s": stat(leave), "minor_seen": f"{seen}/{len(minor)}", "visits_missed": missed,
         "presence_on_visits": f"{pres_n}/{len(visits)}",
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         ("tone on, whole day", lambda r: f"{100 * r['tone_on']:.1f} %"),
         ("tone on, room occupied", lambda r: f"{100 * r['tone_on_occupied']:.1f} %"),
         ("tone on, room empty", lambda r: f"{100 * r['tone_on_vacant']:.1f} %"),
+        ("tone on, while presence is on", lambda r: f"{100 * r['tone_on_presence']:.1f} %"),
+        ("presence on (fraction of day)", lambda r: f"{100 * r['presence_fraction']:.1f} %"),
         ("detection CPU (s, excl. render)", lambda r: f"{r['detection_cpu_s']:.1f}"),
         ("CPU vs always on", lambda r: f"{r['detection_cpu_s'] / max(ref['detection_cpu_s'], 1e-9):.2f}x"),
         ("entry -> motion (s, med / max)", lambda r: r["entry_motion_delay_s"]),
