@@ -15,7 +15,7 @@ import pytest
 from scipy import signal
 
 from uspd.config import load_config
-from uspd.errors import ConfigError, DeviceError
+from uspd.errors import ConfigError
 from uspd.live.config import DeviceConfig, EmissionConfig
 from uspd.live.duty import DutyCycle
 from uspd.live.tone import ToneGenerator

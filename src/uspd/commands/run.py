@@ -9,10 +9,9 @@ import argparse
 import logging
 import math
 import sys
-from typing import Any
 
 from uspd.config import load_config
-from uspd.errors import ConfigError, UspdError
+from uspd.errors import ConfigError
 from uspd.live.audio import AudioDevice, SimulatedDevice, SoundcardDevice
 from uspd.live.config import DeviceConfig, EmissionConfig
 from uspd.live.service import JsonlSink, LiveService, RunStats, Sink
@@ -106,11 +105,10 @@ def run(args: argparse.Namespace) -> int:
     from uspd.pipeline import Pipeline
 
     pipeline = Pipeline(device.sidecar, cfg, args.detector)
-    sinks: list[Sink] = []
-    engine: Any = None
-    try:
-        from uspd.routines.engine import RoutineEngine
+    from uspd.routines.engine import RoutineEngine
 
+    sinks: list[Sink] = []
+    try:
         engine = RoutineEngine.from_config(cfg)
         engine.register_no_motion(pipeline.tracker)
         sinks.append(engine)
@@ -129,13 +127,10 @@ def run(args: argparse.Namespace) -> int:
         if not view.live:
             view.message(_title(args, device))
     service = LiveService(device, pipeline, emission, sinks=sinks, view=view, duration_s=args.duration_s)
-    try:
-        stats = service.run()
-    except UspdError:
-        raise
-    line = summary_line(service.stats)
-    if engine is not None and engine.event_log is not None:
-        line += f"; events logged to {engine.event_log.path}" if hasattr(engine.event_log, "path") else ""
+    stats = service.run()
+    line = summary_line(stats)
+    if engine.event_log is not None:
+        line += f"; events logged to {engine.event_log.path}"
     print(line, file=sys.stderr if (to_stdout or args.no_view) else sys.stdout)
     log.debug("run stats: %s", stats.to_dict())
     return 0

@@ -22,7 +22,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -336,6 +335,3 @@ class LiveService:
         if errors:
             raise errors[0]
 
-
-def open_jsonl(path: str | Path | None, decisions: bool = False) -> JsonlSink | None:
-    return JsonlSink(str(path), decisions) if path else None
