@@ -166,6 +166,8 @@ def test_sigterm_stops_cleanly_and_keeps_the_log(tmp_path):
     (["--simulate", "walk-in", "--duration-s", "0"], "--duration-s"),
     (["--simulate", "walk-in", "--decisions"], "--jsonl"),
     (["--seed", "3"], "--simulate"),
+    (["--simulate", "walk-in", "--set", "presence=1"], "SECTION.KEY=VALUE"),
+    (["--simulate", "walk-in", "--set", "emission.fade_s=0"], "[emission].fade_s"),
 ])
 def test_bad_run_options_are_one_line_errors(args, needle, capsys):
     from uspd.cli import main
@@ -173,3 +175,12 @@ def test_bad_run_options_are_one_line_errors(args, needle, capsys):
     assert main(["run", "--no-view", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and err.startswith("uspd: error:")
+
+
+def test_set_overrides_config_values():
+    from uspd.commands.run import parse_overrides
+
+    assert parse_overrides(["presence.vacancy_timeout_s=20", "emission.duty_cycle=false", "device.input=USB Mic",
+                            "presence.no_motion_s=[60, 120]"]) == {
+        "presence": {"vacancy_timeout_s": 20, "no_motion_s": [60, 120]},
+        "emission": {"duty_cycle": False}, "device": {"input": "USB Mic"}}

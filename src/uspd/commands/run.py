@@ -9,6 +9,7 @@ import argparse
 import logging
 import math
 import sys
+import tomllib
 
 from uspd.config import load_config
 from uspd.errors import ConfigError
@@ -45,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=1.0,
                    help="simulation speed as a multiple of real time; 0 = as fast as possible (with --simulate)")
     p.add_argument("--config", metavar="FILE", help="TOML config ([device], [emission], [presence], [routines], ...); default: built-in defaults")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
+                   help="override one config value (TOML syntax, repeatable), e.g. --set presence.vacancy_timeout_s=20 "
+                        "--set emission.duty_cycle=false")
     p.add_argument("--detector", choices=["classic", "nn"], help="detector (default: the config's [detector] name, classic)")
     p.add_argument("--duration-s", type=float, metavar="S",
                    help="stop after this much audio time in seconds (default: the scene's length with "
@@ -66,6 +70,23 @@ def _check_args(args: argparse.Namespace) -> None:
         for opt, default in (("seed", 0), ("speed", 1.0)):
             if getattr(args, opt) != default:
                 raise ConfigError(f"--{opt}: only applies with --simulate SCENE")
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict]:
+    """``["presence.vacancy_timeout_s=20", ...]`` -> ``{"presence": {"vacancy_timeout_s": 20}}`` (TOML values;
+    a bare word is a string)."""
+    out: dict[str, dict] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not section or not name:
+            raise ConfigError(f"--set {item}: expected SECTION.KEY=VALUE, e.g. presence.vacancy_timeout_s=20")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out.setdefault(section, {})[name] = value
+    return out
 
 
 def open_device(args: argparse.Namespace, device: DeviceConfig, emission: EmissionConfig) -> AudioDevice:
@@ -97,7 +118,7 @@ def summary_line(stats: RunStats) -> str:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, overrides=parse_overrides(args.overrides))
     device_cfg: DeviceConfig = cfg.device or DeviceConfig()
     emission: EmissionConfig = cfg.emission or EmissionConfig()
     device = open_device(args, device_cfg, emission)
