@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
     p.add_argument("--no-background", action="store_true",
                    help="feed only the band levels, not their rise above the slow per-channel background")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1 is fastest for this tiny model; more threads only contend)")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop after the epoch that passes this many minutes of training (0 = no limit)")
     p.set_defaults(func=run)

@@ -44,7 +44,7 @@ class TrainConfig:
     major_neg_weight: float = 0.2
     channel_drop: float = 0.3  # share of crops that keep only a random subset (>= 2) of their channels
     val_fraction: float = 0.1
-    threads: int = 2
+    threads: int = 1
     max_minutes: float = 0.0  # 0 = no limit
     hidden: int = 48
     enc: int = 32
