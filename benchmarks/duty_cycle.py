@@ -1,6 +1,6 @@
 """Emission duty cycle over a simulated (compressed) day: how often is the tone on, and what does it cost?
 
-The day is one long simulator scene in one room (2 mics, 96 kHz): an empty morning, a person who
+The day is one long simulator scene in one room (4 mics, 96 kHz): an empty morning, a person who
 walks in and sits reading for a long spell (small movements every 20-120 s), a short visit, a person working at a
 desk (typing, reaching, page turns), another short visit, an empty evening. It runs through the real service
 (``LiveService`` + ``SimulatedDevice`` + ``Pipeline``, as fast as possible) three times:
@@ -63,7 +63,7 @@ def day_plan(minutes: float) -> tuple[dict, list[Visit]]:
         Visit("second short visit", at(53), at(55),
               {"type": "person", "route": "enter-leave", "start_s": at(53), "stay_s": at(0.5)}),
     ]
-    spec = {"duration_s": at(60), "device": {"n_mics": 2}, "movers": [v.mover for v in visits]}
+    spec = {"duration_s": at(60), "device": {"n_mics": 4}, "movers": [v.mover for v in visits]}
     return spec, visits
 
 
