@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "streaming ONNX graph, quantize it to int8 and write a JSON manifest beside it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", required=True, nargs="+", metavar="DIR",
-                   help="one or more directories of training shards (from 'uspd dataset train')")
+    p.add_argument("--data", nargs="+", metavar="DIR",
+                   help="one or more directories of training shards (from 'uspd dataset train'); required unless "
+                        "--record-eval is given")
     p.add_argument("--out", required=True, help="int8 model path (.onnx); the manifest goes beside it as .json, "
                                                 "the float graph as .float.onnx")
     p.add_argument("--epochs", type=int, default=12, help="passes over the training hops")
@@ -34,10 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch CPU threads (1 is fastest for this tiny model; more threads only contend)")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop after the epoch that passes this many minutes of training (0 = no limit)")
+    p.add_argument("--record-eval", metavar="EVAL.json[:NAME]", default=None,
+                   help="do not train: store the table of a 'uspd evaluate --json' result in the manifest of --out "
+                        "under evaluation.NAME (default name: main)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.record_eval:
+        from uspd.train.export import record_evaluation
+
+        path, _, name = args.record_eval.partition(":")
+        print(f"recorded {path} in {record_evaluation(args.out, path, name or 'main')}")
+        return 0
+    if not args.data:
+        raise UspdError("uspd train: --data is required (or --record-eval)")
     try:
         import torch  # noqa: F401
     except ImportError:

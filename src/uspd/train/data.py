@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,8 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
     manifest = {"hours": hours, "seed": seed, "shard_s": shard_s, "n_shards": n_shards, "seed_tag": SEED_TAG,
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
-                "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s}
+                "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
+                "command": "uspd " + " ".join(sys.argv[1:]) if sys.argv[1:3] == ["dataset", "train"] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))

@@ -98,3 +98,47 @@ def run_onnx_sequence(path: str | os.PathLike, feats: np.ndarray) -> np.ndarray:
     for i in range(feats.shape[0]):
         out[i], h = sess.run(None, {"x": np.ascontiguousarray(feats[i], dtype=np.float32), "h": h})
     return out
+
+
+def evaluation_summary(eval_result: dict[str, Any]) -> dict[str, Any]:
+    """The side-by-side table of a ``uspd evaluate --json`` result, per detector: recalls, delays, FA/h (total
+    and by confuser), recall at matched false-alarm rates."""
+    def r(x: Any) -> Any:
+        return round(float(x), 4) if isinstance(x, (int, float)) and x is not None else x
+
+    table: dict[str, Any] = {}
+    for name, d in eval_result.get("detectors", {}).items():
+        major, minor, fa = d.get("major", {}), d.get("minor", {}), d.get("false_alarms", {})
+        table[name] = {
+            "major_recall": r(major.get("recall")),
+            "major_recall_by_distance": {k: r(v.get("recall")) for k, v in major.get("by_distance", {}).items()},
+            "major_delay_s": {k: r(v) for k, v in major.get("delay_s", {}).items()},
+            "far_detected": r(major.get("far", {}).get("recall")),
+            "minor_recall": r(minor.get("recall")),
+            "minor_recall_by_action": {k: r(v.get("recall")) for k, v in minor.get("by_action", {}).items()},
+            "fa_per_h": r(fa.get("fa_per_h")),
+            "negative_h": r(fa.get("negative_h")),
+            "fa_per_h_by_confuser": {k: r(v.get("fa_per_h")) for k, v in fa.get("by_confuser", {}).items()},
+            "matched_fa": [{k: r(v) for k, v in m.items() if k in ("target_fa_per_h", "threshold", "fa_per_h",
+                                                                  "major_recall", "minor_recall")}
+                           for m in d.get("matched_fa", [])],
+            "real_time_factor": r(d.get("real_time_factor")),
+        }
+    return {"eval_dir": eval_result.get("dir"), "recordings": eval_result.get("recordings"),
+            "seed_roles": eval_result.get("seed_roles"), "presence_config": eval_result.get("presence"),
+            "detectors": table}
+
+
+def record_evaluation(model_path: str | os.PathLike, eval_json: str | os.PathLike, name: str) -> Path:
+    """Store the summary of ``uspd evaluate --json`` output ``eval_json`` as ``evaluation[name]`` in the manifest."""
+    from uspd.errors import UspdError
+
+    mpath = manifest_path(Path(model_path))
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        result = json.loads(Path(eval_json).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UspdError(f"cannot record evaluation: {exc}") from None
+    manifest.setdefault("evaluation", {})[name] = evaluation_summary(result)
+    mpath.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return mpath

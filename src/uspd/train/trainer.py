@@ -259,9 +259,11 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         raise UspdError(f"--out {out}: the model file name must end in .onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
     dirs = [Path(d) for d in (data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
-    clips, manifests = [], []
+    clips, manifests, loaded_h = [], [], []
     for d in dirs:
-        clips += load_shards(d)
+        part = load_shards(d)
+        clips += part
+        loaded_h.append(sum(float(c["meta"].get("duration_s", 0.0)) for c in part) / 3600.0)
         mpath = d / "manifest.json"
         manifests.append(json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {})
     first = manifests[0]
@@ -280,9 +282,9 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         "training": {
             "command": command,
             "data_seed": first.get("seed"),
-            "data_sets": [{"dir": d.name, "seed": m.get("seed"), "hours": m.get("hours"),
-                           "kind_weights": m.get("kind_weights")} for d, m in zip(dirs, manifests)],
-            "data_hours": sum(float(m.get("hours") or 0.0) for m in manifests),
+            "data_sets": [{"dir": d.name, "seed": m.get("seed"), "hours": round(h, 3),
+                           "kind_weights": m.get("kind_weights"), "command": m.get("command", "")} for d, m, h in zip(dirs, manifests, loaded_h)],
+            "data_hours": round(sum(loaded_h), 3),
             "held_out_n_mics": first.get("held_out_n_mics"),
             "clips": len(clips),
             "history": history,
