@@ -116,9 +116,11 @@ def test_run_file_streams_and_never_reads_labels(tmp_path, walk_audio):
     assert summary.audio_s == pytest.approx(7.0)
     t = np.array([d.t for d in got])
     assert np.all(np.diff(t) > 0) and summary.audio_s - t[-1] < 0.05 + 1e-9
-    # int16 file vs float audio in memory: the same motion picture
+    # int16 file vs float audio in memory: the same motion picture (quantisation may flip a borderline hop)
     ref = Pipeline(sidecar(), load_config(None)).process(walk_audio)
-    assert [d.motion for d in got] == [d.motion for d in ref]
+    agree = np.mean([a.motion == b.motion for a, b in zip(got, ref)])
+    assert agree > 0.95
+    assert np.abs(np.array([d.score for d in got]) - [d.score for d in ref]).mean() < 0.02
 
 
 def test_run_file_errors(tmp_path):

@@ -2,15 +2,21 @@
 
 Per hop (frames from :class:`uspd.features.frontend.DopplerFrontEnd`):
 
-1. Doppler power per bin in dB re carrier, averaged over the mics (the mics see the same Doppler; averaging lowers
-   the noise spread), over ``smooth_bins`` neighbouring bins, and in time (exponential average, ``avg_s``).
-2. Per bin, a running mean and spread of that value form the noise floor. They adapt with ``floor_tau_s`` only on
-   hops where nothing moves (score below ``quiet_score``) and with the much slower ``floor_tau_motion_s`` otherwise,
-   so a walking person does not become "noise" while a fan switched on for good is eventually learnt.
-3. z-score per bin; the motion statistic is the largest z over the motion velocities ``v_min_m_s..v_max_m_s``
-   (velocity v = Δf·c/(2·f0), so 20 kHz and 40 kHz carriers use the same thresholds), minus a penalty when the guard
-   band above ``guard_min_m_s`` (only fan blades move that fast) lights up at the same time (blade flashes and
-   impulses such as keys are broadband): z_eff = z_motion - guard_weight * max(0, z_guard - 4). ``score`` = logistic((z - z_mid) / z_slope), averaged over carriers.
+1. Doppler power per bin in dB re carrier: the front end's echo power (the part not common to all mics, so the
+   loudspeaker's own distortion products, e.g. with music, are left out; one mic: its power), averaged over
+   ``smooth_bins`` neighbouring bins and in time (exponential average, ``avg_s``). A second feature per bin is its
+   asymmetry: the level at +Δf minus the level at -Δf (what the loudspeaker emits is symmetric around the carrier,
+   a moving reflector is not). With two mics, an echo arriving in phase at both is missed while that lasts; a
+   moving reflector's phase difference between mics drifts, so this is brief.
+2. Per bin and feature, a running mean and spread form the noise floor. They adapt with ``floor_tau_s`` once
+   nothing moved for ``quiet_hold_s`` (score below ``quiet_score``); otherwise only the mean adapts, with the much
+   slower ``floor_tau_motion_s``, so a walking person does not become "noise" while a fan switched on for good is
+   eventually learnt.
+3. z-scores per bin, mixed (``asym_weight``); the motion statistic is the largest over the motion velocities
+   ``v_min_m_s..v_max_m_s`` (velocity v = Δf·c/(2·f0), so 20 kHz and 40 kHz carriers use the same thresholds),
+   minus a penalty when the guard band above ``guard_min_m_s`` (only fan blades move that fast) lights up at the
+   same time (blade flashes and impulses such as keys are broadband): z_eff = z_motion - guard_weight *
+   max(0, z_guard - 4). ``score`` = logistic((z_eff - z_mid) / z_slope), averaged over carriers.
 4. ``major``: the Doppler extent, the speed under which 90 % of the excess power lies (walking: torso ~1 m/s and
    swinging limbs faster; a seated reach or a page turn: slow and narrow), smoothed over ``major_avg_s``, through a
    logistic centred at ``major_v_m_s``.
@@ -81,6 +87,7 @@ class ClassicDetector:
             raise UspdError("classic detector: the front end's Doppler bins leave no motion velocities between "
                             f"{cfg.v_min_m_s} and {cfg.v_max_m_s} m/s (band too narrow or bins too coarse)")
         self._has_guard = bool(self._guard.any(axis=1).all())
+        self._mirror = np.array([int(np.argmin(np.abs(freqs_hz + f))) for f in freqs_hz])  # bin of -Δf
         self._avg_a = float(np.exp(-hop_s / cfg.avg_s))
         self._order = np.argsort(self._speed, axis=1, kind="stable")  # bins by increasing speed, per carrier
         self._major_a = float(np.exp(-hop_s / cfg.major_avg_s))
@@ -94,14 +101,20 @@ class ClassicDetector:
                             "carriers_hz=)")
         return np.atleast_1d(np.asarray(c, dtype=np.float64))
 
-    def _features(self, spectra_db: np.ndarray) -> np.ndarray:
-        """spectra_db (F, K, M, B) -> (F, K, B) dB: mean over mics, moving average over ``smooth_bins`` bins."""
-        x = spectra_db.mean(axis=2)
+    def _features(self, frames, spectra_db: np.ndarray) -> np.ndarray:
+        """-> (F, K, B) dB: the echo power (``frames.echo_db``: the Doppler power not common to all mics, so what
+        the loudspeaker itself emits around the carrier is left out) or the mean over mics of ``spectra_db``, then
+        a moving average over ``smooth_bins`` bins."""
+        echo = getattr(frames, "echo_db", None)
+        if self.config.use_echo and echo is not None and spectra_db.shape[2] > 1:
+            x = np.asarray(echo, dtype=np.float64)
+        else:
+            x = spectra_db.mean(axis=2)
         w = self.config.smooth_bins
         if w > 1:
             pad = np.pad(x, [(0, 0), (0, 0), (w // 2, w - 1 - w // 2)], mode="edge")
             c = np.cumsum(np.concatenate([np.zeros(x.shape[:2] + (1,)), pad], axis=2), axis=2)
-            x = (c[:, :, w:] - c[:, :, :-w]) / w
+            x = (c[..., w:] - c[..., :-w]) / w
         return x
 
     def process(self, frames) -> Scores:
@@ -121,7 +134,7 @@ class ClassicDetector:
             self._hop_s = float(t_s[1] - t_s[0]) if n > 1 else float(t_s[0] - (self._t_last or 0.0))
         self._t_last = float(t_s[-1])
         self._geometry(np.asarray(frames.freqs_hz, dtype=np.float64), carriers, self._hop_s)
-        feats = self._features(spectra)
+        feats = self._features(frames, spectra)
         score = np.zeros(n)
         major = np.zeros(n)
         for i in range(n):
@@ -130,23 +143,27 @@ class ClassicDetector:
 
     # ------------------------------------------------------------------------------------------------------------
     def _step(self, age_s: float, x_db: np.ndarray) -> tuple[float, float]:
-        """One hop: x_db (K, B) mic-averaged, bin-smoothed dB power -> (score, major); updates the state."""
+        """One hop: x_db (K, B) bin-smoothed dB power -> (score, major); updates the state."""
         cfg = self.config
         if age_s < SETTLE_S:
             return 0.0, 0.0
         if self._avg is None:  # first hop: the averages and the floor start here
             self._avg = x_db.copy()
-            self._mu = x_db.copy()
-            self._var = np.full_like(x_db, 4.0 * cfg.min_spread_db ** 2)
+            feats = self._stack(x_db)
+            self._mu = feats.copy()
+            self._var = np.full_like(feats, 4.0 * cfg.min_spread_db ** 2)
             self._n_warm = 1
             return 0.0, 0.0
         a = self._avg_a
         self._avg *= a
         self._avg += (1.0 - a) * x_db
         a_db = self._avg
+        feats = self._stack(a_db)  # (2, K, B): level, asymmetry
         sd = np.sqrt(np.maximum(self._var, cfg.min_spread_db ** 2))
-        z = (a_db - self._mu) / sd
-        z_motion = np.where(self._motion, z, -np.inf).max(axis=1)  # (K,)
+        zz = (feats - self._mu) / sd
+        z = zz[0]
+        z_c = (1.0 - cfg.asym_weight) * z + cfg.asym_weight * zz[1]
+        z_motion = np.where(self._motion, z_c, -np.inf).max(axis=1)  # (K,)
         guard_z = np.where(self._guard, z, -np.inf).max(axis=1) if self._has_guard else np.zeros(len(z))
         z_eff = z_motion - cfg.guard_weight * np.maximum(guard_z - GUARD_Z0, 0.0)
         warm = age_s < cfg.warmup_s
@@ -155,7 +172,7 @@ class ClassicDetector:
         v_ext = 0.0
         sig = self._motion & (z > Z_SIGNIFICANT)
         if not warm and score >= cfg.quiet_score and sig.any():  # noise-only hops have no extent
-            excess = np.where(sig, 10.0 ** (0.1 * a_db) - 10.0 ** (0.1 * self._mu), 0.0)
+            excess = np.where(sig, 10.0 ** (0.1 * a_db) - 10.0 ** (0.1 * self._mu[0]), 0.0)
             exts = []
             for k in range(excess.shape[0]):
                 cum = np.cumsum(excess[k, self._order[k]])
@@ -171,17 +188,21 @@ class ClassicDetector:
         if warm:
             self._n_warm += 1
             alpha = 1.0 / self._n_warm
-            d = a_db - self._mu
+            d = feats - self._mu
         elif age_s - self._last_active_s > cfg.quiet_hold_s:  # quiet: track mean and spread
             alpha = self._hop_s / cfg.floor_tau_s
             lim = CLIP_Z * sd
-            d = np.clip(a_db - self._mu, -lim, lim)
+            d = np.clip(feats - self._mu, -lim, lim)
         else:  # something moves: only the mean, slowly (a permanent change is learnt; a person is not)
-            self._mu += (self._hop_s / cfg.floor_tau_motion_s) * (a_db - self._mu)
+            self._mu += (self._hop_s / cfg.floor_tau_motion_s) * (feats - self._mu)
             return score, major
         self._mu += alpha * d
         self._var += alpha * (d * d - self._var)
         return score, major
+
+    def _stack(self, a_db: np.ndarray) -> np.ndarray:
+        """(K, B) dB -> (2, K, B): the level, and its excess over the mirror bin at -Δf (dB)."""
+        return np.stack([a_db, a_db - a_db[:, self._mirror]])
 
 
 __all__ = ["ClassicDetector"]

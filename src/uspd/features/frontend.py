@@ -82,6 +82,9 @@ class Frames:
     Doppler power per bin in dB relative to that carrier's received level at that mic. level_db (F, n_carriers,
     n_mics): received carrier level in dBFS (0 dB = a full-scale sine). freqs_hz (n_bins,): Doppler offsets (Hz),
     negative = receding. carriers_hz (n_carriers,): the carrier frequencies (Hz), to map Doppler to velocity.
+    echo_db (F, n_carriers, n_bins): Doppler power per bin (dB re carrier) with the part common to all mics removed
+    (what the loudspeaker emits around the carrier, e.g. music distortion): the echoes of moving things
+    (see DopplerFrontEnd._echo_db); None in hand-built frames.
     """
 
     t_s: np.ndarray
@@ -89,6 +92,7 @@ class Frames:
     level_db: np.ndarray
     freqs_hz: np.ndarray
     carriers_hz: np.ndarray | None = None
+    echo_db: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -105,6 +109,7 @@ class Frames:
             level_db=np.concatenate([f.level_db for f in frames]),
             freqs_hz=first.freqs_hz,
             carriers_hz=first.carriers_hz,
+            echo_db=None if any(f.echo_db is None for f in frames) else np.concatenate([f.echo_db for f in frames]),
         )
 
 
@@ -287,19 +292,43 @@ class DopplerFrontEnd:
         if n_frames == 0:
             nb = len(self.freqs_hz)
             return Frames(t_s=t_s, spectra_db=np.zeros((0, k, m, nb)), level_db=np.zeros((0, k, m)),
-                          freqs_hz=self.freqs_hz, carriers_hz=self.carriers_hz)
+                          freqs_hz=self.freqs_hz, carriers_hz=self.carriers_hz, echo_db=np.zeros((0, k, nb)))
         seg_hp = self._windows(hist_hp, n_frames) * self._window  # (K*M, F, Nw)
         # Carrier level: coherent (windowed mean) baseband amplitude before clutter removal, |y| = A / 2.
-        level = np.abs(self._windows(hist_pre, n_frames) @ self._window / self._window_sum) ** 2  # (K*M, F)
-        spec = np.fft.fft(seg_hp, n=self.n_fft, axis=-1)[:, :, self._bins]
-        power = (spec.real ** 2 + spec.imag ** 2) / self._window_sum ** 2
+        # Carrier phasor per mic: coherent (windowed mean) baseband before clutter removal, |c| = A / 2.
+        carrier = self._windows(hist_pre, n_frames) @ self._window / self._window_sum  # (K*M, F) complex
+        level = carrier.real ** 2 + carrier.imag ** 2
+        spec = np.fft.fft(seg_hp, n=self.n_fft, axis=-1)[:, :, self._bins] / self._window_sum
+        power = spec.real ** 2 + spec.imag ** 2
         rel = power / np.maximum(level, _POWER_FLOOR)[:, :, None]
         spectra_db = 10.0 * np.log10(np.maximum(rel, _POWER_FLOOR))
         level_db = 10.0 * np.log10(np.maximum(4.0 * level, _POWER_FLOOR))
         spectra_db = np.transpose(spectra_db.reshape(k, m, n_frames, -1), (2, 0, 1, 3))
         level_db = np.transpose(level_db.reshape(k, m, n_frames), (2, 0, 1))
+        echo_db = self._echo_db(spec, carrier, level, rel)
         return Frames(t_s=t_s, spectra_db=spectra_db, level_db=level_db, freqs_hz=self.freqs_hz,
-                      carriers_hz=self.carriers_hz)
+                      carriers_hz=self.carriers_hz, echo_db=echo_db)
+
+    def _echo_db(self, spec: np.ndarray, carrier: np.ndarray, level: np.ndarray, rel: np.ndarray) -> np.ndarray:
+        """Doppler power not common to all mics, (F, K, B) dB re carrier.
+
+        spec (K*M, F, B) complex bin amplitudes; carrier (K*M, F) carrier phasors; level = |carrier|^2; rel the
+        per-mic relative power. Relative to each mic's carrier phasor, whatever the loudspeaker itself emits around
+        the carrier (music intermodulation, cone "Doppler") reaches every mic through the same direct path and is
+        identical at all mics, while echoes of moving things arrive over paths that differ by many wavelengths
+        between mics (random phases). The spread across mics, M/(M-1) mean|Y_m - mean Y|^2, keeps the echoes' power
+        and rejects the common part. One mic: the plain relative power.
+        """
+        k, m = len(self.carriers_hz), self.n_mics
+        n_frames = spec.shape[1]
+        if m == 1:
+            p = rel.reshape(k, n_frames, -1)
+        else:
+            y = spec / np.where(level > _POWER_FLOOR, carrier, 1.0)[:, :, None]
+            y = y.reshape(k, m, n_frames, -1)
+            r = y - y.mean(axis=1, keepdims=True)
+            p = (r.real ** 2 + r.imag ** 2).mean(axis=1) * (m / (m - 1.0))
+        return np.transpose(10.0 * np.log10(np.maximum(p, _POWER_FLOOR)), (1, 0, 2))
 
 
 __all__ = ["FrontEndConfig", "Frames", "DopplerFrontEnd"]

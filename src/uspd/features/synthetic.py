@@ -21,7 +21,8 @@ VelocityFn = Callable[[np.ndarray], np.ndarray]
 @dataclass
 class Echo:
     """A moving reflector: amplitude re the carrier (linear, at full presence), velocity(t_s) in m/s (radial,
-    > 0 approaching), active between start_s and end_s (with 50 ms raised-cosine fades)."""
+    > 0 approaching), active between start_s and end_s (with 50 ms raised-cosine fades). Each mic sees it with its
+    own phase, and its path rate differs by up to ±2 % between mics (so the phase differences drift)."""
 
     amplitude: float
     velocity: VelocityFn
@@ -101,8 +102,11 @@ class SyntheticScene:
         for a in self.clutter:
             static = static + a * np.exp(2j * np.pi * rng.random((k, m)))
         self._static = static * np.asarray(gains)[None, :]
-        self._echo_phase = np.zeros((len(self.echoes), k))
+        self._echo_phase = np.zeros((len(self.echoes), k, m))
         self._echo_mic = np.exp(2j * np.pi * rng.random((len(self.echoes), k, m))) * np.asarray(gains)
+        # the path to each mic changes at a slightly different rate (mics a few cm apart): the echo's phase
+        # difference between mics drifts as the reflector moves, as it does in a room
+        self._echo_rate = 1.0 + rng.uniform(-0.02, 0.02, (len(self.echoes), m))
 
     def render(self, n: int) -> np.ndarray:
         fs = self.sample_rate
@@ -118,12 +122,12 @@ class SyntheticScene:
                 if e.end_s <= t[0] or e.start_s >= t[-1] + 1.0 / fs:
                     continue
                 df = 2.0 * e.velocity(t) * f0 / SOUND_SPEED_M_S
-                ph = self._echo_phase[ei, ki] + 2 * np.pi * np.cumsum(df) / fs
+                ph = self._echo_phase[ei, ki][None, :] + 2 * np.pi * np.cumsum(df)[:, None] / fs * self._echo_rate[ei]
                 self._echo_phase[ei, ki] = ph[-1] % (2 * np.pi)
                 env = np.clip(np.minimum(t - e.start_s, e.end_s - t) / 0.05, 0.0, 1.0)
                 env = 0.5 - 0.5 * np.cos(np.pi * env)
-                sig = e.amplitude * env * np.exp(1j * (ph + e.phase)) * base
-                field_ += sig[:, None] * self._echo_mic[ei, ki][None, :]
+                sig = (e.amplitude * env * base)[:, None] * np.exp(1j * (ph + e.phase))
+                field_ += sig * self._echo_mic[ei, ki][None, :]
             out += self.carrier_amplitude * field_.real
         out += self.noise_rms * self._rng.standard_normal((n, self.n_mics))
         self._n += n
