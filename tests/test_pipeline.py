@@ -120,7 +120,7 @@ def test_run_file_streams_and_never_reads_labels(tmp_path, walk_audio):
     ref = Pipeline(sidecar(), load_config(None)).process(walk_audio)
     agree = np.mean([a.motion == b.motion for a, b in zip(got, ref)])
     assert agree > 0.95
-    assert np.abs(np.array([d.score for d in got]) - [d.score for d in ref]).mean() < 0.02
+    assert np.abs(np.array([d.score for d in got]) - [d.score for d in ref]).mean() < 0.05
 
 
 def test_run_file_errors(tmp_path):
