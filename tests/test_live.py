@@ -549,3 +549,22 @@ def test_uspd_run_on_a_sound_card_end_to_end(fake_sd, tmp_path, capsys):
     assert decisions and decisions[-1]["t"] <= 1.5 + 1e-6
     played = np.concatenate(fake_sd.streams[0].played)[:, 0]
     assert np.max(np.abs(played)) == pytest.approx(0.1, rel=1e-3) and abs(played[-1]) < 1e-6
+
+
+def test_restarts_of_the_real_pipeline_after_tone_off_raise_no_false_motion():
+    """Empty room, tone pulsed 3 s on / 2 s off: every re-start of the real front end settles without a false alarm."""
+    from uspd.live.audio import SimulatedDevice
+    from uspd.live.service import LiveService, MemorySink
+    from uspd.pipeline import Pipeline
+
+    cfg = load_config(None, overrides={"emission": {"vacant_on_s": 3.0, "vacant_off_s": 2.0}})
+    dev = SimulatedDevice("empty", seed=3, speed=0)  # 20 s
+    sink = MemorySink(decisions=True)
+    stats = LiveService(dev, Pipeline(dev.sidecar, cfg), cfg.emission, sinks=[sink]).run()
+    assert len(sink.times("tone_on")) == 4 and 0.5 < stats.tone_on_fraction < 0.75
+    assert sink.times("motion_start") == []
+    t, score = np.array([r[0] for r in sink.rows]), np.array([r[1] for r in sink.rows])
+    assert np.max(score) < cfg.presence.threshold
+    for t_on in sink.times("tone_on")[:-1]:  # decisions resume in audio time, after the settle time
+        first = t[t > t_on].min()
+        assert t_on + cfg.emission.settle_s < first < t_on + cfg.emission.settle_s + dev.tone_delay_s + 0.2
