@@ -25,6 +25,8 @@ Debounce, hangover and the context-dependent thresholds are the presence tracker
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from uspd.detector.base import ClassicConfig, Scores
@@ -38,10 +40,6 @@ Z_SIGNIFICANT = 3.0
 GUARD_Z0 = 4.0
 #: Floor updates use deviations clipped to this many spreads (one loud hop cannot move the floor much).
 CLIP_Z = 3.0
-
-
-def _logistic(x: np.ndarray | float) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
 class ClassicDetector:
@@ -142,45 +140,67 @@ class ClassicDetector:
         return Scores(score=score, major=major)
 
     # ------------------------------------------------------------------------------------------------------------
+    def _start(self, x_db: np.ndarray) -> None:
+        """First hop after the settle time: averages and floor start here; work buffers."""
+        cfg = self.config
+        self._avg = x_db.copy()
+        self._feats = self._stack(x_db)
+        self._mu = self._feats.copy()
+        self._var = np.full_like(self._feats, 4.0 * cfg.min_spread_db ** 2)
+        self._set_spread()
+        self._d = np.empty_like(self._feats)
+        self._n_warm = 1
+        self._mix = np.array([1.0 - cfg.asym_weight, cfg.asym_weight])
+        self._motion_idx = [np.nonzero(self._motion[k])[0] for k in range(len(x_db))]
+        self._guard_idx = [np.nonzero(self._guard[k])[0] for k in range(len(x_db))] if self._has_guard else None
+
+    def _set_spread(self) -> None:
+        self._sd = np.sqrt(np.maximum(self._var, self.config.min_spread_db ** 2))
+        self._inv_sd = 1.0 / self._sd
+
     def _step(self, age_s: float, x_db: np.ndarray) -> tuple[float, float]:
         """One hop: x_db (K, B) bin-smoothed dB power -> (score, major); updates the state."""
         cfg = self.config
         if age_s < SETTLE_S:
             return 0.0, 0.0
-        if self._avg is None:  # first hop: the averages and the floor start here
-            self._avg = x_db.copy()
-            feats = self._stack(x_db)
-            self._mu = feats.copy()
-            self._var = np.full_like(feats, 4.0 * cfg.min_spread_db ** 2)
-            self._n_warm = 1
+        if self._avg is None:
+            self._start(x_db)
             return 0.0, 0.0
         a = self._avg_a
-        self._avg *= a
-        self._avg += (1.0 - a) * x_db
-        a_db = self._avg
-        feats = self._stack(a_db)  # (2, K, B): level, asymmetry
-        sd = np.sqrt(np.maximum(self._var, cfg.min_spread_db ** 2))
-        zz = (feats - self._mu) / sd
-        z = zz[0]
-        z_c = (1.0 - cfg.asym_weight) * z + cfg.asym_weight * zz[1]
-        z_motion = np.where(self._motion, z_c, -np.inf).max(axis=1)  # (K,)
-        guard_z = np.where(self._guard, z, -np.inf).max(axis=1) if self._has_guard else np.zeros(len(z))
-        z_eff = z_motion - cfg.guard_weight * np.maximum(guard_z - GUARD_Z0, 0.0)
+        avg = self._avg
+        avg *= a
+        avg += (1.0 - a) * x_db
+        feats, d = self._feats, self._d
+        feats[0] = avg
+        np.subtract(avg, avg[:, self._mirror], out=feats[1])  # level excess over the mirror bin at -Δf
+        np.subtract(feats, self._mu, out=d)
+        zz = d * self._inv_sd
+        z_c = (self._mix @ zz.reshape(2, -1)).reshape(avg.shape)  # (K, B) mixed z-score
         warm = age_s < cfg.warmup_s
-        score = 0.0 if warm else float(np.mean(_logistic((z_eff - cfg.z_mid) / cfg.z_slope)))
+        score = 0.0
+        if not warm:
+            total = 0.0
+            for k, idx in enumerate(self._motion_idx):
+                z_eff = float(z_c[k, idx].max())
+                if self._guard_idx is not None:
+                    z_eff -= cfg.guard_weight * max(float(zz[0, k, self._guard_idx[k]].max()) - GUARD_Z0, 0.0)
+                total += 0.5 * (1.0 + math.tanh(0.5 * (z_eff - cfg.z_mid) / cfg.z_slope))
+            score = total / len(self._motion_idx)
         # Doppler extent of the excess power (for major vs minor): speed under which 90 % of it lies
         v_ext = 0.0
-        sig = self._motion & (z > Z_SIGNIFICANT)
-        if not warm and score >= cfg.quiet_score and sig.any():  # noise-only hops have no extent
-            excess = np.where(sig, 10.0 ** (0.1 * a_db) - 10.0 ** (0.1 * self._mu[0]), 0.0)
-            exts = []
-            for k in range(excess.shape[0]):
-                cum = np.cumsum(excess[k, self._order[k]])
-                if cum[-1] > 0:
-                    exts.append(self._speed[k, self._order[k]][np.searchsorted(cum, 0.9 * cum[-1])])
-            v_ext = float(np.mean(exts)) if exts else 0.0
+        if not warm and score >= cfg.quiet_score:  # noise-only hops have no extent
+            sig = self._motion & (zz[0] > Z_SIGNIFICANT)
+            if sig.any():
+                excess = np.where(sig, 10.0 ** (0.1 * avg) - 10.0 ** (0.1 * self._mu[0]), 0.0)
+                exts = []
+                for k in range(excess.shape[0]):
+                    cum = np.cumsum(excess[k, self._order[k]])
+                    if cum[-1] > 0:
+                        exts.append(self._speed[k, self._order[k]][np.searchsorted(cum, 0.9 * cum[-1])])
+                v_ext = float(np.mean(exts)) if exts else 0.0
         self._major_v = self._major_a * self._major_v + (1.0 - self._major_a) * v_ext
-        major = 0.0 if warm else float(_logistic((self._major_v - cfg.major_v_m_s) / cfg.major_slope_m_s))
+        major = 0.0 if warm else 0.5 * (1.0 + math.tanh(0.5 * (self._major_v - cfg.major_v_m_s)
+                                                        / cfg.major_slope_m_s))
         # noise floor: a running mean while warming up; then floor_tau_s once nothing moved for quiet_hold_s,
         # else floor_tau_motion_s. Deviations are clipped (robust to single loud hops).
         if score >= cfg.quiet_score:
@@ -188,16 +208,18 @@ class ClassicDetector:
         if warm:
             self._n_warm += 1
             alpha = 1.0 / self._n_warm
-            d = feats - self._mu
         elif age_s - self._last_active_s > cfg.quiet_hold_s:  # quiet: track mean and spread
             alpha = self._hop_s / cfg.floor_tau_s
-            lim = CLIP_Z * sd
-            d = np.clip(feats - self._mu, -lim, lim)
+            lim = CLIP_Z * self._sd
+            np.clip(d, -lim, lim, out=d)
         else:  # something moves: only the mean, slowly (a permanent change is learnt; a person is not)
-            self._mu += (self._hop_s / cfg.floor_tau_motion_s) * (feats - self._mu)
+            d *= self._hop_s / cfg.floor_tau_motion_s
+            self._mu += d
             return score, major
-        self._mu += alpha * d
         self._var += alpha * (d * d - self._var)
+        d *= alpha
+        self._mu += d
+        self._set_spread()
         return score, major
 
     def _stack(self, a_db: np.ndarray) -> np.ndarray:

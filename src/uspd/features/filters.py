@@ -101,13 +101,18 @@ class SegmentedHighPass:
             self._prev[k] = u[:, -1]
             seg = d.reshape(self.n_rows, n_seg, s)
             local = np.cumsum(seg * self._p_neg[k], axis=2) * self._p_cum[k]
-            carry = np.empty((self.n_rows, n_seg), complex)
-            c = self._state[k]
-            last = local[:, :, -1]
-            for i in range(n_seg):
-                carry[:, i] = c
-                c = last[:, i] + self._p_seg[k] * c
-            self._state[k] = c
+            # chain the segments: carry_i = value before segment i; plain complex scalars (few rows, few segments)
+            p_seg = complex(self._p_seg[k])
+            last = local[:, :, -1].tolist()
+            carry = []
+            for row, c in zip(last, self._state[k].tolist()):
+                out = []
+                for v in row:
+                    out.append(c)
+                    c = v + p_seg * c
+                carry.append(out)
+                self._state[k, len(carry) - 1] = c
+            carry = np.array(carry, dtype=complex)
             u = (local + carry[:, :, None] * self._p_pos[k]).reshape(self.n_rows, n)
         return u
 
