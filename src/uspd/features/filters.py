@@ -62,7 +62,6 @@ class SegmentedHighPass:
         j = np.arange(self.segment)
         self._p_neg = self.poles[:, None] ** -j[None, :]          # (N, S) p^-j
         self._p_cum = self.poles[:, None] ** j[None, :]           # (N, S) p^j
-        self._p_pos = self._p_cum * self.poles[:, None]            # (N, S) p^(j+1)
         self._p_seg = self.poles ** self.segment                   # (N,) p^S
         self.reset()
 
@@ -94,26 +93,26 @@ class SegmentedHighPass:
             raise ValueError(f"SegmentedHighPass: length {n} is not a multiple of the segment {self.segment}")
         n_seg, s = n // self.segment, self.segment
         u = x * self.gain
+        d = np.empty_like(u)
         for k in range(self.order):
-            d = np.empty_like(u)
             d[:, 0] = u[:, 0] - self._prev[k]
             np.subtract(u[:, 1:], u[:, :-1], out=d[:, 1:])
             self._prev[k] = u[:, -1]
-            seg = d.reshape(self.n_rows, n_seg, s)
-            local = np.cumsum(seg * self._p_neg[k], axis=2) * self._p_cum[k]
+            # within a segment: v[j] = p^j (sum_{i<=j} p^-i d[i] + p c), c = the value before the segment
+            acc = np.cumsum(d.reshape(self.n_rows, n_seg, s) * self._p_neg[k], axis=2)
             # chain the segments: carry_i = value before segment i; plain complex scalars (few rows, few segments)
-            p_seg = complex(self._p_seg[k])
-            last = local[:, :, -1].tolist()
+            p_seg, p_last = complex(self._p_seg[k]), complex(self._p_cum[k, -1])
             carry = []
-            for row, c in zip(last, self._state[k].tolist()):
+            for r, (row, c) in enumerate(zip(acc[:, :, -1].tolist(), self._state[k].tolist())):
                 out = []
                 for v in row:
                     out.append(c)
-                    c = v + p_seg * c
+                    c = v * p_last + p_seg * c
                 carry.append(out)
-                self._state[k, len(carry) - 1] = c
-            carry = np.array(carry, dtype=complex)
-            u = (local + carry[:, :, None] * self._p_pos[k]).reshape(self.n_rows, n)
+                self._state[k, r] = c
+            acc += np.array(carry, dtype=complex)[:, :, None] * self.poles[k]
+            acc *= self._p_cum[k]
+            u = acc.reshape(self.n_rows, n)
         return u
 
 

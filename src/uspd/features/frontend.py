@@ -223,10 +223,10 @@ class DopplerFrontEnd:
         width, jh = self._gmat.shape[0], self._hop_bb
         n_blocks = n_hops * jh
         # One (W, D) @ (D, hop_bb) product per hop and mic: the same arithmetic whatever the chunking.
-        prod = np.matmul(self._gmat, x.reshape(m, n_hops, jh, d).swapaxes(2, 3))  # (M, hops, W, hop_bb)
         z = np.empty((m, width, p_n - 1 + n_blocks), np.float32)
         z[:, :, : p_n - 1] = self._zhist
-        z[:, :, p_n - 1:].reshape(m, width, n_hops, jh)[:] = prod.transpose(0, 2, 1, 3)
+        out = z[:, :, p_n - 1:].reshape(m, width, n_hops, jh).transpose(0, 2, 1, 3)  # (M, hops, W, hop_bb) view
+        np.matmul(self._gmat, x.reshape(m, n_hops, jh, d).swapaxes(2, 3), out=out)
         self._zhist = z[:, :, n_blocks:].copy()
         # y[j] = sum_p (phase p products of block j - p), in a fixed order.
         y = z[:, : 2 * k, p_n - 1:].copy()
@@ -324,10 +324,11 @@ class DopplerFrontEnd:
         if m == 1:
             p = rel.reshape(k, n_frames, -1)
         else:
-            y = spec / np.where(level > _POWER_FLOOR, carrier, 1.0)[:, :, None]
-            y = y.reshape(k, m, n_frames, -1)
-            r = y - y.mean(axis=1, keepdims=True)
-            p = (r.real ** 2 + r.imag ** 2).mean(axis=1) * (m / (m - 1.0))
+            # mean|Y_m - mean Y|^2 = mean|Y_m|^2 - |mean Y|^2, with |Y_m|^2 = rel
+            inv_c = 1.0 / np.where(level > _POWER_FLOOR, carrier, math.sqrt(_POWER_FLOOR))  # as in rel
+            y_mean = (spec * inv_c[:, :, None]).reshape(k, m, n_frames, -1).mean(axis=1)
+            p = rel.reshape(k, m, n_frames, -1).mean(axis=1) - (y_mean.real ** 2 + y_mean.imag ** 2)
+            p *= m / (m - 1.0)
         return np.transpose(10.0 * np.log10(np.maximum(p, _POWER_FLOOR)), (1, 0, 2))
 
 
