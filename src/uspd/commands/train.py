@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes)
-    command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
                             feature_overrides=overrides)

@@ -222,7 +222,7 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
-                "command": "uspd " + " ".join(sys.argv[1:]) if sys.argv[1:3] == ["dataset", "train"] else ""}
+                "command": "uspd " + " ".join(sys.argv[1:]) if "dataset" in sys.argv[1:] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
