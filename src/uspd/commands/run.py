@@ -21,23 +21,17 @@ from uspd.live.view import TerminalView, format_time_s
 log = logging.getLogger(__name__)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: X)" only for real defaults; options without one explain their behaviour in the text."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is False:
-            return action.help or ""
-        return super()._get_help_string(action)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from uspd.cli import HelpFormatter
+
     p = sub.add_parser(
         "run",
         help="the always-on service: play the tone, detect motion and presence, run routines",
         description="Play an inaudible tone, record the microphones and report motion and presence live, with "
         "routines, the event log and Home Assistant as configured. Without a sound card, the room simulator can "
         "stand in for the device: uspd run --simulate walk-in-then-leave. All times shown are audio time.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--simulate", metavar="SCENE",
                    help="use the room simulator as the device: a preset name (e.g. walk-in, walk-in-then-leave, "

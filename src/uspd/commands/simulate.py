@@ -8,16 +8,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, except for options whose default is "not given" (None/False)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is False:
-            return action.help or ""
-        return super()._get_help_string(action)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from uspd.cli import HelpFormatter
+
     from uspd.simulate.scene import PRESETS, RANDOM_KINDS, CONFUSER_TYPES
 
     p = sub.add_parser(
@@ -27,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"({', '.join(PRESETS)}) or a .toml/.json scene spec. Writes OUT.wav (one channel per mic), "
                     "OUT.json (sidecar), OUT.ref.wav (what the loudspeaker played) and OUT.labels.json "
                     "(ground truth). The same scene and seed give bit-identical files.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("scene", nargs="?", default="walk-in", metavar="SCENE",
                    help="preset name or scene spec file (.toml/.json)")
