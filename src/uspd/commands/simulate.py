@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    choices=sorted(set(RANDOM_KINDS) | set(CONFUSER_TYPES)),
                    help="with --random: kind of random scene (default: a mixture of all kinds)")
     p.add_argument("--out-dir", type=Path, default=None, metavar="DIR", help="output folder for --random")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (also with uspd -q)")
     p.set_defaults(func=run)
 
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             spec = random_scene_spec(rng, kind=args.kind, duration_s=args.duration)
             scene = load_scene(spec, **overrides)
             path = args.out_dir / f"rec{i:04d}.wav"
-            render_to_file(scene, args.seed * 100003 + i, path, progress=not args.no_progress,
+            render_to_file(scene, args.seed * 100003 + i, path, progress=not (args.no_progress or args.quiet),
                            sample_format=args.format)
             log.info("wrote %s", path)
         print(f"wrote {args.random} recording(s) to {args.out_dir}")
@@ -74,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path(f"{(scene.name or 'scene').replace('+', '_')}.wav")
     if out.suffix.lower() != ".wav":
         raise UspdError(f"--out {out}: the output must be a .wav path")
-    path = render_to_file(scene, args.seed, out, progress=not args.no_progress, sample_format=args.format)
+    path = render_to_file(scene, args.seed, out, progress=not (args.no_progress or args.quiet), sample_format=args.format)
     print(f"wrote {path} ({scene.duration_s:g} s, {scene.sample_rate} Hz)")
     return 0
