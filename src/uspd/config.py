@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import os
 import tomllib
 import typing
@@ -49,7 +50,13 @@ def _section_class(name: str) -> type | None:
     return getattr(module, cls_name, None)
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def coerce_value(value: Any, tp: Any, where: str, error: type[Exception] = ConfigError,
+                 lenient_numbers: bool = False) -> Any:
+    """Check ``value`` (parsed TOML/JSON) against type hint ``tp``; raise ``error`` with a one-line message.
+
+    Shared by the config loader and the simulator's scene specs. ``lenient_numbers`` also accepts integral floats
+    for ints (3.0 -> 3) and the strings "inf"/"infinity" for floats (JSON has no infinity).
+    """
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
@@ -62,34 +69,38 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if a is type(None):
                 continue
             try:
-                return _coerce(value, a, where)
-            except ConfigError as exc:
+                return coerce_value(value, a, where, error, lenient_numbers)
+            except error as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise error(errors[0] if errors else f"{where}: invalid value {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if lenient_numbers and isinstance(value, str) and value.strip().lower() in ("inf", "infinity"):
+            return math.inf
+        raise error(f"{where}: expected a number, got {value!r}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if lenient_numbers and isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise error(f"{where}: expected an integer, got {value!r}")
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        raise error(f"{where}: expected true or false, got {value!r}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise error(f"{where}: expected a string, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise error(f"{where}: expected a list, got {value!r}")
         (inner,) = typing.get_args(tp)[:1] or (Any,)
-        return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [coerce_value(v, inner, f"{where}[{i}]", error, lenient_numbers) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
+            raise error(f"{where}: expected a table, got {value!r}")
         return dict(value)
     if dataclasses.is_dataclass(tp):
         return section_from_dict(tp, value, where)
@@ -107,7 +118,7 @@ def section_from_dict(cls: type, d: Any, where: str) -> Any:
     unknown = sorted(set(d) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in d.items()}
+    kwargs = {k: coerce_value(v, hints[k], f"{where}.{k}") for k, v in d.items()}
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):

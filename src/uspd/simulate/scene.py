@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from uspd.config import coerce_value
 from uspd.errors import UspdError
 
 
@@ -177,44 +178,8 @@ def _strip_none(d: Any) -> Any:
 # --------------------------------------------------------------------------------------------------- parsing
 
 def _check_value(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        if value is None and type(None) in typing.get_args(tp):
-            return None
-        for a in typing.get_args(tp):
-            if a is type(None):
-                continue
-            try:
-                return _check_value(value, a, where)
-            except SceneError:
-                pass
-        raise SceneError(f"{where}: invalid value {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and value.strip().lower() in ("inf", "infinity"):
-            return math.inf
-        raise SceneError(f"{where}: expected a number, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise SceneError(f"{where}: expected an integer, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise SceneError(f"{where}: expected true or false, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise SceneError(f"{where}: expected a string, got {value!r}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise SceneError(f"{where}: expected a list, got {value!r}")
-        (inner,) = typing.get_args(tp)
-        return [_check_value(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
+    """A spec value checked against its type hint (integral floats for ints, "inf" for floats); SceneError."""
+    return coerce_value(value, tp, where, error=SceneError, lenient_numbers=True)
 
 
 def _build(cls: type, d: Any, where: str) -> Any:
