@@ -72,6 +72,26 @@ def test_training_is_reproducible_from_its_seed(clips):
     assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
+def test_hard_example_mining_draws_clips_the_model_gets_wrong_more_often(clips):
+    from uspd.train.trainer import TrainConfig, _Batcher
+
+    cfg = TrainConfig(batch=8, crop_hops=50, mining=1.0, mining_cap=4.0)
+    b = _Batcher(clips, cfg, np.random.default_rng(0))
+    by_length = b.prob.copy()
+    b.last_idx = np.arange(len(clips))
+    loss = np.full(len(clips), 0.1)
+    loss[3] = 1.0  # one clip the model keeps getting wrong
+    b.update(loss, decay=0.0)
+    ratio = (b.prob / by_length)
+    assert ratio[3] > 3.0 * ratio[0]  # drawn more than three times as often as an easy clip of its length
+    assert ratio[3] / ratio[0] <= 4.0 ** 2 + 1e-9  # the cap bounds the boost
+    assert b.prob.sum() == pytest.approx(1.0)
+    off = _Batcher(clips, TrainConfig(batch=8, crop_hops=50, mining=0.0), np.random.default_rng(0))
+    off.last_idx = np.arange(len(clips))
+    off.update(loss, decay=0.0)
+    np.testing.assert_allclose(off.prob, by_length)
+
+
 def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trained):
     from uspd.detector.neural import FeatureSpec
     from uspd.train.export import export_float_onnx, onnx_op_types, quantize_int8, run_onnx_sequence, write_manifest

@@ -84,6 +84,9 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--kinds", default="", metavar="KIND=W,...",
                    help="scene kinds of the random sampler and their shares, e.g. music_motion=1,music=1 "
                         "(default: the built-in mix of walk, seated, still, far, negative, music_motion, empty)")
+    p.add_argument("--clip-s", type=_scale, default=None,
+                   help="length of every clip in seconds (default: the sampler's, 20-40 s by kind); long clips "
+                        "teach the model what hours of a confuser look like after its background has settled")
     p.set_defaults(func=run_train)
 
 
@@ -91,7 +94,8 @@ def run_train(args: argparse.Namespace) -> int:
     from uspd.train.data import build_training_set, parse_kind_weights
 
     build_training_set(args.hours, args.seed, args.out, workers=args.workers, shard_s=args.shard_s,
-                       progress=not getattr(args, "quiet", False), kind_weights=parse_kind_weights(args.kinds))
+                       progress=not getattr(args, "quiet", False), kind_weights=parse_kind_weights(args.kinds),
+                       clip_s=args.clip_s)
     print(f"{args.out}: training features for {args.hours:g} h of audio (seed {args.seed})")
     return 0
 

@@ -24,7 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=12, help="passes over the training hops")
     p.add_argument("--seed", type=int, default=0, help="training seed (weights init, crops, validation split)")
     p.add_argument("--batch", type=int, default=32, help="crops per batch")
-    p.add_argument("--crop-s", type=float, default=8.0, help="crop length in seconds of audio (20 hops per s)")
+    p.add_argument("--crop-s", type=float, default=30.0,
+                   help="crop length in seconds of audio (20 hops per s); the GRU starts each crop from zero state, "
+                        "so long crops teach it to stay quiet over long confuser stretches")
+    p.add_argument("--hidden", type=int, default=48, help="GRU state size (the parameter count grows with it)")
+    p.add_argument("--mining", type=float, default=1.0,
+                   help="hard-example mining strength: clips are drawn in proportion to length x (running loss / "
+                        "mean loss) ** MINING, capped at 4x (0 = by length only)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--hard-weight", type=float, default=3.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
@@ -60,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--epochs {args.epochs}: must be at least 1")
     if args.crop_s <= 0 or args.batch < 1:
         raise UspdError("--crop-s and --batch must be positive")
+    if args.hidden < 4 or args.mining < 0:
+        raise UspdError("--hidden must be at least 4 and --mining must not be negative")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight, minor_weight=args.minor_weight,
-                      threads=args.threads, max_minutes=args.max_minutes)
+                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,

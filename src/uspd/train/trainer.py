@@ -1,6 +1,7 @@
 """Training loop for :class:`uspd.detector.model.DopplerNet` (torch CPU), then export + int8 quantization.
 
-Batches are random crops of ``crop_hops`` hops from clips drawn in proportion to their length (a fifth start at the
+Batches are random crops of ``crop_hops`` hops from clips drawn in proportion to their length, times a hard-example
+mining factor (clips the model currently gets wrong come back more often; :class:`_Batcher`) (a fifth start at the
 clip's first hop, so the warm-up from zero state is learned too), channels padded with a mask; ``channel_drop`` of
 the crops keep only a random subset of their channels (a device with fewer mics). Loss per hop:
 
@@ -35,7 +36,7 @@ class TrainConfig:
     epochs: int = 12
     seed: int = 0
     batch: int = 32
-    crop_hops: int = 160
+    crop_hops: int = 600
     lr: float = 3e-3
     weight_decay: float = 1e-4
     hard_weight: float = 3.0
@@ -48,6 +49,8 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0 = no limit
     hidden: int = 48
     enc: int = 32
+    mining: float = 1.0  # hard-example mining strength: crops drawn more often from clips the model gets wrong
+    mining_cap: float = 4.0  # a clip is drawn at most this many times more often than its length alone says
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,19 +71,42 @@ def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarr
 
 
 class _Batcher:
-    """Random crops (N, T, C, B) with masks and weights, from a list of clips."""
+    """Random crops (N, T, C, B) with masks and weights, from a list of clips.
+
+    Hard-example mining: each clip keeps a running difficulty (the weighted loss of its recent crops, see
+    :meth:`update`); clips are drawn with probability proportional to length x (difficulty / mean) ** mining,
+    capped at ``mining_cap``, so the confusers the model still mistakes for people come back more often."""
 
     def __init__(self, clips: list[dict], cfg: TrainConfig, rng: np.random.Generator):
         self.clips, self.cfg, self.rng = clips, cfg, rng
         self.lengths = np.array([c["x"].shape[0] for c in clips], np.float64)
+        self.difficulty = np.full(len(clips), np.nan)
         self.prob = self.lengths / self.lengths.sum()
         self.prep = [hop_weights(c, cfg) for c in clips]
+        self.last_idx = np.zeros(0, int)
+
+    def update(self, per_crop_loss: np.ndarray, decay: float = 0.5) -> None:
+        """Fold the last batch's per-crop losses into the difficulty of their clips and re-weight the draw."""
+        for i, loss in zip(self.last_idx, per_crop_loss):
+            d = self.difficulty[i]
+            self.difficulty[i] = loss if np.isnan(d) else decay * d + (1.0 - decay) * loss
+        if self.cfg.mining <= 0:
+            return
+        seen = ~np.isnan(self.difficulty)
+        if not seen.any():
+            return
+        mean = float(np.mean(self.difficulty[seen]))
+        rel = np.where(seen, self.difficulty / max(mean, 1e-9), 1.0)
+        factor = np.clip(rel, 1.0 / self.cfg.mining_cap, self.cfg.mining_cap) ** self.cfg.mining
+        p = self.lengths * factor
+        self.prob = p / p.sum()
 
     def batch(self):
         import torch
 
         cfg, rng = self.cfg, self.rng
         idx = rng.choice(len(self.clips), size=cfg.batch, p=self.prob)
+        self.last_idx = idx
         n_ch = max(self.clips[i]["x"].shape[1] for i in idx)
         t_len = cfg.crop_hops
         x = np.zeros((cfg.batch, t_len, n_ch, self.clips[0]["x"].shape[2]), np.float32)
@@ -114,6 +140,16 @@ def _loss(logits, y, w):
 
     bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
     return (bce * w).sum() / w.sum().clamp(min=1.0)
+
+
+def _crop_losses(logits, y, w) -> np.ndarray:
+    """Weighted loss of each crop (N,), for hard-example mining."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w
+        return (bce.sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp(min=1.0)).numpy()
 
 
 def input_stats(clips: list[dict], n_in: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +242,7 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
             x, mask, y, w = batcher.batch()
             logits, _ = net(x, mask)
             loss = _loss(logits, y, w)
+            batcher.update(_crop_losses(logits, y, w))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
