@@ -81,7 +81,7 @@ class StandIn:
         pass
 
 
-def test_detector_instance_and_both_argument_orders():
+def test_detector_instance_name_or_config_default():
     cfg = load_config(None)
     det = StandIn()
     pipe = Pipeline(sidecar(), cfg, det)
@@ -90,9 +90,11 @@ def test_detector_instance_and_both_argument_orders():
     motion_t = [d.t for d in out if d.motion]
     assert motion_t and 1.0 < min(motion_t) < 1.2
     assert any(e.type == "presence_on" for d in out for e in d.events)
-    alt = Pipeline(sidecar(), "classic", cfg)
-    assert alt.detector_name == "classic" and alt.config is cfg
+    alt = Pipeline(sidecar(), cfg, "classic")
+    assert alt.detector_name == "classic" and alt.config is cfg and alt.detector is not det
     assert Pipeline(sidecar(), None, None).detector_name == "classic"
+    with pytest.raises(TypeError, match="config"):
+        Pipeline(sidecar(), "classic", cfg)  # the old swapped order is gone
 
 
 def test_config_reaches_every_stage(tmp_path):

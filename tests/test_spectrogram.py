@@ -78,6 +78,19 @@ def test_result_does_not_depend_on_chunking(two_carriers):
         np.testing.assert_allclose(x.power_db, y.power_db, atol=0.01)
 
 
+def test_the_last_window_of_the_selection_is_a_column(two_carriers):
+    """Every decimated sample reaches the STFT, including those at the end of the file (demodulator flush)."""
+    from uspd.viz.spectrogram import DEMODULATOR_BLOCK, _make_plan
+
+    fs = 96000
+    plan = _make_plan(fs, 1000.0, 0.1, fs, 2000)
+    n_dec = plan.q + plan.n_win + 5 * plan.hop  # ends exactly with a window: 6 columns
+    assert n_dec % DEMODULATOR_BLOCK  # (else a flush would not be needed)
+    for chunk_s in (0.05, 1.0):
+        (spec,) = doppler_spectrogram(two_carriers, mic=0, end_s=n_dec * plan.d / fs, chunk_s=chunk_s)[1:]
+        assert len(spec.times_s) == 6
+
+
 def test_file_is_streamed_in_chunks(two_carriers, monkeypatch):
     requested = []
     original = RecordingReader.chunks

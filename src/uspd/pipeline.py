@@ -31,15 +31,15 @@ class Pipeline:
 
     ``Pipeline(sidecar, config=None, detector=None)``: config is a :class:`uspd.config.Config` (None = defaults);
     detector is a name ("classic"/"nn"), a :class:`Detector` instance, or None for ``config.detector.name``.
-    (``Pipeline(sidecar, "classic", config)`` is accepted too.) ``.process(chunk (n, n_mics)) -> list[Decision]``,
+    ``.process(chunk (n, n_mics)) -> list[Decision]``,
     one per completed hop; ``.flush()``; ``.reset()``. ``frontend``, ``detector``, ``tracker`` are public (the live
     service drives them through the tone duty cycle).
     """
 
-    def __init__(self, sidecar: Sidecar, config: Config | str | Detector | None = None,
-                 detector: str | Detector | Config | None = None):
-        if isinstance(config, (str, Detector)) and not isinstance(config, Config):
-            config, detector = (detector if isinstance(detector, Config) else None), config
+    def __init__(self, sidecar: Sidecar, config: Config | None = None, detector: str | Detector | None = None):
+        if config is not None and not isinstance(config, Config):
+            raise TypeError(f"Pipeline(sidecar, config, detector): config must be a Config or None, "
+                            f"got {type(config).__name__}")
         self.config = config if config is not None else load_config(None)
         self.sidecar = sidecar
         fe_cfg = self.config.frontend if self.config.frontend is not None else FrontEndConfig()

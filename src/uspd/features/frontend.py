@@ -1,10 +1,11 @@
 """Streaming Doppler front end: mic audio in, per-hop Doppler spectra out (the ``[frontend]`` config section).
 
 Per carrier and mic: a complex band-pass FIR centred on the carrier, evaluated only at the decimated instants
-(polyphase, = mixing to complex baseband + low-pass + decimation), an exact oscillator phase from integer sample
-counters (no drift on hour-long files), a high-pass on the baseband that removes the static (zero-Doppler) clutter,
-and every hop a Hann-windowed FFT over the last ``window_s`` of baseband, keeping ``±band_hz``. Power is given in dB
-relative to the carrier's own received level in the same window (so emission level and mic gain cancel).
+(polyphase, = mixing to complex baseband + low-pass + decimation) with an exact oscillator phase from integer sample
+counters (no drift on hour-long files), both in :class:`uspd.features.demodulator.CarrierDemodulator`; a high-pass
+on the baseband that removes the static (zero-Doppler) clutter, and every hop a Hann-windowed FFT over the last
+``window_s`` of baseband, keeping ``±band_hz``. Power is given in dB relative to the carrier's own received level in
+the same window (so emission level and mic gain cancel).
 
 Audio is consumed in whole hops (the rest waits in a carried remainder) and every hop goes through exactly the same
 arithmetic (the polyphase products are one fixed-shape matrix product per hop and mic, the high-pass runs on
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from uspd.errors import ConfigError
-from uspd.features.filters import SegmentedHighPass, butter_highpass_zpk, kaiser_lowpass, kaiser_order
+from uspd.features.demodulator import CarrierDemodulator, decimation_lowpass
+from uspd.features.filters import SegmentedHighPass, butter_highpass_zpk
 
 #: Power floor: relative Doppler power below -150 dB re carrier is numerical noise and is clipped there; also the
 #: floor of level_db (dBFS) for silence.
@@ -127,7 +129,7 @@ class DopplerFrontEnd:
     sample_rate: Hz. carriers_hz: carrier frequencies (Hz). n_mics: channels of every chunk.
     ``.process(chunk (n, n_mics) float) -> Frames`` (zero or more new frames). Attributes after construction:
     ``hop_samples`` (input samples per hop), ``decimation``, ``baseband_rate_hz``, ``window_samples`` (baseband),
-    ``n_fft``, ``freqs_hz``, ``hop_s`` (exact).
+    ``n_fft``, ``freqs_hz``, ``hop_s`` (exact), ``demodulator`` (the :class:`CarrierDemodulator`, one hop per block).
     """
 
     def __init__(self, sample_rate: int, carriers_hz, n_mics: int, config: FrontEndConfig | None = None):
@@ -168,77 +170,22 @@ class DopplerFrontEnd:
 
     # ------------------------------------------------------------------------------------------------------------
     def _build_filters(self) -> None:
-        cfg, fs, d = self.config, self.sample_rate, self.decimation
-        fb = self.baseband_rate_hz
-        width = (fb - 2.0 * cfg.band_hz) / (fs / 2.0)  # transition band_hz .. fb - band_hz, normalised
-        numtaps, beta = kaiser_order(cfg.antialias_db, width)
-        self._n_phases = max(1, math.ceil(numtaps / d))
-        taps = self._n_phases * d
-        h = kaiser_lowpass(taps, fb / 2.0, fs, beta)
-        m = np.arange(taps)
-        # Complex band-pass per carrier: g[m] = h[m] exp(+i w0 m); the output at input index n is
-        # sum_m g[m] x[n - m] and baseband = that * exp(-i w0 n) (applied later with exact phase).
-        g = h[None, :] * np.exp(2j * np.pi * np.outer(self.carriers_hz / fs, m))  # (K, taps)
-        # Polyphase: output for block j (input samples jD..jD+D-1, output at n = jD + D - 1) is
-        # sum_p block[j - p] @ G_p with G_p[i] = g[p D + D - 1 - i].
-        gp = g.reshape(len(self.carriers_hz), self._n_phases, d)[:, :, ::-1]  # (K, P, D): [k, p, i]
-        gp = np.transpose(gp, (2, 1, 0))  # (D, P, K)
-        # Rows ordered (p, k, re/im): (P * K * 2, D), applied as gmat @ blocks.T.
-        self._gmat = np.ascontiguousarray(np.stack([gp.real, gp.imag], axis=3).reshape(d, -1).T, dtype=np.float32)
-        poles, _ = butter_highpass_zpk(cfg.clutter_order, cfg.clutter_cutoff_hz, fb)
+        cfg = self.config
+        lowpass = decimation_lowpass(self.sample_rate, self.decimation, cfg.band_hz, cfg.antialias_db)
+        self.demodulator = CarrierDemodulator(self.sample_rate, self.carriers_hz, self.n_mics, self.decimation,
+                                              lowpass, block=self._hop_bb)
+        poles, _ = butter_highpass_zpk(cfg.clutter_order, cfg.clutter_cutoff_hz, self.baseband_rate_hz)
         self._hp_segment = SegmentedHighPass.segment_for(poles, self._hop_bb)
-        # Integer carrier parts for the exact oscillator phase; exp(-2 pi i m / fs) for every integer m < fs.
-        self._f0_int = np.floor(self.carriers_hz).astype(np.int64)
-        self._f0_frac = self.carriers_hz - self._f0_int
-        self._unit_table = np.exp(-2j * np.pi * np.arange(fs) / fs)
 
     def reset(self) -> None:
         """Forget all history (as if audio started now, preceded by silence)."""
         k, m, cfg = len(self.carriers_hz), self.n_mics, self.config
-        self._rem = np.zeros((m, 0), np.float32)                       # input samples not filling a hop
-        self._zhist = np.zeros((m, self._gmat.shape[0], self._n_phases - 1), np.float32)  # last P - 1 products
-        self._bb_count = 0                                             # baseband samples produced so far
+        self.demodulator.reset()                                       # remainder, filter history, sample count
         self._hp = SegmentedHighPass(cfg.clutter_order, cfg.clutter_cutoff_hz, self.baseband_rate_hz, k * m,
                                      self._hp_segment)
         n_hist = self.window_samples - 1
         self._hist_pre = np.zeros((k * m, n_hist), complex)            # baseband before clutter removal
         self._hist_hp = np.zeros((k * m, n_hist), complex)             # baseband after clutter removal
-
-    def _oscillator(self, j0: int, n: int) -> np.ndarray:
-        """exp(-i w0 n_j) for baseband samples j0..j0+n-1 (n_j = (j + 1) D - 1), shape (K, n), exact phase."""
-        fs = self.sample_rate
-        idx = (np.arange(j0, j0 + n, dtype=np.int64) + 1) * self.decimation - 1
-        # f0 n / fs with n = q fs + r: (f0_int r mod fs) / fs + f0_frac r / fs + f0_frac q  (mod 1 cycle).
-        q, r = idx // fs, idx % fs
-        osc = self._unit_table[(self._f0_int[:, None] * r[None, :]) % fs]
-        if np.any(self._f0_frac):
-            cycles = self._f0_frac[:, None] * r[None, :] / fs + np.mod(np.outer(self._f0_frac, q), 1.0)
-            osc = osc * np.exp(-2j * np.pi * cycles)
-        return osc
-
-    def _baseband(self, x: np.ndarray, n_hops: int) -> np.ndarray:
-        """x (n_mics, n_hops * hop_samples) float32 -> baseband (K * n_mics, n_hops * hop_bb) complex128, before
-        clutter removal; rows ordered (carrier, mic)."""
-        d, p_n, k, m = self.decimation, self._n_phases, len(self.carriers_hz), self.n_mics
-        width, jh = self._gmat.shape[0], self._hop_bb
-        n_blocks = n_hops * jh
-        # One (W, D) @ (D, hop_bb) product per hop and mic: the same arithmetic whatever the chunking.
-        z = np.empty((m, width, p_n - 1 + n_blocks), np.float32)
-        z[:, :, : p_n - 1] = self._zhist
-        out = z[:, :, p_n - 1:].reshape(m, width, n_hops, jh).transpose(0, 2, 1, 3)  # (M, hops, W, hop_bb) view
-        np.matmul(self._gmat, x.reshape(m, n_hops, jh, d).swapaxes(2, 3), out=out)
-        self._zhist = z[:, :, n_blocks:].copy()
-        # y[j] = sum_p (phase p products of block j - p), in a fixed order.
-        y = z[:, : 2 * k, p_n - 1:].copy()
-        for p in range(1, p_n):
-            y += z[:, 2 * k * p: 2 * k * (p + 1), p_n - 1 - p: p_n - 1 - p + n_blocks]
-        osc = self._oscillator(self._bb_count, n_blocks)  # (K, J)
-        self._bb_count += n_blocks
-        yc = np.empty((k, m, n_blocks), complex)
-        yc.real = y[:, 0::2].transpose(1, 0, 2)
-        yc.imag = y[:, 1::2].transpose(1, 0, 2)
-        yc *= osc[:, None, :]
-        return yc.reshape(k * m, n_blocks)
 
     def process(self, chunk: np.ndarray) -> Frames:
         """chunk (n, n_mics) float samples (full scale 1.0) -> Frames for every hop completed by this chunk."""
@@ -247,23 +194,17 @@ class DopplerFrontEnd:
             chunk = chunk[:, None]
         if chunk.ndim != 2 or chunk.shape[1] != self.n_mics:
             raise ValueError(f"chunk must be (n, {self.n_mics}), got {chunk.shape}")
-        x = np.ascontiguousarray(chunk.T, dtype=np.float32)
-        if self._rem.shape[1]:
-            x = np.concatenate([self._rem, x], axis=1)
-        n_hops = x.shape[1] // self.hop_samples
-        self._rem = x[:, n_hops * self.hop_samples:].copy()
-        f_first = self._bb_count // self._hop_bb
+        bb0 = self.demodulator.produced
+        f_first = bb0 // self._hop_bb
+        pre = self.demodulator.feed(chunk)  # (K, M, n_hops * hop_bb): whole hops only
+        n_hops = pre.shape[2] // self._hop_bb
         if n_hops == 0:
             return self._frames(self._hist_pre, self._hist_hp, f_first, 0)
-        x = x[:, : n_hops * self.hop_samples]
-        if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
-        bb0 = self._bb_count
-        pre = self._baseband(x, n_hops)
+        pre = pre.reshape(-1, pre.shape[2])  # rows (carrier, mic)
         if bb0 == 0:
             # Start the clutter high-pass in steady state for the static field seen by the first baseband sample
             # whose decimation filter saw only real audio; before it, the high-pass sees that same value (output 0).
-            first = self._n_phases - 1
+            first = self.demodulator.warmup
             self._hp.start(pre[:, first])
             hp_in = pre.copy()
             hp_in[:, :first] = pre[:, first, None]

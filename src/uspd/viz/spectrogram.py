@@ -1,9 +1,10 @@
 """Doppler-band spectrogram of a recording, computed chunk by chunk (an hour-long file is never loaded whole).
 
 For each carrier f0: mix the mics to complex baseband (x·exp(-j2π·f0·t)), low-pass and decimate to about four times
-the band (FIR, polyphase), then a Hann STFT; keep the bins within ±band_hz of the carrier. Neighbouring columns are
-averaged (linear power) so there are at most ``max_columns`` of them. Power is in dBFS: a full-scale sine at a bin
-centre reads 0 dB. Plotting needs matplotlib (the ``plot`` extra), imported only when a picture is drawn.
+the band (FIR, polyphase: :class:`uspd.features.demodulator.CarrierDemodulator`, the front end's demodulator), then a
+Hann STFT; keep the bins within ±band_hz of the carrier. Neighbouring columns are averaged (linear power) so there
+are at most ``max_columns`` of them. Power is in dBFS: a full-scale sine at a bin centre reads 0 dB. Plotting needs
+matplotlib (the ``plot`` extra), imported only when a picture is drawn.
 """
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
 
 from uspd.errors import UspdError
+from uspd.features.demodulator import CarrierDemodulator, decimation_lowpass
 from uspd.recording import Labels, RecordingReader
 
 log = logging.getLogger(__name__)
 
 #: Stop-band attenuation of the decimation filter (dB).
 DECIMATION_ATTENUATION_DB = 80.0
+#: Baseband samples per product of the demodulator (a few hundred: fast, and single-threaded in BLAS).
+DEMODULATOR_BLOCK = 256
 #: Speed of sound used for the speed axis of the picture (m/s, air at 20 °C).
 SPEED_OF_SOUND_M_S = 343.2
 
@@ -45,7 +48,8 @@ class BandSpectrogram:
 
 @dataclass
 class _Plan:
-    """What every carrier shares: decimation factor ``d``, FIR ``h`` (len d·q+1), STFT window and bins."""
+    """What every carrier shares: decimation factor ``d``, FIR ``h`` (len d·q+1, centred d·q/2 samples back),
+    STFT window and bins."""
 
     fs: int
     d: int
@@ -68,9 +72,8 @@ def _make_plan(fs: int, band_hz: float, window_s: float, n_frames: int, max_colu
     fs_dec = fs / d
     if d > 1:
         # Pass up to band_hz; everything that would alias into ±band_hz (beyond fs_dec - band_hz) is stopped.
-        n_taps, beta = signal.kaiserord(DECIMATION_ATTENUATION_DB, (fs_dec - 2 * band_hz) / (fs / 2))
-        q = max(1, math.ceil((n_taps - 1) / d))
-        h = signal.firwin(d * q + 1, fs_dec / 2, window=("kaiser", beta), fs=fs)
+        h = decimation_lowpass(fs, d, band_hz, DECIMATION_ATTENUATION_DB, extra_tap=True)
+        q = (len(h) - 1) // d
     else:
         q, h = 0, np.ones(1)
     n_win = int(round(window_s * fs_dec))
@@ -87,55 +90,9 @@ def _make_plan(fs: int, band_hz: float, window_s: float, n_frames: int, max_colu
     freqs = np.fft.fftfreq(n_win, 1 / fs_dec)
     order = np.argsort(freqs)
     bins = order[np.abs(freqs[order]) <= band_hz * (1 + 1e-9)]
-    return _Plan(fs=fs, d=d, h=h.astype(np.float32), q=q, n_win=n_win, hop=hop,
-                 window=signal.get_window("hann", n_win).astype(np.float32), bins=bins,
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_win) / n_win)  # periodic Hann
+    return _Plan(fs=fs, d=d, h=h, q=q, n_win=n_win, hop=hop, window=window.astype(np.float32), bins=bins,
                  doppler_hz=freqs[bins], group=max(1, math.ceil(n_cols / max_columns)))
-
-
-class _Demodulator:
-    """Real mic samples in, complex baseband of every carrier out, decimated by ``plan.d`` (streaming).
-
-    Per carrier the low-pass ``h`` is shifted up to the carrier (``g[j] = h[j]·exp(+i·w0·j)``) and evaluated on the
-    real input only at the decimated instants ``n``, then multiplied by ``exp(-i·w0·n)``: the same numbers as mixing
-    down then low-passing, without mixing at the full rate. Polyphase: with blocks ``B[c] = x[c·d:(c+1)·d]`` one
-    matrix product gives ``W[c, p] = B[c] · G[p]`` and the output is ``sum_p W[q + m - p, p]``.
-    """
-
-    def __init__(self, plan: _Plan, carriers_hz: list[float], start_frame: int, n_mics: int):
-        self.plan, self.start_frame = plan, start_frame
-        self.w_cycles = np.asarray(carriers_hz, dtype=np.float64) / plan.fs  # (K,) cycles per sample
-        d, q = plan.d, plan.q
-        j = np.arange(q + 1)[:, None] * d - np.arange(d)[None, :]  # (q+1, d): tap index p·d - i
-        valid = (j >= 0) & (j <= q * d)
-        jj = np.clip(j, 0, q * d)
-        g = plan.h[jj][None] * np.exp(2j * np.pi * self.w_cycles[:, None, None] * jj[None])  # (K, q+1, d)
-        g[:, ~valid] = 0
-        # Columns ordered (re/im, K, q+1) for one real matrix product.
-        self._g = np.ascontiguousarray(np.concatenate([g.real, g.imag]).reshape(-1, d).T, dtype=np.float32)
-        self._x = np.zeros((q * d, n_mics), np.float32)  # pending input, the filter history in front (zeros)
-        self._k = 0  # segment-relative index of the next output (a multiple of d)
-
-    def feed(self, x: np.ndarray) -> np.ndarray:
-        """Mic block ``(n, n_mics)`` in; new baseband samples ``(m, n_mics, K)`` complex64 out (m may be 0)."""
-        p = self.plan
-        d, q = p.d, p.q
-        self._x = np.concatenate([self._x, x.astype(np.float32, copy=False)])
-        n_blocks = len(self._x) // d
-        n_out = n_blocks - q
-        k_len = len(self.w_cycles)
-        n_mics = self._x.shape[1]
-        if n_out <= 0:
-            return np.zeros((0, n_mics, k_len), np.complex64)
-        blocks = self._x[:n_blocks * d].reshape(n_blocks, d, n_mics).transpose(0, 2, 1).reshape(-1, d)
-        w = (blocks @ self._g).reshape(n_blocks, n_mics, 2, k_len, q + 1)
-        v = np.zeros((n_out, n_mics, 2, k_len), np.float32)
-        for ph in range(q + 1):
-            v += w[q - ph:q - ph + n_out, :, :, :, ph]
-        n_abs = self.start_frame + self._k + d * np.arange(n_out, dtype=np.float64)  # file index of each output
-        osc = np.exp(-2j * np.pi * np.mod(n_abs[:, None] * self.w_cycles[None, :], 1.0))  # (n_out, K)
-        self._x = self._x[n_out * d:]
-        self._k += n_out * d
-        return ((v[:, :, 0] + 1j * v[:, :, 1]) * osc[:, None, :]).astype(np.complex64)
 
 
 class _BandColumns:
@@ -239,18 +196,24 @@ def doppler_spectrogram(
               plan.d, plan.fs_dec, len(plan.h), plan.n_win, plan.group)
     n_sel = 1 if mic is not None else reader.n_mics
     carriers = reader.sidecar.carrier_hz
-    demod = _Demodulator(plan, carriers, start, n_sel)
+    # Output j is the low-pass output at sample j·d of the selection (lead d - 1), as the time axis assumes.
+    demod = CarrierDemodulator(fs, carriers, n_sel, plan.d, plan.h, lead=plan.d - 1, block=DEMODULATOR_BLOCK)
     bands = [_BandColumns(plan, f0, start, n_sel) for f0 in carriers]
     chunk = max(plan.d, int(chunk_s * fs))
     from tqdm import tqdm
 
     with tqdm(total=round((stop - start) / fs, 1), unit="s", disable=not progress, desc="spectrogram") as bar:
         for block in reader.chunks(chunk, start, stop):
-            y = demod.feed(block if mic is None else block[:, mic:mic + 1])
-            for i, b in enumerate(bands):
-                b.add(y[:, :, i])
+            _add(bands, demod.feed(block if mic is None else block[:, mic:mic + 1]))
             bar.update(round(len(block) / fs, 1))
+        _add(bands, demod.flush())
     return [b.result() for b in bands]
+
+
+def _add(bands: list[_BandColumns], y: np.ndarray) -> None:
+    """Baseband y (K, n_mics, J) from the demodulator to each carrier's columns."""
+    for i, b in enumerate(bands):
+        b.add(y[i].T.astype(np.complex64))
 
 
 # --- picture -------------------------------------------------------------------------------------------------------
@@ -308,8 +271,8 @@ def plot_spectrogram(
         df = float(s.doppler_hz[1] - s.doppler_hz[0]) if len(s.doppler_hz) > 1 else 1.0
         extent = (*_time_extent(s), s.doppler_hz[0] - df / 2, s.doppler_hz[-1] + df / 2)
         # Clipped first: matplotlib's resampling of far out-of-range values can drop the carrier line.
-        image = ax.imshow(np.clip(s.power_db, vmin, vmax), aspect="auto", origin="lower", extent=extent, interpolation="nearest",
-                          cmap="magma", vmin=vmin, vmax=vmax)
+        image = ax.imshow(np.clip(s.power_db, vmin, vmax), aspect="auto", origin="lower", extent=extent,
+                          interpolation="nearest", cmap="magma", vmin=vmin, vmax=vmax)
         ax.set_ylabel("Doppler shift (Hz)")
         ax.set_title(f"carrier {s.carrier_hz:g} Hz", fontsize=10, loc="left")
         f0 = s.carrier_hz
