@@ -85,6 +85,20 @@ def test_random_scene_kinds_give_the_promised_labels(kind):
             assert "music" in kinds
 
 
+@pytest.mark.parametrize("base", ["walk", "seated"])
+def test_person_kind_with_confusers_always_mixes_confusers_in(base):
+    from uspd.simulate.scene import CONFUSER_SUFFIX
+
+    rng = np.random.default_rng(7)
+    for i in range(6):
+        spec = random_scene_spec(rng, base + CONFUSER_SUFFIX)
+        types = [m["type"] for m in spec["movers"]]
+        assert "person" in types
+        assert len([t for t in types if t != "person"]) + ("music" in spec) >= 1
+    lab = SceneRenderer(load_scene(spec), seed=0).labels
+    assert {iv.kind for iv in lab.intervals} & PEOPLE
+
+
 def test_random_sampler_is_diverse():
     rng = np.random.default_rng(5)
     specs = [random_scene_spec(rng) for _ in range(200)]

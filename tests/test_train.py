@@ -35,6 +35,23 @@ def test_hop_labels_kinds_edges_and_confusers():
     assert not np.any(lab["confusers"] & CONFUSER_BITS["curtain"])
 
 
+def test_hop_weights_weigh_hard_negatives_and_hard_positives():
+    from uspd.train.trainer import TrainConfig, hop_weights
+
+    n = 8
+    clip = {"motion": np.array([0, 0, 2, 2, 1, 1, 0, 2], np.int8), "action": np.array([0, 0, 0, 0, 2, 3, 0, 0], np.int8),
+            "confusers": np.array([0, 1, 0, 1, 0, 1, 0, 0], np.uint16), "pet": np.zeros(n, bool),
+            "far": np.zeros(n, bool), "presence": np.zeros(n, bool), "edge": np.array([0, 0, 0, 0, 0, 0, 0, 1], bool)}
+    cfg = TrainConfig(hard_weight=5.0, hard_positive_weight=3.0, minor_weight=2.0, typing_weight=0.3)
+    targets, w, wm = hop_weights(clip, cfg)
+    np.testing.assert_array_equal(targets[0], [0, 0, 1, 1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(targets[1], [0, 0, 1, 1, 0, 0, 0, 1])
+    # plain negative 1, confuser negative 5, major 1, major beside a confuser 3, page 2, typing beside a confuser
+    # 0.3 * 3, an edge hop 0
+    np.testing.assert_allclose(w, [1, 5, 1, 3, 2, 0.9, 1, 0])
+    assert wm[7] == 0 and wm[0] == pytest.approx(cfg.major_neg_weight)
+
+
 def _train(clips, seed, epochs=3):
     from uspd.train.trainer import TrainConfig, train_model
 

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--hard-weight", type=float, default=3.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
+    p.add_argument("--hard-positive-weight", type=float, default=3.0,
+                   help="factor on the loss weight of motion hops while a confuser or a pet is active (hard "
+                        "positives: a walker beside a fan or a vacuum)")
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
     p.add_argument("--no-background", action="store_true",
                    help="feed only the band levels, not their rise above the slow per-channel background")
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if args.hidden < 4 or args.mining < 0:
         raise UspdError("--hidden must be at least 4 and --mining must not be negative")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
-                      lr=args.lr, hard_weight=args.hard_weight, minor_weight=args.minor_weight,
+                      lr=args.lr, hard_weight=args.hard_weight,
+                      hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}

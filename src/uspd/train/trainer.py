@@ -7,6 +7,8 @@ the crops keep only a random subset of their channels (a device with fewer mics)
 
 - ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
   person is active) ``hard_weight``; minor motion ``minor_weight`` (typing, almost invisible, ``typing_weight``);
+  hard positives (motion while a confuser or pet is active) times ``hard_positive_weight``, so that "a confuser is
+  there" never becomes a shortcut for "nobody moves" (it did: a walker beside a vacuum scored 0.01);
   hops near a motion interval's start or end 0 (ambiguous);
 - ``major``: BCE against "major" on motion hops, and towards 0 with ``major_neg_weight`` elsewhere.
 
@@ -40,6 +42,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     hard_weight: float = 3.0
+    hard_positive_weight: float = 3.0  # multiplies the weight of motion hops while a confuser or a pet is active
     minor_weight: float = 2.0
     typing_weight: float = 0.3
     major_neg_weight: float = 0.2
@@ -64,6 +67,7 @@ def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarr
     w[hard] = cfg.hard_weight
     w[motion == MINOR] = cfg.minor_weight
     w[(motion == MINOR) & (clip["action"] == ACTION_CODES["typing"])] = cfg.typing_weight
+    w[(motion > 0) & ((clip["confusers"] != 0) | clip["pet"])] *= cfg.hard_positive_weight
     w[clip["edge"]] = 0.0
     wm = np.where(motion > 0, 1.0, cfg.major_neg_weight).astype(np.float32)
     wm[clip["edge"]] = 0.0
