@@ -231,9 +231,16 @@ def test_evaluate_command_with_standin_pipeline(tiny_set, tmp_path, monkeypatch,
     assert [round(a["t"], 2) for a in c["false_alarm_events"]] == [8.1, 15.1]
     assert c["false_alarm_events"][0]["active"] == ["fan"]
     assert [m["clip"].endswith("w2.wav") for m in c["missed_intervals"]] == [True]
-    # matched FA 0/h: the sweep raises the threshold above 0.9 -> no alarms and no detections
+    # matched FA 0/h: confuser bursts of 6 and 10 hops, a walk-in of 36 at the same score: a 12-hop debounce keeps
+    # the walk-in and drops both alarms (the threshold alone could not: all score 0.9)
     (m0,) = c["matched_fa"]
-    assert m0["reachable"] and m0["alarms"] == 0 and m0["threshold"] > 0.9 and m0["major_recall"] == 0.0
+    assert m0["reachable"] and m0["alarms"] == 0 and m0["major_recall"] == 0.5 and m0["debounce_hops"] == 12
+    assert 0.05 < m0["threshold"] <= 0.9 and m0["delay_median_s"] == pytest.approx(0.75, abs=0.051)
+    assert [e["major_recall_level"] for e in c["fa_at_recall"]] == [0.8, 0.9, 0.95]   # defaults with --matched-fa
+    assert not any(e["reachable"] for e in c["fa_at_recall"])                        # one walk-in of two is missed
+    assert [r["major_recall_level"] for r in res["fa_at_recall_ratio"]] == [0.8, 0.9, 0.95]
+    assert res["metric_definitions"]["sweep"]["debounce_grid"] == [1, 2, 3, 4, 6, 8, 12, 16, 24]
+    assert "ratio classic/nn" in text
     # nn stand-in: 0.7 on bursts, 0.5 elsewhere. The first false alarm turns presence on, the sensitive threshold
     # (0.35) then sees the 0.5 floor as motion: one long event per clip (the walk-in's motion never ends either and
     # counts once its label's margin is over), and the motion share of negative time shows it
@@ -259,12 +266,177 @@ def test_matched_fa_sweep_finds_operating_points():
     pos = M.ClipResult("p", Labels(60, [LabelInterval(20, 25, "major", 2.0)]), t, pos_score, np.ones(len(t)),
                        np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
     neg_h = M.false_alarm_metrics([neg, pos], M.MetricsConfig())["negative_h"]
-    pts = matched_fa([neg, pos], PresenceConfig(), [2.5 / neg_h, 1.5 / neg_h, 0.0])
+    pts = matched_fa([neg, pos], PresenceConfig(), [2.5 / neg_h, 1.5 / neg_h, 0.0], debounce_grid=(2,))
     # <= 2 alarms allowed: threshold just above 0.6 -> the 0.65 walk is still detected
     assert pts[0]["alarms"] == 2 and 0.6 < pts[0]["threshold"] <= 0.65 and pts[0]["major_recall"] == 1.0
     # <= 1 alarm: threshold above 0.7 -> the walk is missed
     assert pts[1]["alarms"] == 1 and 0.7 < pts[1]["threshold"] <= 0.8 and pts[1]["major_recall"] == 0.0
     assert pts[2]["alarms"] == 0 and pts[2]["threshold"] > 0.8
+
+
+def scored(duration_s, intervals, bursts=(), base=0.02, name="c"):
+    """A ClipResult whose score is ``base`` except ``value`` inside each burst (a, b, value); major = 1."""
+    t = HOP_S * np.arange(1, int(round(duration_s / HOP_S)) + 1)
+    score = np.full(len(t), base)
+    for a, b, value in bursts:
+        score[(t >= a - 1e-9) & (t < b - 1e-9)] = value
+    return M.ClipResult(name, Labels(duration_s, list(intervals)), t, score, np.ones(len(t)), np.zeros(len(t), bool),
+                        np.zeros(len(t), bool), duration_s)
+
+
+def test_rescore_from_the_first_possible_motion_equals_the_full_tracker():
+    from uspd.evaluate.runner import _Scores, first_run_start, rescore, with_threshold
+    from uspd.presence.tracker import PresenceConfig, PresenceTracker, decisions_to_arrays
+
+    rng = np.random.default_rng(5)
+    n = 3000                                         # 150 s: presence goes on, stays (sensitive), and times out
+    t = HOP_S * np.arange(1, n + 1)
+    score = np.clip(rng.normal(0.2, 0.15, n), 0, 1)
+    for a in rng.integers(0, n - 40, 25):
+        score[a:a + rng.integers(1, 40)] = rng.uniform(0.3, 1.0)
+    major = np.where(rng.random(n) < 0.7, 1.0, 0.0)
+    base = PresenceConfig(vacancy_timeout_s=20.0, sensitive_window_s=30.0, hangover_s=0.5)
+    skipped = 0
+    for thr in (0.3, 0.5, 0.8, 0.95, 0.999):
+        for d in (1, 2, 5, 12, 30):
+            cfg = with_threshold(base, thr, d)
+            c = M.ClipResult("r", Labels(n * HOP_S, []), t, score, major, np.zeros(n, bool), np.zeros(n, bool),
+                             n * HOP_S)
+            full = decisions_to_arrays(PresenceTracker(cfg).update(t, _Scores(score, major)))
+            fast = rescore(c, cfg)
+            np.testing.assert_array_equal(fast.motion, full["motion"])
+            np.testing.assert_array_equal(fast.presence, full["presence"])
+            start = first_run_start(score, thr, d)
+            skipped += start > 0
+            assert not full["motion"][:start].any() and (start == n or full["motion"].any())
+    assert skipped > 10                              # the shortcut was exercised, not only the plain path
+    assert first_run_start(np.array([0.9, 0.1, 0.9, 0.9, 0.1]), 0.5, 2) == 2
+    assert first_run_start(np.array([0.9, 0.9]), 0.5, 3) == 2
+
+
+def test_operating_points_reuse_rescored_clips_exactly():
+    from uspd.evaluate.runner import OperatingPoints, rescore, with_threshold
+    from uspd.presence.tracker import PresenceConfig
+
+    clips = [scored(60, [iv(0, 60, "fan")], [(10, 10.3, 0.7), (30, 31, 0.9)]),
+             scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.8)])]
+    pts = OperatingPoints(clips, PresenceConfig())
+    a = pts.at(0.65, 2)
+    runs = pts.tracker_runs
+    b = pts.at(0.66, 2)                               # no score between 0.65 and 0.66: nothing re-run
+    assert pts.tracker_runs == runs and {**a, "threshold": 0} == {**b, "threshold": 0}
+    c = pts.at(0.75, 2)                               # the 0.7 burst drops out: only the fan clip is re-run
+    assert pts.tracker_runs == runs + 1 and c["alarms"] == a["alarms"] - 1 == 1
+    plain = [rescore(x, with_threshold(PresenceConfig(), 0.75, 2)) for x in clips]
+    assert c["alarms"] == M.false_alarm_metrics(plain, M.MetricsConfig())["alarms"]
+    assert c["major_recall"] == 1.0 and c["debounce_hops"] == 2
+    assert c["delay_median_s"] == pytest.approx(HOP_S, abs=1e-6)     # motion on the 2nd hop of the walk
+    assert pts.at(0.7, 2)["alarms"] == 2              # a threshold equal to a score keeps that hop (score >= thr)
+    assert pts.at(0.65, 1) != a and pts.tracker_runs > runs + 1       # another debounce is re-run, not reused
+
+
+def test_sweep_debounce_finds_recall_where_saturated_scores_defeat_the_threshold():
+    from uspd.evaluate.runner import matched_fa
+    from uspd.presence.tracker import PresenceConfig
+
+    # confusers: 30 bursts of 3 hops at 0.9999; walks: 5 s at the same 0.9999
+    neg = scored(600, [iv(0, 600, "fan")], [(20 * k + 10, 20 * k + 10.15, 0.9999) for k in range(30)], name="n")
+    walks = [scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.9999)], name=f"w{k}") for k in range(4)]
+    clips = [neg, *walks]
+    (old,) = matched_fa(clips, PresenceConfig(), [1.0], debounce_grid=(2,))
+    assert old["reachable"] and old["threshold"] > 0.9999 and old["major_recall"] == 0.0
+    (new,) = matched_fa(clips, PresenceConfig(), [1.0])
+    assert new["reachable"] and new["major_recall"] == 1.0 and new["alarms"] == 0
+    assert new["debounce_hops"] == 4                  # the shortest debounce longer than the bursts
+    assert new["delay_median_s"] == pytest.approx(3 * HOP_S, abs=HOP_S / 2)
+    assert [g["debounce_hops"] for g in new["by_debounce"]] == [1, 2, 3, 4, 6, 8, 12, 16, 24]
+    assert [g["major_recall"] for g in new["by_debounce"]] == [0.0] * 3 + [1.0] * 6
+    # the logit-scale bisection resolves scores near 1: confusers at 0.9999, walks at 0.99999 -> a threshold between
+    walks_hi = [scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.99999)], name=f"v{k}") for k in range(4)]
+    (sep,) = matched_fa([neg, *walks_hi], PresenceConfig(), [1.0], debounce_grid=(2,))
+    assert sep["major_recall"] == 1.0 and 0.9999 < sep["threshold"] <= 0.99999
+
+
+def test_fa_at_recall_takes_the_lowest_fa_and_skips_stuck_on_points():
+    from uspd.evaluate.runner import fa_at_recall, sweep
+    from uspd.presence.tracker import PresenceConfig
+
+    # bursts of 3 hops (x10), 6 hops (x3) and 10 hops (x1): alarms fall with the debounce; walks of 100 hops
+    bursts = [(20 * k + 10, 20 * k + 10 + 0.05 * n, 0.9999) for k, n in enumerate([3] * 10 + [6] * 3 + [10])]
+    neg = scored(600, [iv(0, 600, "fan")], bursts, name="n")
+    walks = [scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.9999)], name=f"w{k}") for k in range(4)]
+    res = sweep([neg, *walks], PresenceConfig(), [], [1.0], debounce_grid=(1, 4, 8, 12, 16))
+    (e,) = res["fa_at_recall"]
+    assert e["reachable"] and e["major_recall_level"] == 1.0 and e["major_recall"] == 1.0
+    assert e["alarms"] == 0 and e["debounce_hops"] == 12 and 0.999 < e["threshold"] <= 0.9999
+    assert [g["alarms"] for g in e["by_debounce"]] == [14, 4, 1, 0, 0]
+    assert res["matched_fa"] == []
+    # a walk scoring below the empty room's floor: recall 1.0 only with motion stuck on -> not admissible
+    floor = scored(600, [iv(0, 600, "hvac")], base=0.3, name="f")
+    faint = [scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.25)], base=0.01, name=f"f{k}") for k in range(2)]
+    (stuck,) = fa_at_recall([floor, *faint], PresenceConfig(), [1.0], debounce_grid=(2,))
+    assert not stuck["reachable"] and stuck["fa_per_h"] is None and stuck["by_debounce"][0]["reachable"] is False
+    (allowed,) = fa_at_recall([floor, *faint], PresenceConfig(), [1.0], debounce_grid=(2,), max_motion_fraction=1.0)
+    assert allowed["reachable"] and allowed["motion_fraction"] > 0.9 and allowed["alarms"] <= 3
+
+
+def test_sensitive_threshold_cap_or_follow():
+    from uspd.evaluate.runner import with_threshold
+    from uspd.presence.tracker import PresenceConfig
+
+    cfg = PresenceConfig(threshold=0.6, sensitive_threshold=0.35)
+    assert with_threshold(cfg, 0.9).sensitive_threshold == 0.35
+    assert with_threshold(cfg, 0.2).sensitive_threshold == 0.2
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    follow = with_threshold(cfg, 0.99, 6, sensitive="follow")
+    assert logit(0.99) - logit(follow.sensitive_threshold) == pytest.approx(logit(0.6) - logit(0.35))
+    assert follow.debounce_hops == 6 and follow.threshold == 0.99
+    assert with_threshold(cfg, 0.6, sensitive="follow").sensitive_threshold == pytest.approx(0.35)
+    assert with_threshold(cfg, 1.0, sensitive="follow").sensitive_threshold == 1.0
+
+
+def test_report_prints_matched_points_and_the_fa_ratio_at_equal_recall():
+    from uspd.evaluate.report import fa_ratios, format_table
+    from uspd.evaluate.runner import sweep
+    from uspd.presence.tracker import PresenceConfig
+
+    walks = [scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.9)], name=f"w{k}") for k in range(2)]
+
+    def result(n_bursts):
+        neg = scored(600, [iv(0, 600, "fan")], [(20 * k + 10, 20 * k + 10.5, 0.95) for k in range(n_bursts)])
+        cs = [neg, *walks]
+        return {**M.evaluate_clips(cs, 300.0),
+                **sweep(cs, PresenceConfig(), [1.0], [1.0], debounce_grid=(1, 2))}
+
+    results = {"classic": result(10), "nn": result(2)}
+    text = format_table(results)
+    assert "recall at 1 FA/h (major / minor / entry)" in text and "x 1 hops" in text
+    assert "FA/h at major recall >= 100.0%" in text
+    (ratio,) = fa_ratios(results)
+    fa = ratio["fa_per_h"]
+    assert fa["classic"] == pytest.approx(5 * fa["nn"]) and ratio["ratio"] == pytest.approx(5.0)
+    assert "ratio classic/nn" in text and "5.0x" in text
+    # no alarm at all for the second detector: a lower bound, as if it had raised one
+    results["nn"] = result(0)
+    (bound,) = fa_ratios(results)
+    assert bound["ratio"] is None and bound["ratio_at_least"] == pytest.approx(10.0)
+    assert ">= 10.0x (nn: 0 alarms)" in format_table(results)
+    # one detector: no ratio column, still its FA/h per level
+    single = format_table({"classic": results["classic"]})
+    assert "classic FA/h" in single and "ratio" not in single
+
+
+def test_evaluate_cli_sweep_defaults_match_the_runner():
+    from uspd.cli import build_parser
+    from uspd.evaluate import runner
+
+    args = build_parser().parse_args(["evaluate", "somewhere"])
+    assert tuple(args.debounce_grid) == runner.DEBOUNCE_GRID_HOPS
+    assert args.max_motion_fraction == runner.MAX_MOTION_FRACTION
+    assert args.sweep_sensitive == runner.SENSITIVE_MODES[0]
+    assert args.matched_fa is None and args.recall_levels is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "x", "--recall-levels", "0.9,1.5"])
 
 
 def test_evaluate_refuses_training_seeds_and_empty_dirs(tmp_path, capsys):

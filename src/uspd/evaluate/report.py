@@ -1,4 +1,5 @@
-"""The readable table of ``uspd evaluate``: one column per detector, one row per metric."""
+"""The readable table of ``uspd evaluate``: one column per detector, one row per metric; then, when the operating
+points were swept, each detector's lowest FA/h at equal major recall and their ratio (the "10x" check)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -45,16 +46,85 @@ def _fa(path: str) -> Callable[[dict], str]:
     return f
 
 
-def _matched(i: int) -> Callable[[dict], str]:
+def _sweep_entry(key: str, i: int, fmt: Callable[[dict], str]) -> Callable[[dict], str]:
+    """Formatter of entry ``i`` of the sweep list ``key`` (``matched_fa`` or ``fa_at_recall``)."""
     def f(r: dict) -> str:
-        m = r.get("matched_fa") or []
+        m = r.get(key) or []
         if i >= len(m):
             return "-"
-        e = m[i]
-        if not e.get("reachable"):
-            return "unreachable"
-        return f"major {_pct(e['major_recall'])}, minor {_pct(e['minor_recall'])} @ thr {e['threshold']:.3f}"
+        return fmt(m[i]) if m[i].get("reachable") else "unreachable"
     return f
+
+
+def _longest(results: dict[str, dict], key: str) -> list[dict]:
+    return max((r.get(key) or [] for r in results.values()), key=len, default=[])
+
+
+def _op(e: dict) -> str:
+    """An operating point: strict threshold x debounce."""
+    return f"thr {e['threshold']:.5g} x {e['debounce_hops']} hops"
+
+
+def _matched_recall(e: dict) -> str:
+    return f"{_pct(e['major_recall'])} / {_pct(e['minor_recall'])} / {_pct(e.get('entry_recall'))}"
+
+
+def _matched_point(e: dict) -> str:
+    return f"{_num(e['fa_per_h'])}/h, delay {_num(e.get('delay_median_s'))} s @ {_op(e)}"
+
+
+def _fa_at(e: dict) -> str:
+    return f"{_num(e['fa_per_h'])}/h ({e['alarms']}) @ {_op(e)}, recall {_pct(e['major_recall'])}"
+
+
+def fa_ratios(results: dict[str, dict]) -> list[dict[str, Any]]:
+    """Per major-recall level of ``fa_at_recall``: each detector's lowest FA/h and, with two detectors, the ratio
+    first / second (None when either is unreachable or both are 0); when the second raised no alarm at all,
+    ``ratio_at_least`` bounds it as if it had raised one."""
+    names = list(results)
+    levels = [e["major_recall_level"] for e in results[names[0]].get("fa_at_recall") or []] if names else []
+    out = []
+    for i, level in enumerate(levels):
+        es = {n: (results[n].get("fa_at_recall") or [{}] * (i + 1))[i] for n in names}
+        row: dict[str, Any] = {"major_recall_level": level,
+                               "fa_per_h": {n: e.get("fa_per_h") if e.get("reachable") else None
+                                            for n, e in es.items()},
+                               "ratio": None, "ratio_at_least": None}
+        if len(names) == 2:
+            a, b = (row["fa_per_h"][n] for n in names)
+            if a is not None and b is not None and b > 0:
+                row["ratio"] = a / b
+            elif a is not None and b == 0 and a > 0 and es[names[1]].get("negative_h"):
+                row["ratio_at_least"] = a * es[names[1]]["negative_h"]
+        out.append(row)
+    return out
+
+
+def _ratio_cell(row: dict[str, Any], second: str) -> str:
+    if row["ratio"] is not None:
+        return f"{row['ratio']:.1f}x"
+    if row["ratio_at_least"] is not None:
+        return f">= {row['ratio_at_least']:.1f}x ({second}: 0 alarms)"
+    return "-"
+
+
+def format_fa_ratios(results: dict[str, dict]) -> str:
+    """The 10x check: lowest FA/h of each detector at equal major recall, and their ratio (two detectors)."""
+    ratios = fa_ratios(results)
+    if not ratios:
+        return ""
+    names = list(results)
+    head = ["major recall", *(f"{n} FA/h" for n in names)]
+    if len(names) == 2:
+        head.append(f"ratio {names[0]}/{names[1]}")
+    table = [head]
+    for row in ratios:
+        cells = [f">= {_pct(row['major_recall_level'])}",
+                 *("unreachable" if row["fa_per_h"][n] is None else _num(row["fa_per_h"][n]) for n in names)]
+        if len(names) == 2:
+            cells.append(_ratio_cell(row, names[1]))
+        table.append(cells)
+    return _layout(table, "false alarms at equal major recall (lowest FA/h over threshold x debounce)")
 
 
 def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
@@ -92,18 +162,18 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
         ("empty room: presence-on events /h", lambda r: _num(_get(r, "presence.empty_presence_on_per_h"))),
         ("real-time factor (audio s / CPU s)", lambda r: _num(r.get("real_time_factor"), "{:.0f}x")),
     ]
-    n_matched = max((len(r.get("matched_fa") or []) for r in results.values()), default=0)
-    first = next(iter(results.values()))
-    for i in range(n_matched):
-        target = (first.get("matched_fa") or [{}] * (i + 1))[i].get("target_fa_per_h")
-        out.append((f"recall at {target:g} FA/h", _matched(i)))
+    for i, e in enumerate(_longest(results, "matched_fa")):
+        out += [(f"recall at {e['target_fa_per_h']:g} FA/h (major / minor / entry)",
+                 _sweep_entry("matched_fa", i, _matched_recall)),
+                ("  FA/h, major delay median, operating point", _sweep_entry("matched_fa", i, _matched_point))]
+    for i, e in enumerate(_longest(results, "fa_at_recall")):
+        out.append((f"FA/h at major recall >= {_pct(e['major_recall_level'])}",
+                    _sweep_entry("fa_at_recall", i, _fa_at)))
     return out
 
 
-def format_table(results: dict[str, dict], title: str = "") -> str:
-    """Plain-text table: metric rows x detector columns."""
-    table = [("metric", *results.keys())]
-    table += [(label, *(fmt(r) for r in results.values())) for label, fmt in rows(results)]
+def _layout(table: list[list[str]] | list[tuple[str, ...]], title: str = "") -> str:
+    """Left-aligned columns with a rule under the header row."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [title] if title else []
     for j, row in enumerate(table):
@@ -111,3 +181,12 @@ def format_table(results: dict[str, dict], title: str = "") -> str:
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def format_table(results: dict[str, dict], title: str = "") -> str:
+    """Plain-text table: metric rows x detector columns; then the FA-at-recall comparison, if swept."""
+    table = [("metric", *results.keys())]
+    table += [(label, *(fmt(r) for r in results.values())) for label, fmt in rows(results)]
+    text = _layout(table, title)
+    ratios = format_fa_ratios(results)
+    return text + ("\n\n" + ratios if ratios else "")

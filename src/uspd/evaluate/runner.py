@@ -1,19 +1,34 @@
-"""Run the one pipeline over labelled recordings, collect decision streams, sweep thresholds at matched FA rates.
+"""Run the one pipeline over labelled recordings, collect decision streams, sweep operating points.
 
 Detection only ever sees the WAV + sidecar (``uspd.pipeline.run_file``); labels are read afterwards, here, to score.
 Processing time is the worker's CPU time (``time.process_time``) for the whole file, read included, so the
 real-time factor means "audio seconds per CPU second" whatever else shares the machine.
+
+Operating points (:func:`sweep`) re-run only the presence tracker on the stored per-hop scores, over the strict
+threshold (bisected on the logit scale: scores pile up near 1) x ``debounce_hops`` (a longer debounce separates short
+confuser bursts from walks even when both score 0.999+):
+
+* **recall at matched FA/h** (``matched_fa``): per target and debounce, the lowest threshold with FA/h <= target;
+  reported is the debounce with the best major recall (then minor recall);
+* **FA/h at recall** (``fa_at_recall``): per major-recall level and debounce, the highest threshold that still
+  reaches it; reported is the lowest FA/h. With two detectors the report gives the ratio of their FA/h at each level
+  (the issue's "10x fewer false alarms at the classic one's recall").
+
+Points with motion on for more than ``max_motion_fraction`` of the negative time are not admissible: the event-based
+FA/h counts a detector stuck on only once per stretch of negative time.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from uspd.config import Config, load_config
 from uspd.errors import UspdError
@@ -136,12 +151,45 @@ def run_all(wavs: list[Path], detectors: list[str], config_path: str | None = No
 
 
 # --- re-running the presence logic on stored scores -------------------------------------------------------------
+#: Debounce lengths (hops) the operating-point sweep tries (``--debounce-grid``).
+DEBOUNCE_GRID_HOPS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
+#: Major-recall levels of the FA-at-recall view (``--recall-levels``).
+RECALL_LEVELS = (0.8, 0.9, 0.95)
+#: Bisection halvings of the threshold per search.
+SWEEP_STEPS = 8
+#: Operating points with motion on for more of the negative time than this are not admissible in the sweep.
+MAX_MOTION_FRACTION = 0.05
+#: Thresholds are bisected on the logit scale between these ends (~0.0009 and 1.0 itself): scores pile up near 1,
+#: where a linear step of 1/256 could not tell 0.999 from 0.9999 (one logit step of the 8-halving search is 0.08).
+LOGIT_RANGE = (-7.0, 14.0)
+
+
 def rescore(clip: ClipResult, config: PresenceConfig) -> ClipResult:
-    """The same clip with motion/presence recomputed from its stored scores under ``config`` (cheap)."""
-    tracker = PresenceTracker(config)
-    major = np.nan_to_num(clip.major, nan=1.0)
-    cols = decisions_to_arrays(tracker.update(clip.t_s, _Scores(clip.score, major)))
-    return dataclasses.replace(clip, motion=cols["motion"], presence=cols["presence"])
+    """The same clip with motion/presence recomputed from its stored scores under ``config`` (cheap).
+
+    The tracker starts at the first run of ``debounce_hops`` consecutive scores >= ``threshold``: before it nothing
+    can start motion (the room is vacant, so the strict threshold holds), and the tracker's state at that hop equals
+    a new tracker's (no motion yet, debounce count 0), so the output is the full run's, without the idle prefix.
+    """
+    n = len(clip.t_s)
+    start = first_run_start(clip.score, config.threshold, config.debounce_hops)
+    motion, presence = np.zeros(n, bool), np.zeros(n, bool)
+    if start < n:
+        major = np.nan_to_num(clip.major[start:], nan=1.0)
+        cols = decisions_to_arrays(PresenceTracker(config).update(clip.t_s[start:], _Scores(clip.score[start:], major)))
+        motion[start:], presence[start:] = cols["motion"], cols["presence"]
+    return dataclasses.replace(clip, motion=motion, presence=presence)
+
+
+def first_run_start(score: np.ndarray, threshold: float, hops: int) -> int:
+    """Index of the first hop of the first ``hops`` consecutive ``score >= threshold`` (``len(score)`` if none)."""
+    above = np.asarray(score, dtype=float) >= threshold
+    hops = max(1, int(hops))
+    if len(above) < hops:
+        return len(above)
+    counts = np.concatenate([[0], np.cumsum(above)])
+    full = np.flatnonzero(counts[hops:] - counts[:-hops] == hops)
+    return int(full[0]) if len(full) else len(above)
 
 
 @dataclasses.dataclass
@@ -150,53 +198,199 @@ class _Scores:
     major: np.ndarray
 
 
-def with_threshold(config: PresenceConfig, threshold: float) -> PresenceConfig:
-    """``config`` with the strict threshold set to ``threshold`` (the sensitive one capped at it)."""
-    return dataclasses.replace(config, threshold=float(threshold),
-                               sensitive_threshold=min(config.sensitive_threshold, float(threshold)))
+#: How the sensitive threshold moves with the swept strict one: ``cap`` keeps the config's value (capped at the strict
+#: threshold); ``follow`` keeps the config's gap between the two on the logit scale (0.6 / 0.35: 1.02).
+SENSITIVE_MODES = ("cap", "follow")
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def with_threshold(config: PresenceConfig, threshold: float, debounce_hops: int | None = None,
+                   sensitive: str = "cap") -> PresenceConfig:
+    """``config`` with the strict threshold set to ``threshold``, the sensitive one moved as ``sensitive`` says
+    (:data:`SENSITIVE_MODES`; never above the strict one) and, if given, ``debounce_hops``."""
+    if sensitive not in SENSITIVE_MODES:
+        raise ValueError(f"sensitive must be one of {SENSITIVE_MODES}, got {sensitive!r}")
+    thr = float(threshold)
+    sens = config.sensitive_threshold
+    if sensitive == "follow":
+        gap = _logit(config.threshold) - _logit(config.sensitive_threshold)
+        sens = 1.0 if thr >= 1.0 else _sigmoid(_logit(thr) - gap)
+    return dataclasses.replace(config, threshold=thr, sensitive_threshold=min(sens, thr),
+                               debounce_hops=config.debounce_hops if debounce_hops is None else int(debounce_hops))
+
+
+class OperatingPoints:
+    """Metrics of ``clips`` re-scored at (strict threshold, debounce_hops), cached.
+
+    The tracker sees a clip's scores only through ``score >= threshold`` and ``score >= sensitive_threshold``, so a
+    clip is re-run only when one of those two hop sets changes (their sizes, counted on the sorted scores, tell:
+    the sets are nested in the threshold). Re-scored clips are kept for the current debounce only (memory).
+    """
+
+    def __init__(self, clips: list[ClipResult], config: PresenceConfig, mcfg: MetricsConfig | None = None,
+                 sensitive: str = "cap"):
+        self.clips, self.config, self.mcfg, self.sensitive = clips, config, mcfg or MetricsConfig(), sensitive
+        self._sorted = [np.sort(np.asarray(c.score, dtype=float)) for c in clips]
+        self._points: dict[tuple[float, int], dict[str, Any]] = {}
+        self._rescored: list[dict[tuple[int, int], ClipResult]] = [{} for _ in clips]
+        self._debounce: int | None = None
+        self.tracker_runs = 0  # clips actually re-run (for tests and tuning)
+
+    def _clip(self, i: int, cfg: PresenceConfig) -> ClipResult:
+        s = self._sorted[i]
+        key = (len(s) - int(np.searchsorted(s, cfg.threshold)),
+               len(s) - int(np.searchsorted(s, cfg.sensitive_threshold)))
+        if key not in self._rescored[i]:
+            self._rescored[i][key] = rescore(self.clips[i], cfg)
+            self.tracker_runs += 1
+        return self._rescored[i][key]
+
+    def at(self, threshold: float, debounce_hops: int | None = None) -> dict[str, Any]:
+        """threshold, sensitive_threshold, debounce_hops, FA/h, alarms, negative_h, motion_fraction, major/minor/entry
+        recall and the median major delay (s) at strict ``threshold`` (default debounce: the config's)."""
+        debounce_hops = self.config.debounce_hops if debounce_hops is None else int(debounce_hops)
+        key = (float(threshold), debounce_hops)
+        if key not in self._points:
+            if debounce_hops != self._debounce:
+                self._rescored = [{} for _ in self.clips]
+                self._debounce = debounce_hops
+            cfg = with_threshold(self.config, threshold, debounce_hops, self.sensitive)
+            cs = [self._clip(i, cfg) for i in range(len(self.clips))]
+            fa = false_alarm_metrics(cs, self.mcfg)
+            major, minor = major_metrics(cs, self.mcfg), minor_metrics(cs, self.mcfg)
+            self._points[key] = {
+                "threshold": float(threshold), "sensitive_threshold": cfg.sensitive_threshold,
+                "debounce_hops": debounce_hops, "fa_per_h": fa["fa_per_h"],
+                "alarms": fa["alarms"], "negative_h": fa["negative_h"], "motion_fraction": fa["motion_fraction"],
+                "major_recall": major["recall"], "minor_recall": minor["recall"],
+                "entry_recall": major["entry"]["recall"], "delay_median_s": major["delay_s"]["median"]}
+        return self._points[key]
+
+    def at_logit(self, x: float, debounce_hops: int) -> dict[str, Any]:
+        """:meth:`at` the threshold ``sigmoid(x)`` (1.0 at the top of :data:`LOGIT_RANGE`)."""
+        return self.at(1.0 if x >= LOGIT_RANGE[1] else _sigmoid(x), debounce_hops)
 
 
 def operating_point(clips: list[ClipResult], config: PresenceConfig, threshold: float,
                     mcfg: MetricsConfig) -> dict[str, Any]:
-    """FA/h, alarms and major/minor recall at strict ``threshold``."""
-    cs = [rescore(c, with_threshold(config, threshold)) for c in clips]
-    fa = false_alarm_metrics(cs, mcfg)
-    major, minor = major_metrics(cs, mcfg), minor_metrics(cs, mcfg)
-    return {"threshold": float(threshold), "fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"],
-            "negative_h": fa["negative_h"], "motion_fraction": fa["motion_fraction"],
-            "major_recall": major["recall"], "minor_recall": minor["recall"]}
+    """FA/h, alarms and major/minor recall at strict ``threshold`` (the config's debounce)."""
+    return OperatingPoints(clips, config, mcfg).at(threshold)
+
+
+def _edge(ok: Callable[[float], bool], good: float, bad: float, steps: int) -> float | None:
+    """Bisection between the ``good`` and ``bad`` ends: the x nearest ``bad`` with ``ok(x)`` after ``steps``
+    halvings (``bad`` itself if ok there; None if not even ``good`` is ok)."""
+    if not ok(good):
+        return None
+    if ok(bad):
+        return bad
+    for _ in range(steps):
+        mid = 0.5 * (good + bad)
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _fa(point: dict[str, Any]) -> float:
+    return 0.0 if point["fa_per_h"] is None else point["fa_per_h"]
+
+
+def _recall(point: dict[str, Any], key: str = "major_recall") -> float:
+    return -1.0 if point[key] is None else point[key]
+
+
+_POINT_KEYS = ("threshold", "sensitive_threshold", "debounce_hops", "fa_per_h", "alarms", "negative_h",
+               "motion_fraction", "major_recall", "minor_recall", "entry_recall", "delay_median_s")
+
+
+@dataclasses.dataclass
+class _Search:
+    """One row of the sweep: ``key: value`` (a target FA/h or a recall level), searched per debounce from the
+    ``good`` to the ``bad`` end of the logit range while ``ok(point)``."""
+
+    key: str
+    value: float
+    good: float
+    bad: float
+    ok: Callable[[dict[str, Any]], bool]
+    found: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    grid: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def best(self, rank: Callable[[dict[str, Any]], tuple]) -> dict[str, Any]:
+        """The found point ranked lowest, or a row of None (``reachable`` false); with the per-debounce points."""
+        point = min(self.found, key=rank) if self.found else {k: None for k in _POINT_KEYS}
+        return {self.key: self.value, **point, "reachable": bool(self.found), "by_debounce": self.grid}
+
+
+def _rank_by_recall(p: dict[str, Any]) -> tuple:
+    return -_recall(p), -_recall(p, "minor_recall"), _fa(p), p["debounce_hops"]
+
+
+def _rank_by_fa(p: dict[str, Any]) -> tuple:
+    return _fa(p), -_recall(p), -_recall(p, "minor_recall"), p["debounce_hops"]
+
+
+def sweep(clips: list[ClipResult], config: PresenceConfig, targets_per_h: Iterable[float] = (),
+          recall_levels: Iterable[float] = (), mcfg: MetricsConfig | None = None,
+          debounce_grid: Iterable[int] = DEBOUNCE_GRID_HOPS, steps: int = SWEEP_STEPS,
+          max_motion_fraction: float = MAX_MOTION_FRACTION, sensitive: str = "cap", progress: bool = False,
+          desc: str = "sweep") -> dict[str, list[dict[str, Any]]]:
+    """Operating points over (strict threshold x ``debounce_hops`` in ``debounce_grid``) on the stored scores.
+
+    ``matched_fa``: for each target FA/h and each debounce, the lowest threshold with FA/h <= target (bisection,
+    ``steps`` halvings on the logit scale); of those, the one with the best major recall (ties: minor recall, then
+    fewer false alarms, then the shorter debounce). ``fa_at_recall``: for each major-recall level and each debounce,
+    the highest threshold whose major recall still reaches the level; of those, the lowest FA/h (ties: better
+    recall, shorter debounce). Points with motion on for more than ``max_motion_fraction`` of the negative time are
+    not admissible (a detector stuck on raises few "rising edge" alarms). ``sensitive``: :func:`with_threshold`.
+    Each entry also lists its per-debounce points (``by_debounce``).
+    """
+    points = OperatingPoints(clips, config, mcfg, sensitive)
+    lo, hi = LOGIT_RANGE
+
+    def admissible(p: dict[str, Any]) -> bool:
+        return p["motion_fraction"] is None or p["motion_fraction"] <= max_motion_fraction
+
+    fa_rows = [_Search("target_fa_per_h", float(t), hi, lo, lambda p, t=float(t): _fa(p) <= t and admissible(p))
+               for t in targets_per_h]
+    recall_rows = [_Search("major_recall_level", float(r), lo, hi, lambda p, r=float(r): _recall(p) >= r)
+                   for r in recall_levels]
+    for d in tqdm(sorted({int(v) for v in debounce_grid}), desc=desc, unit="debounce", disable=not progress,
+                  dynamic_ncols=True):
+        for row in fa_rows + recall_rows:
+            x = _edge(lambda x, row=row, d=d: row.ok(points.at_logit(x, d)), row.good, row.bad, steps)
+            point = None if x is None else points.at_logit(x, d)
+            if point is not None and admissible(point):
+                row.found.append(point)
+                row.grid.append({**point, "reachable": True})
+            else:
+                row.grid.append({"debounce_hops": d, "reachable": False})
+    return {"matched_fa": [row.best(_rank_by_recall) for row in fa_rows],
+            "fa_at_recall": [row.best(_rank_by_fa) for row in recall_rows]}
 
 
 def matched_fa(clips: list[ClipResult], config: PresenceConfig, targets_per_h: list[float],
-               mcfg: MetricsConfig | None = None, iterations: int = 12) -> list[dict[str, Any]]:
-    """For each target FA/h: the lowest strict threshold whose FA/h <= target (bisection; FA/h falls as the
-    threshold rises) and the recall there. ``threshold`` None when even 1.0 gives too many alarms."""
-    mcfg = mcfg or MetricsConfig()
-    cache: dict[float, dict[str, Any]] = {}
+               mcfg: MetricsConfig | None = None, **kw: Any) -> list[dict[str, Any]]:
+    """The ``matched_fa`` part of :func:`sweep`: per target FA/h, the best-recall operating point (``threshold``
+    None and ``reachable`` false when no threshold and debounce keep FA/h at the target)."""
+    return sweep(clips, config, targets_per_h, (), mcfg, **kw)["matched_fa"]
 
-    def at(thr: float) -> dict[str, Any]:
-        if thr not in cache:
-            cache[thr] = operating_point(clips, config, thr, mcfg)
-        return cache[thr]
 
-    def fa(thr: float) -> float:
-        v = at(thr)["fa_per_h"]
-        return 0.0 if v is None else v
-
-    out = []
-    for target in targets_per_h:
-        lo, hi = 0.0, 1.0
-        if fa(hi) > target:
-            out.append({"target_fa_per_h": target, **{k: None for k in at(hi)}, "reachable": False})
-            continue
-        for _ in range(iterations):
-            mid = round(0.5 * (lo + hi), 6)
-            if fa(mid) <= target:
-                hi = mid
-            else:
-                lo = mid
-        out.append({"target_fa_per_h": target, **at(hi), "reachable": True})
-    return out
+def fa_at_recall(clips: list[ClipResult], config: PresenceConfig, recall_levels: list[float],
+                 mcfg: MetricsConfig | None = None, **kw: Any) -> list[dict[str, Any]]:
+    """The ``fa_at_recall`` part of :func:`sweep`: per major-recall level, the operating point with the fewest
+    false alarms that still reaches it."""
+    return sweep(clips, config, (), recall_levels, mcfg, **kw)["fa_at_recall"]
 
 
 def misses_and_alarms(clips: list[ClipResult], mcfg: MetricsConfig, limit: int = 200) -> dict[str, list]:
