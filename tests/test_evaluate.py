@@ -320,14 +320,14 @@ def test_operating_points_reuse_rescored_clips_exactly():
 
     clips = [scored(60, [iv(0, 60, "fan")], [(10, 10.3, 0.7), (30, 31, 0.9)]),
              scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.8)])]
-    pts = OperatingPoints(clips, PresenceConfig())
+    pts = OperatingPoints(clips, PresenceConfig(), sensitive="cap")
     a = pts.at(0.65, 2)
     runs = pts.tracker_runs
     b = pts.at(0.66, 2)                               # no score between 0.65 and 0.66: nothing re-run
     assert pts.tracker_runs == runs and {**a, "threshold": 0} == {**b, "threshold": 0}
     c = pts.at(0.75, 2)                               # the 0.7 burst drops out: only the fan clip is re-run
     assert pts.tracker_runs == runs + 1 and c["alarms"] == a["alarms"] - 1 == 1
-    plain = [rescore(x, with_threshold(PresenceConfig(), 0.75, 2)) for x in clips]
+    plain = [rescore(x, with_threshold(PresenceConfig(), 0.75, 2, sensitive="cap")) for x in clips]
     assert c["alarms"] == M.false_alarm_metrics(plain, M.MetricsConfig())["alarms"]
     assert c["major_recall"] == 1.0 and c["debounce_hops"] == 2
     assert c["delay_median_s"] == pytest.approx(HOP_S, abs=1e-6)     # motion on the 2nd hop of the walk
@@ -385,8 +385,9 @@ def test_sensitive_threshold_cap_or_follow():
     from uspd.presence.tracker import PresenceConfig
 
     cfg = PresenceConfig(threshold=0.6, sensitive_threshold=0.35)
-    assert with_threshold(cfg, 0.9).sensitive_threshold == 0.35
-    assert with_threshold(cfg, 0.2).sensitive_threshold == 0.2
+    assert with_threshold(cfg, 0.9, sensitive="cap").sensitive_threshold == 0.35
+    assert with_threshold(cfg, 0.2, sensitive="cap").sensitive_threshold == 0.2
+    assert with_threshold(cfg, 0.9).sensitive_threshold > 0.35  # "follow" is the default
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
     follow = with_threshold(cfg, 0.99, 6, sensitive="follow")
     assert logit(0.99) - logit(follow.sensitive_threshold) == pytest.approx(logit(0.6) - logit(0.35))

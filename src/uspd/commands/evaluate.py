@@ -72,10 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--max-motion-fraction", type=_fraction, default=0.05, metavar="F",
                        help="points with motion on for more than this share of the negative time are not admissible "
                             "(a detector stuck on raises few alarm events)")
-    sweep.add_argument("--sweep-sensitive", choices=("cap", "follow"), default="cap",
-                       help="the sensitive threshold during the sweep: 'cap' keeps [presence] sensitive_threshold "
-                            "(capped at the strict one); 'follow' moves it with the strict one, keeping their gap on "
-                            "the logit scale")
+    sweep.add_argument("--sweep-sensitive", choices=("follow", "cap"), default="follow",
+                       help="the sensitive threshold during the sweep: 'follow' moves it with the strict one, keeping "
+                            "their gap on the logit scale (an operating point is both thresholds); 'cap' keeps "
+                            "[presence] sensitive_threshold (capped at the strict one), so alarms while the room is "
+                            "occupied cannot be swept away")
     p.add_argument("--allow-training-seeds", action="store_true",
                    help="evaluate even if recordings carry a training dataset_seed (0-999)")
     p.set_defaults(func=run)

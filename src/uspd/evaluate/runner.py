@@ -200,7 +200,7 @@ class _Scores:
 
 #: How the sensitive threshold moves with the swept strict one: ``cap`` keeps the config's value (capped at the strict
 #: threshold); ``follow`` keeps the config's gap between the two on the logit scale (0.6 / 0.35: 1.02).
-SENSITIVE_MODES = ("cap", "follow")
+SENSITIVE_MODES = ("follow", "cap")
 
 
 def _logit(p: float) -> float:
@@ -213,7 +213,7 @@ def _sigmoid(x: float) -> float:
 
 
 def with_threshold(config: PresenceConfig, threshold: float, debounce_hops: int | None = None,
-                   sensitive: str = "cap") -> PresenceConfig:
+                   sensitive: str = SENSITIVE_MODES[0]) -> PresenceConfig:
     """``config`` with the strict threshold set to ``threshold``, the sensitive one moved as ``sensitive`` says
     (:data:`SENSITIVE_MODES`; never above the strict one) and, if given, ``debounce_hops``."""
     if sensitive not in SENSITIVE_MODES:
@@ -236,7 +236,7 @@ class OperatingPoints:
     """
 
     def __init__(self, clips: list[ClipResult], config: PresenceConfig, mcfg: MetricsConfig | None = None,
-                 sensitive: str = "cap"):
+                 sensitive: str = SENSITIVE_MODES[0]):
         self.clips, self.config, self.mcfg, self.sensitive = clips, config, mcfg or MetricsConfig(), sensitive
         self._sorted = [np.sort(np.asarray(c.score, dtype=float)) for c in clips]
         self._points: dict[tuple[float, int], dict[str, Any]] = {}
@@ -343,7 +343,7 @@ def _rank_by_fa(p: dict[str, Any]) -> tuple:
 def sweep(clips: list[ClipResult], config: PresenceConfig, targets_per_h: Iterable[float] = (),
           recall_levels: Iterable[float] = (), mcfg: MetricsConfig | None = None,
           debounce_grid: Iterable[int] = DEBOUNCE_GRID_HOPS, steps: int = SWEEP_STEPS,
-          max_motion_fraction: float = MAX_MOTION_FRACTION, sensitive: str = "cap", progress: bool = False,
+          max_motion_fraction: float = MAX_MOTION_FRACTION, sensitive: str = SENSITIVE_MODES[0], progress: bool = False,
           desc: str = "sweep") -> dict[str, list[dict[str, Any]]]:
     """Operating points over (strict threshold x ``debounce_hops`` in ``debounce_grid``) on the stored scores.
 

@@ -119,14 +119,19 @@ def evaluation_summary(eval_result: dict[str, Any]) -> dict[str, Any]:
             "fa_per_h": r(fa.get("fa_per_h")),
             "negative_h": r(fa.get("negative_h")),
             "fa_per_h_by_confuser": {k: r(v.get("fa_per_h")) for k, v in fa.get("by_confuser", {}).items()},
-            "matched_fa": [{k: r(v) for k, v in m.items() if k in ("target_fa_per_h", "threshold", "fa_per_h",
-                                                                  "major_recall", "minor_recall")}
-                           for m in d.get("matched_fa", [])],
+            "matched_fa": [{k: r(v) for k, v in m.items() if k in _SWEEP_KEYS} for m in d.get("matched_fa", [])],
+            "fa_at_recall": [{k: r(v) for k, v in m.items() if k in _SWEEP_KEYS + ("major_recall_level",)}
+                             for m in d.get("fa_at_recall", [])],
             "real_time_factor": r(d.get("real_time_factor")),
         }
     return {"eval_dir": eval_result.get("dir"), "recordings": eval_result.get("recordings"),
             "seed_roles": eval_result.get("seed_roles"), "presence_config": eval_result.get("presence"),
             "detectors": table}
+
+
+#: Keys of an operating point (``uspd evaluate --matched-fa``) kept in the manifest.
+_SWEEP_KEYS = ("target_fa_per_h", "threshold", "sensitive_threshold", "debounce_hops", "fa_per_h", "major_recall",
+               "minor_recall", "entry_recall", "delay_median_s")
 
 
 def record_evaluation(model_path: str | os.PathLike, eval_json: str | os.PathLike, name: str) -> Path:
