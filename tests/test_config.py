@@ -193,7 +193,7 @@ def test_real_file_overrides_defaults(tmp_path):
     """A realistic file; keys of sections or fields that do not exist in this checkout are left out."""
     wanted = {"presence": {"vacancy_timeout_s": 600}, "frontend": {"window_s": 0.2, "band_hz": 800.0},
               "mqtt": {"host": "broker.lan", "port": 1884}, "emission": {"level_dbfs": -30.0},
-              "detector": {"name": "nn"}}
+              "detector": {"name": "classic"}}
     lines, expected = [], {}
     for sec, values in wanted.items():
         cls = config._section_class(sec)

@@ -92,7 +92,7 @@ def test_detector_instance_name_or_config_default():
     assert any(e.type == "presence_on" for d in out for e in d.events)
     alt = Pipeline(sidecar(), cfg, "classic")
     assert alt.detector_name == "classic" and alt.config is cfg and alt.detector is not det
-    assert Pipeline(sidecar(), None, None).detector_name == "classic"
+    assert Pipeline(sidecar(), None, None).detector_name == "nn"  # the default detector
     with pytest.raises(TypeError, match="config"):
         Pipeline(sidecar(), "classic", cfg)  # the old swapped order is gone
 
@@ -119,7 +119,7 @@ def test_run_file_streams_and_never_reads_labels(tmp_path, walk_audio):
     t = np.array([d.t for d in got])
     assert np.all(np.diff(t) > 0) and summary.audio_s - t[-1] < 0.05 + 1e-9
     # int16 file vs float audio in memory: the same motion picture (quantisation may flip a borderline hop)
-    ref = Pipeline(sidecar(), load_config(None)).process(walk_audio)
+    ref = Pipeline(sidecar(), load_config(None), "classic").process(walk_audio)
     agree = np.mean([a.motion == b.motion for a, b in zip(got, ref)])
     assert agree > 0.95
     assert np.abs(np.array([d.score for d in got]) - [d.score for d in ref]).mean() < 0.05

@@ -46,7 +46,7 @@ class Pipeline:
         self.frontend = DopplerFrontEnd(sidecar.sample_rate, sidecar.carrier_hz, sidecar.n_mics, fe_cfg)
         det_cfg = self.config.detector
         if detector is None or isinstance(detector, str):
-            name = detector or (det_cfg.name if det_cfg is not None else "classic")
+            name = detector or (det_cfg.name if det_cfg is not None else "nn")
             self.detector = make_detector(name, det_cfg)
             self.detector_name = name
         else:

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "accuracy and the real-time factor. Definitions: uspd/evaluate/metrics.py.",
         formatter_class=HelpFormatter)
     p.add_argument("dir", metavar="DIR", type=Path, help="folder of labelled recordings (e.g. from `uspd dataset eval`)")
-    p.add_argument("--detector", choices=(*DETECTORS, "both"), default="classic",
+    p.add_argument("--detector", choices=(*DETECTORS, "both"), default="nn",
                    help="detector to evaluate; 'both' puts classic and nn side by side")
     p.add_argument("--config", metavar="FILE", default=None, help="uspd TOML config ([presence], [detector], ...)")
     p.add_argument("--json", metavar="OUT.json", type=Path, default=None, help="also write all metrics as JSON")

@@ -8,7 +8,7 @@ across calls, so any split of the frames gives the same scores) and ``reset()`` 
 Config example::
 
     [detector]
-    name = "classic"
+    name = "classic"            # default "nn"
     [detector.classic]
     z_mid = 6.0
 """
@@ -127,10 +127,10 @@ class ClassicConfig:
 
 @dataclass
 class DetectorConfig:
-    """The ``[detector]`` section. name: "classic" or "nn". model: ONNX file for "nn" ("" = the shipped model).
-    classic: the classic detector's table ``[detector.classic]``."""
+    """The ``[detector]`` section. name: "nn" (default: the shipped neural model) or "classic" (the hand-tuned
+    baseline). model: ONNX file for "nn" ("" = the shipped model). classic: the ``[detector.classic]`` table."""
 
-    name: str = "classic"
+    name: str = "nn"
     model: str = ""
     classic: ClassicConfig = field(default_factory=ClassicConfig)
 
