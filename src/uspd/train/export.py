@@ -104,7 +104,7 @@ def evaluation_summary(eval_result: dict[str, Any]) -> dict[str, Any]:
     """The side-by-side table of a ``uspd evaluate --json`` result, per detector: recalls, delays, FA/h (total
     and by confuser), recall at matched false-alarm rates."""
     def r(x: Any) -> Any:
-        return round(float(x), 4) if isinstance(x, (int, float)) and x is not None else x
+        return round(float(x), 4) if isinstance(x, float) else x
 
     table: dict[str, Any] = {}
     for name, d in eval_result.get("detectors", {}).items():
