@@ -139,21 +139,15 @@ class _Batcher:
         return tuple(torch.from_numpy(a) for a in (x, mask, y, w))
 
 
+def _weighted_bce(logits, y, w):
+    """Per-hop weighted BCE (N, T, 2)."""
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w
+
+
 def _loss(logits, y, w):
-    import torch.nn.functional as F
-
-    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
-    return (bce * w).sum() / w.sum().clamp(min=1.0)
-
-
-def _crop_losses(logits, y, w) -> np.ndarray:
-    """Weighted loss of each crop (N,), for hard-example mining."""
-    import torch
-    import torch.nn.functional as F
-
-    with torch.no_grad():
-        bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w
-        return (bce.sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp(min=1.0)).numpy()
+    return _weighted_bce(logits, y, w).sum() / w.sum().clamp(min=1.0)
 
 
 def input_stats(clips: list[dict], n_in: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -245,8 +239,10 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
         for _ in range(steps_per_epoch):
             x, mask, y, w = batcher.batch()
             logits, _ = net(x, mask)
-            loss = _loss(logits, y, w)
-            batcher.update(_crop_losses(logits, y, w))
+            bce = _weighted_bce(logits, y, w)
+            loss = bce.sum() / w.sum().clamp(min=1.0)
+            if cfg.mining > 0:  # the weighted loss of each crop is its clip's latest difficulty
+                batcher.update((bce.detach().sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp(min=1.0)).numpy())
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
