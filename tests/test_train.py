@@ -155,8 +155,11 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
 
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
+    for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"]):
+        assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
+    assert "--hard-positive-weight -1.0: must not be negative" in err and "--mining nan" in err and "--hidden 2" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):

@@ -69,8 +69,12 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--epochs {args.epochs}: must be at least 1")
     if args.crop_s <= 0 or args.batch < 1:
         raise UspdError("--crop-s and --batch must be positive")
-    if args.hidden < 4 or args.mining < 0:
-        raise UspdError("--hidden must be at least 4 and --mining must not be negative")
+    if args.hidden < 4:
+        raise UspdError(f"--hidden {args.hidden}: must be at least 4")
+    for opt in ("mining", "hard_weight", "hard_positive_weight", "minor_weight"):
+        value = getattr(args, opt)
+        if not value >= 0:  # also NaN
+            raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
