@@ -279,12 +279,6 @@ class OperatingPoints:
         return self.at(1.0 if x >= LOGIT_RANGE[1] else _sigmoid(x), debounce_hops)
 
 
-def operating_point(clips: list[ClipResult], config: PresenceConfig, threshold: float,
-                    mcfg: MetricsConfig) -> dict[str, Any]:
-    """FA/h, alarms and major/minor recall at strict ``threshold`` (the config's debounce)."""
-    return OperatingPoints(clips, config, mcfg).at(threshold)
-
-
 def _edge(ok: Callable[[float], bool], good: float, bad: float, steps: int) -> float | None:
     """Bisection between the ``good`` and ``bad`` ends: the x nearest ``bad`` with ``ok(x)`` after ``steps``
     halvings (``bad`` itself if ok there; None if not even ``good`` is ok)."""
