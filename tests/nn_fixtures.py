@@ -19,15 +19,17 @@ def synthetic_spectra(rng, n_frames: int, n_mics: int, f0_hz: float, motion: np.
 
 
 def synthetic_clip(rng, n_hops: int = 200, n_mics: int = 4, major: bool = True) -> dict:
-    """A training clip dict like uspd.train.data.load_shards gives: motion in the middle third."""
-    from uspd.detector.neural import band_features
+    """A training clip dict as the trainer takes it (features without the background rise, ``e`` averaged over
+    carriers: (F, B)): motion in the middle third. ``load_shards`` gives ``e`` per carrier, (F, 1, B) here."""
+    from uspd.detector.neural import band_features, echo_band_features
 
     motion = np.zeros(n_hops, bool)
     motion[n_hops // 3: 2 * n_hops // 3] = True
     spec, freqs = synthetic_spectra(rng, n_hops, n_mics, 40000.0, motion)
     x = band_features(spec, freqs, [40000.0]).astype(np.float16)
+    e = echo_band_features(spec.mean(axis=2), freqs, [40000.0])[:, 0].astype(np.float16)
     zeros = np.zeros(n_hops, bool)
-    return {"x": x, "t": np.arange(1, n_hops + 1, dtype=np.float32) * 0.05,
+    return {"x": x, "e": e, "t": np.arange(1, n_hops + 1, dtype=np.float32) * 0.05,
             "motion": np.where(motion, 2 if major else 1, 0).astype(np.int8),
             "action": np.zeros(n_hops, np.int8), "distance_m": np.full(n_hops, np.nan, np.float32),
             "presence": zeros, "pet": zeros, "far": zeros, "confusers": np.zeros(n_hops, np.uint16),

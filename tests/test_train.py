@@ -123,11 +123,13 @@ def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trai
     assert man["parameters"] <= 50_000
     assert man["macs_per_s_8_mics"] <= 2_000_000
     x = clips[0]["x"].astype(np.float32)
+    e = clips[0]["e"].astype(np.float32)
     with torch.no_grad():
-        logits, _ = net(torch.from_numpy(x)[None])
+        logits, _ = net(torch.from_numpy(x)[None], e=torch.from_numpy(e)[None])
     p_torch = torch.sigmoid(logits)[0].numpy()
-    p_float = run_onnx_sequence(f_path, x)
-    p_int8 = run_onnx_sequence(q_path, x)
+    assert man["inputs"]["e"] and net.n_echo == e.shape[1]
+    p_float = run_onnx_sequence(f_path, x, e)
+    p_int8 = run_onnx_sequence(q_path, x, e)
     np.testing.assert_allclose(p_float, p_torch, atol=1e-4)  # the step graph is the trained sequence model
     assert np.abs(p_int8 - p_float).max() < 0.08
     assert np.abs(p_int8 - p_float).mean() < 0.02
@@ -142,7 +144,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     for j, c in enumerate(clips[:6]):
         for k, v in c.items():
             if k != "meta":
-                arrays[f"{k}_{j}"] = v
+                arrays[f"{k}_{j}"] = v[:, None, :] if k == "e" else v  # shards keep e per carrier
     arrays["meta"] = np.array(json.dumps([c["meta"] for c in clips[:6]]))
     np.savez(data / "shard_00000.npz", **arrays)
     (data / "manifest.json").write_text(json.dumps({"seed": 7, "hours": 0.01, "features": {"n_per_side": 16}}))
@@ -152,6 +154,19 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     man = json.loads(out.with_suffix(".json").read_text())
     assert man["training"]["data_seed"] == 7 and man["model_file"] == "m.onnx"
     assert out.with_name("m.float.onnx").exists()
+    assert "e" in man["inputs"]  # echo features are fed by default
+
+    # shards from before the echo features: --no-echo trains on them, --echo says why it cannot
+    old = tmp_path / "old"
+    old.mkdir()
+    np.savez(old / "shard_00000.npz", **{k: v for k, v in arrays.items() if not k.startswith("e_")})
+    (old / "manifest.json").write_text((data / "manifest.json").read_text())
+    out_old = tmp_path / "old.onnx"
+    assert main(["train", "--data", str(old), "--out", str(out_old), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--no-echo"]) == 0
+    assert "e" not in json.loads(out_old.with_suffix(".json").read_text())["inputs"]
+    assert main(["train", "--data", str(old), "--out", str(out_old), "--epochs", "1"]) == 2
+    assert "--echo needs shards with echo features" in capsys.readouterr().err
 
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2

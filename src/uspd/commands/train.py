@@ -21,23 +21,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--record-eval is given")
     p.add_argument("--out", required=True, help="int8 model path (.onnx); the manifest goes beside it as .json, "
                                                 "the float graph as .float.onnx")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the training hops")
+    p.add_argument("--epochs", type=int, default=16, help="passes over the training hops")
     p.add_argument("--seed", type=int, default=0, help="training seed (weights init, crops, validation split)")
-    p.add_argument("--batch", type=int, default=32, help="crops per batch")
-    p.add_argument("--crop-s", type=float, default=30.0,
+    p.add_argument("--batch", type=int, default=16, help="crops per batch")
+    p.add_argument("--crop-s", type=float, default=24.0,
                    help="crop length in seconds of audio (20 hops per s); the GRU starts each crop from zero state, "
                         "so long crops teach it to stay quiet over long confuser stretches")
-    p.add_argument("--hidden", type=int, default=48, help="GRU state size (the parameter count grows with it)")
-    p.add_argument("--mining", type=float, default=1.0,
+    p.add_argument("--hidden", type=int, default=56, help="GRU state size (the parameter count grows with it)")
+    p.add_argument("--mining", type=float, default=0.0,
                    help="hard-example mining strength: clips are drawn in proportion to length x (running loss / "
                         "mean loss) ** MINING, capped at 4x (0 = by length only)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
-    p.add_argument("--hard-weight", type=float, default=3.0,
+    p.add_argument("--hard-weight", type=float, default=8.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
     p.add_argument("--hard-positive-weight", type=float, default=3.0,
                    help="factor on the loss weight of motion hops while a confuser or a pet is active (hard "
                         "positives: a walker beside a fan or a vacuum)")
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
+    p.add_argument("--echo", action=argparse.BooleanOptionalAction, default=True,
+                   help="also feed the echo features: the band power of the front end's echo spectrum (Doppler "
+                        "power not common to all mics, so the loudspeaker's music distortion is removed); needs "
+                        "shards built with them")
     p.add_argument("--no-background", action="store_true",
                    help="feed only the band levels, not their rise above the slow per-channel background")
     p.add_argument("--threads", type=int, default=1,
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
-                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining)
+                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining,
+                      echo=args.echo)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,

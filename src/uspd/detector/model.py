@@ -8,6 +8,9 @@ The network is:
 2. permutation-invariant pooling over channels: mean and max of the encodings, plus the mean and the standard
    deviation across channels of the normalised input per band (the inter-mic spread carries the
    "loudspeaker distortion is alike at every mic, echoes are not" cue);
+   optionally (``n_echo`` > 0) a small dense encoding of the echo features ``e (n_echo,)``: the velocity-band power
+   of the front end's echo spectrum (Doppler power NOT common to all mics, so loudspeaker/music distortion removed),
+   averaged over carriers;
 3. a GRU over hops (fixed-size state: the only memory);
 4. a dense head: two logits, ``score`` (any motion) and ``major``.
 
@@ -27,24 +30,31 @@ def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
 
 
 class DopplerNet(nn.Module):
-    """Causal streaming detector. Shapes: x (N, T, C, n_in) dB, mask (N, T, C) 1 = channel present (or None)."""
+    """Causal streaming detector. Shapes: x (N, T, C, n_in) dB, mask (N, T, C) 1 = channel present (or None),
+    e (N, T, n_echo) dB echo features when ``n_echo`` > 0."""
 
-    def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48):
+    def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48, n_echo: int = 0, echo_enc: int = 16):
         super().__init__()
         self.n_in, self.enc_dim, self.hidden = n_in, enc, hidden
+        self.n_echo, self.echo_enc = n_echo, (echo_enc if n_echo else 0)
         self.register_buffer("in_mean_db", torch.zeros(n_in))
         self.register_buffer("in_std_db", torch.ones(n_in))
         self.enc1 = nn.Linear(n_in, enc)
         self.enc2 = nn.Linear(enc, enc)
+        if n_echo:
+            self.register_buffer("echo_mean_db", torch.zeros(n_echo))
+            self.register_buffer("echo_std_db", torch.ones(n_echo))
+            self.enc_echo = nn.Linear(n_echo, echo_enc)
         self.gru = nn.GRU(self.pooled_dim, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 2)
 
     @property
     def pooled_dim(self) -> int:
-        return 2 * self.enc_dim + 2 * self.n_in
+        return 2 * self.enc_dim + 2 * self.n_in + self.echo_enc
 
-    def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-hop pooled embedding: x (..., C, n_in) -> (..., pooled_dim)."""
+    def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None, echo: torch.Tensor | None = None
+              ) -> torch.Tensor:
+        """Per-hop pooled embedding: x (..., C, n_in), echo (..., n_echo) -> (..., pooled_dim)."""
         z = (x - self.in_mean_db) / self.in_std_db
         e = torch.relu(_linear(torch.relu(_linear(z, self.enc1)), self.enc2))
         if mask is None:
@@ -60,26 +70,34 @@ class DopplerNet(nn.Module):
             z_mean = (z * m).sum(dim=-2) / n
             z_var = (((z - z_mean.unsqueeze(-2)) ** 2) * m).sum(dim=-2) / n
         z_std = torch.sqrt(z_var + 1e-4)
-        return torch.cat([e_mean, e_max, z_mean, z_std], dim=-1)
+        parts = [e_mean, e_max, z_mean, z_std]
+        if self.n_echo:
+            if echo is None:
+                raise ValueError("DopplerNet: this network takes echo features e")
+            ze = (echo - self.echo_mean_db) / self.echo_std_db
+            parts.append(torch.relu(_linear(ze, self.enc_echo)))
+        return torch.cat(parts, dim=-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, T, C, n_in) -> logits (N, T, 2) [score, major], h (1, N, hidden)."""
-        p = self.embed(x, mask)
+                h0: torch.Tensor | None = None, e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, T, C, n_in), e (N, T, n_echo) -> logits (N, T, 2) [score, major], h (1, N, hidden)."""
+        p = self.embed(x, mask, e)
         y, h = self.gru(p, h0)
         return self.head(y), h
 
 
 class StepNet(nn.Module):
-    """One hop of :class:`DopplerNet`: x (C, n_in) dB, h (1, hidden) -> probs (2,) [score, major], h_new (1, hidden)."""
+    """One hop of :class:`DopplerNet`: x (C, n_in) dB, h (1, hidden)[, e (n_echo,) dB] -> probs (2,) [score, major],
+    h_new (1, hidden)."""
 
     def __init__(self, net: DopplerNet):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         net = self.net
-        p = net.embed(x).unsqueeze(0)  # (1, P)
+        p = net.embed(x, None, e).unsqueeze(0)  # (1, P)
         g = net.gru
         gi = torch.matmul(p, g.weight_ih_l0.t()) + g.bias_ih_l0
         gh = torch.matmul(h, g.weight_hh_l0.t()) + g.bias_hh_l0
@@ -101,4 +119,4 @@ def macs_per_hop(net: DopplerNet, n_channels: int) -> int:
     """Multiply-accumulates of one hop for ``n_channels`` input channels (dense layers + GRU; elementwise ignored)."""
     per_ch = net.n_in * net.enc_dim + net.enc_dim * net.enc_dim
     gru = 3 * (net.pooled_dim * net.hidden + net.hidden * net.hidden)
-    return int(n_channels * per_ch + gru + net.hidden * 2)
+    return int(n_channels * per_ch + net.n_echo * net.echo_enc + gru + net.hidden * 2)

@@ -9,6 +9,10 @@ pools over channels, so any mic count works.
 Each band also gets its rise above a slow per-channel background (:class:`FeatureStream`), like the adaptive noise
 floor of a classic detector, but learned on.
 
+Models exported with an ``e`` input also get the same features of the front end's echo spectrum
+(``Frames.echo_db``: the Doppler power NOT common to all mics, so the loudspeaker's own music distortion, which
+reaches every mic alike, is removed while echoes of moving things stay), averaged over carriers: (n_inputs,) per hop.
+
 Inference = the live path: the shipped int8 ONNX graph takes ONE hop (x (C, n_inputs) dB, h (1, H)) and returns
 (probs (2,) [score, major], h_new). :class:`NeuralDetector` calls it once per hop, so any chunking of the frames
 gives identical scores. Only numpy and onnxruntime are needed; the model and its JSON manifest are package data.
@@ -125,6 +129,21 @@ def band_features(spectra_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, spe
     return out.reshape(n_f, n_car * n_mic, spec.n_bands).astype(np.float32)
 
 
+def echo_band_features(echo_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, spec: FeatureSpec = FeatureSpec()
+                       ) -> np.ndarray:
+    """Echo spectra (F, n_carriers, n_bins) dB re carrier -> velocity-band features (F, n_carriers, n_bands) float32."""
+    e = np.asarray(echo_db)
+    if e.ndim != 3:
+        raise UspdError(f"neural detector: echo_db must be (F, n_carriers, n_bins), got shape {e.shape}")
+    return band_features(e[:, :, None, :], freqs_hz, carriers_hz, spec)
+
+
+def echo_inputs(echo_bands: np.ndarray, stream: "FeatureStream") -> np.ndarray:
+    """Echo band features (F, n_carriers, n_bands) -> model input e (F, n_inputs) float32: the :class:`FeatureStream`
+    of each carrier's row (``stream`` carries the background), averaged over carriers."""
+    return stream.process(echo_bands).mean(axis=1, dtype=np.float32)
+
+
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
@@ -224,6 +243,7 @@ class NeuralDetector:
         self.hidden = int(self.manifest.get("state_size", 48))
         self.carriers_hz = carriers_hz
         self._stream = FeatureStream(self.spec)
+        self._echo_stream = FeatureStream(self.spec)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -232,21 +252,30 @@ class NeuralDetector:
             self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise UspdError(f"{path}: cannot load ONNX model: {str(exc).splitlines()[0]}") from None
+        #: True when the graph takes the echo features ``e`` (see the module doc).
+        self.uses_echo = "e" in {i.name for i in self._session.get_inputs()}
         self.reset()
 
     def reset(self) -> None:
         self._h = np.zeros((1, self.hidden), dtype=np.float32)
         self._stream.reset()
+        self._echo_stream.reset()
 
-    def process_features(self, feats: np.ndarray) -> Scores:
-        """Run the model on model inputs (F, C, n_inputs) float32, one hop at a time with carried state."""
+    def process_features(self, feats: np.ndarray, echo: np.ndarray | None = None) -> Scores:
+        """Run the model on model inputs (F, C, n_inputs) float32 [and echo inputs (F, n_inputs) for a model that takes
+        them], one hop at a time with carried state."""
         n = feats.shape[0]
+        if self.uses_echo and (echo is None or echo.shape[0] != n):
+            raise UspdError(f"{self.model_path.name}: this model needs echo features for every hop")
         score = np.empty(n, dtype=np.float32)
         major = np.empty(n, dtype=np.float32)
         run = self._session.run
         h = self._h
         for i in range(n):
-            probs, h = run(None, {"x": np.ascontiguousarray(feats[i]), "h": h})
+            inputs = {"x": np.ascontiguousarray(feats[i]), "h": h}
+            if self.uses_echo:
+                inputs["e"] = np.ascontiguousarray(echo[i])
+            probs, h = run(None, inputs)
             score[i], major[i] = probs[0], probs[1]
         self._h = h
         return Scores(score=score, major=major)
@@ -258,4 +287,11 @@ class NeuralDetector:
             return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32))
         carriers = frames_carriers_hz(frames, self.carriers_hz)
         feats = band_features(spectra, frames.freqs_hz, carriers, self.spec)
-        return self.process_features(self._stream.process(feats))
+        echo = None
+        if self.uses_echo:
+            echo_db = getattr(frames, "echo_db", None)
+            if echo_db is None:
+                raise UspdError(f"{self.model_path.name}: this model needs the front end's echo spectra "
+                                "(frames.echo_db), which these frames lack")
+            echo = echo_inputs(echo_band_features(echo_db, frames.freqs_hz, carriers, self.spec), self._echo_stream)
+        return self.process_features(self._stream.process(feats), echo)

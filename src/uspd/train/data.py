@@ -4,6 +4,8 @@
 ``out/manifest.json``. A shard holds several clips; clip ``j`` has
 
 - ``x_j`` (F, C, B) float16: velocity-band features (:func:`uspd.detector.neural.band_features`), C = carriers x mics;
+- ``e_j`` (F, K, B) float16: the same features of the front end's echo spectrum, one row per carrier
+  (:func:`uspd.detector.neural.echo_band_features`; shards built before it existed lack it);
 - ``t_j`` (F,) float32 s and the per-hop labels of :func:`uspd.train.labels.hop_labels` as ``<name>_j``;
 - its scene spec, seed, kind, sample rate, carriers and mic count in the shard's ``meta`` JSON.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from uspd.detector.neural import FeatureSpec, band_features
+from uspd.detector.neural import FeatureSpec, band_features, echo_band_features
 from uspd.errors import UspdError
 from uspd.train.labels import hop_labels
 
@@ -121,7 +123,9 @@ def clip_features(spec: dict, seed: int, feature_spec: FeatureSpec = FeatureSpec
                   max_duration_s: float | None = None) -> dict[str, Any]:
     """Render ``spec`` (seed ``seed``) in memory, run the streaming front end, return features and per-hop labels.
 
-    Returns {"x": (F, C, B) float16, "t": (F,) float32 s, label arrays (F,), "meta": dict}.
+    Returns {"x": (F, C, B) float16 per-mic band features, "e": (F, K, B) float16 band features of the front end's
+    echo power (the Doppler power not common to all mics, one row per carrier), "t": (F,) float32 s, label arrays
+    (F,), "meta": dict}.
     """
     from uspd.features.frontend import DopplerFrontEnd, Frames, FrontEndConfig
     from uspd.simulate.render import SceneRenderer
@@ -152,12 +156,13 @@ def clip_features(spec: dict, seed: int, feature_spec: FeatureSpec = FeatureSpec
         done += n
     fr = Frames.concat(frames)
     x = band_features(fr.spectra_db, fr.freqs_hz, carriers, feature_spec).astype(np.float16)
+    e = echo_band_features(fr.echo_db, fr.freqs_hz, carriers, feature_spec).astype(np.float16)
     window_s = float(getattr(cfg, "window_s", 0.1))
     lab = hop_labels(renderer.labels, fr.t_s, window_s=window_s)
     meta = {"seed": int(seed), "sample_rate": fs, "carriers_hz": carriers, "n_mics": int(renderer.n_mics),
             "duration_s": duration, "n_hops": int(x.shape[0]), "confusers": renderer.labels.confusers(),
             "spec": _jsonable(spec)}
-    return {"x": x, "t": np.asarray(fr.t_s, np.float32), **lab, "meta": meta}
+    return {"x": x, "e": e, "t": np.asarray(fr.t_s, np.float32), **lab, "meta": meta}
 
 
 def _jsonable(obj: Any) -> Any:
@@ -263,6 +268,8 @@ def load_shards(data_dir: str | os.PathLike) -> list[dict[str, Any]]:
                 metas = json.loads(str(z["meta"]))
                 for j, meta in enumerate(metas):
                     clip = {k: z[f"{k}_{j}"] for k in ("x", "t", *LABEL_KEYS)}
+                    if f"e_{j}" in z.files:  # echo band features (shards built since they were added)
+                        clip["e"] = z[f"e_{j}"]
                     meta["shard"] = p.name
                     clip["meta"] = meta
                     clips.append(clip)

@@ -19,14 +19,18 @@ HOPS_PER_S = 20.0
 
 
 def export_float_onnx(net: DopplerNet, path: str | os.PathLike) -> Path:
-    """Write the single-step float ONNX graph: inputs x (C, B) dB, h (1, H); outputs probs (2,), h_new (1, H)."""
+    """Write the single-step float ONNX graph: inputs x (C, B) dB, h (1, H)[, e (n_echo,) dB when the network takes
+    echo features]; outputs probs (2,), h_new (1, H)."""
     path = Path(path)
     step = StepNet(net).eval()
-    x = torch.zeros(4, net.n_in)
-    h = torch.zeros(1, net.hidden)
+    args: tuple = (torch.zeros(4, net.n_in), torch.zeros(1, net.hidden))
+    names = ["x", "h"]
+    if net.n_echo:
+        args += (torch.zeros(net.n_echo),)
+        names.append("e")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-        torch.onnx.export(step, (x, h), str(path), input_names=["x", "h"], output_names=["probs", "h_new"],
+        torch.onnx.export(step, args, str(path), input_names=names, output_names=["probs", "h_new"],
                           dynamic_axes={"x": {0: "channels"}}, opset_version=OPSET, dynamo=False)
     return path
 
@@ -69,7 +73,9 @@ def write_manifest(model_path: str | os.PathLike, net: DopplerNet, spec: Feature
         "inputs": {"x": f"(n_channels, {net.n_in}) float32 dB, one channel per carrier x mic: velocity-band Doppler "
                         "power re carrier, then its rise above the slow background "
                         "(uspd.detector.neural.FeatureStream)",
-                   "h": f"(1, {net.hidden}) float32 GRU state, zeros at start"},
+                   "h": f"(1, {net.hidden}) float32 GRU state, zeros at start",
+                   **({"e": f"({net.n_echo},) float32 dB: the same features of the front end's echo spectrum (Doppler "
+                            "power not common to all mics), averaged over carriers"} if net.n_echo else {})},
         "outputs": {"probs": "(2,) float32: [P(any motion), P(major | motion)]", "h_new": "next state"},
         "features": {**spec.to_dict(), "n_bands": spec.n_bands, "sound_speed_m_s": 343.2,
                      "velocity": "v = df * c / (2 * f0)"},
@@ -87,8 +93,9 @@ def write_manifest(model_path: str | os.PathLike, net: DopplerNet, spec: Feature
     return mpath
 
 
-def run_onnx_sequence(path: str | os.PathLike, feats: np.ndarray) -> np.ndarray:
-    """Run an exported step graph over feats (T, C, B) from zero state; returns probs (T, 2). For checks/tests."""
+def run_onnx_sequence(path: str | os.PathLike, feats: np.ndarray, echo: np.ndarray | None = None) -> np.ndarray:
+    """Run an exported step graph over feats (T, C, B) [and echo (T, n_echo)] from zero state; returns probs (T, 2).
+    For checks/tests."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -96,7 +103,10 @@ def run_onnx_sequence(path: str | os.PathLike, feats: np.ndarray) -> np.ndarray:
     h = np.zeros((1, hidden), np.float32)
     out = np.empty((feats.shape[0], 2), np.float32)
     for i in range(feats.shape[0]):
-        out[i], h = sess.run(None, {"x": np.ascontiguousarray(feats[i], dtype=np.float32), "h": h})
+        inputs = {"x": np.ascontiguousarray(feats[i], dtype=np.float32), "h": h}
+        if echo is not None:
+            inputs["e"] = np.ascontiguousarray(echo[i], dtype=np.float32)
+        out[i], h = sess.run(None, inputs)
     return out
 
 

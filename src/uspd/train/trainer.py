@@ -54,6 +54,8 @@ class TrainConfig:
     enc: int = 32
     mining: float = 1.0  # hard-example mining strength: crops drawn more often from clips the model gets wrong
     mining_cap: float = 4.0  # a clip is drawn at most this many times more often than its length alone says
+    echo: bool = True  # also feed the echo features (front end's Doppler power not common to all mics)
+    echo_enc: int = 16  # size of their dense encoding
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,6 +117,7 @@ class _Batcher:
         t_len = cfg.crop_hops
         x = np.zeros((cfg.batch, t_len, n_ch, self.clips[0]["x"].shape[2]), np.float32)
         mask = np.zeros((cfg.batch, t_len, n_ch), np.float32)
+        e = np.zeros((cfg.batch, t_len, self.clips[0]["e"].shape[1]), np.float32) if cfg.echo else None
         y = np.zeros((cfg.batch, t_len, 2), np.float32)
         w = np.zeros((cfg.batch, t_len, 2), np.float32)
         for b, i in enumerate(idx):
@@ -127,6 +130,9 @@ class _Batcher:
             x[b, :m, :c] = clip["x"][start:stop]
             if m < t_len:  # pad with the clip's last hop so the padded part looks plausible (its weight is 0)
                 x[b, m:, :c] = clip["x"][stop - 1]
+            if e is not None:
+                e[b, :m] = clip["e"][start:stop]
+                e[b, m:] = clip["e"][stop - 1]
             if c > 2 and rng.random() < cfg.channel_drop:  # augmentation: a device with fewer mics
                 keep = rng.choice(c, size=int(rng.integers(2, c)), replace=False)
                 mask[b, :, keep] = 1.0
@@ -136,7 +142,7 @@ class _Batcher:
             y[b, :m] = targets[:, start:stop].T
             w[b, :m, 0] = wa[start:stop]
             w[b, :m, 1] = wm[start:stop]
-        return tuple(torch.from_numpy(a) for a in (x, mask, y, w))
+        return (*(torch.from_numpy(a) for a in (x, mask, y, w)), None if e is None else torch.from_numpy(e))
 
 
 def _weighted_bce(logits, y, w):
@@ -150,11 +156,12 @@ def _loss(logits, y, w):
     return _weighted_bce(logits, y, w).sum() / w.sum().clamp(min=1.0)
 
 
-def input_stats(clips: list[dict], n_in: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-input mean and std (dB) over a sample of hops and channels."""
+def input_stats(clips: list[dict], n_in: int, rng: np.random.Generator, key: str = "x"
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-input mean and std (dB) of ``clip[key]`` over a sample of hops and channels."""
     rows = []
     for c in clips:
-        x = c["x"]
+        x = c[key]
         take = rng.choice(x.shape[0], size=min(64, x.shape[0]), replace=False)
         rows.append(x[take].reshape(-1, n_in).astype(np.float64))
     a = np.concatenate(rows)
@@ -172,7 +179,8 @@ def evaluate_clips(net, clips: list[dict], cfg: TrainConfig) -> dict[str, float]
     with torch.no_grad():
         for clip in clips:
             x = torch.from_numpy(clip["x"].astype(np.float32))[None]
-            logits, _ = net(x)
+            e = torch.from_numpy(clip["e"].astype(np.float32))[None] if cfg.echo else None
+            logits, _ = net(x, e=e)
             targets, wa, wm = hop_weights(clip, cfg)
             y = torch.from_numpy(targets.T)[None]
             w = torch.from_numpy(np.stack([wa, wm], axis=1))[None]
@@ -219,10 +227,18 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x545241]))
     n_in = int(clips[0]["x"].shape[2])
     train, val = split_clips(clips, cfg.val_fraction, cfg.seed)
-    net = DopplerNet(n_in=n_in, enc=cfg.enc, hidden=cfg.hidden)
+    if cfg.echo and any("e" not in c for c in clips):
+        raise UspdError("training: --echo needs shards with echo features (built by this version of "
+                        "'uspd dataset train'); these are older")
+    n_echo = int(clips[0]["e"].shape[1]) if cfg.echo else 0
+    net = DopplerNet(n_in=n_in, enc=cfg.enc, hidden=cfg.hidden, n_echo=n_echo, echo_enc=cfg.echo_enc)
     mean, std = input_stats(train, n_in, rng)
     net.in_mean_db.copy_(torch.from_numpy(mean.astype(np.float32)))
     net.in_std_db.copy_(torch.from_numpy(std.astype(np.float32)))
+    if n_echo:
+        mean, std = input_stats(train, n_echo, rng, key="e")
+        net.echo_mean_db.copy_(torch.from_numpy(mean.astype(np.float32)))
+        net.echo_std_db.copy_(torch.from_numpy(std.astype(np.float32)))
     batcher = _Batcher(train, cfg, rng)
     steps_per_epoch = max(1, int(batcher.lengths.sum() // (cfg.batch * cfg.crop_hops)))
     total_steps = steps_per_epoch * cfg.epochs
@@ -237,8 +253,8 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     for epoch in range(cfg.epochs):
         running = 0.0
         for _ in range(steps_per_epoch):
-            x, mask, y, w = batcher.batch()
-            logits, _ = net(x, mask)
+            x, mask, y, w, e = batcher.batch()
+            logits, _ = net(x, mask, e=e)
             bce = _weighted_bce(logits, y, w)
             loss = bce.sum() / w.sum().clamp(min=1.0)
             if cfg.mining > 0:  # the weighted loss of each crop is its clip's latest difficulty
@@ -271,11 +287,14 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
 
 
 def add_model_inputs(clips: list[dict], spec) -> None:
-    """Replace each clip's band features ``x`` by the model inputs (FeatureStream from the clip's first hop)."""
-    from uspd.detector.neural import FeatureStream
+    """Replace each clip's band features ``x`` (and echo band features ``e``, if the shards have them) by the model
+    inputs (FeatureStream from the clip's first hop; ``e`` averaged over carriers as in the detector)."""
+    from uspd.detector.neural import FeatureStream, echo_inputs
 
     for clip in clips:
         clip["x"] = FeatureStream(spec).process(clip["x"]).astype(np.float16)
+        if "e" in clip:
+            clip["e"] = echo_inputs(clip["e"], FeatureStream(spec)).astype(np.float16)
 
 
 def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike, cfg: TrainConfig,
