@@ -239,3 +239,43 @@ def test_record_evaluation_puts_the_side_by_side_table_in_the_manifest(tmp_path,
     assert table["nn"]["matched_fa"] == [{"target_fa_per_h": 1.0, "major_recall": 0.475}]
     assert table["classic"]["minor_recall_by_action"] == {"page": 0.25}
     assert main(["train", "--out", str(model)]) == 2  # neither --data nor --record-eval
+
+
+def test_mining_keeps_the_stretches_where_the_seed_model_raises_false_alarms(tmp_path, trained, capsys):
+    """The data loop: a pool whose one clip has a walker-like Doppler bump labelled as no motion (a confuser the
+    seed model mistakes for a person) gives exactly that clip's stretch, repeated; true motion is not mined."""
+    from uspd.cli import main
+    from uspd.detector.neural import FeatureSpec
+    from uspd.train.data import load_shards
+    from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
+
+    net, _ = trained
+    model = quantize_int8(export_float_onnx(net, tmp_path / "seed.float.onnx"), tmp_path / "seed.onnx")
+    write_manifest(model, net, FeatureSpec(background=False), {})
+    rng = np.random.default_rng(4)
+    pool_clips = [synthetic_clip(rng, n_hops=400, n_mics=4) for _ in range(3)]
+    pool_clips[1]["motion"][:] = 0  # its bump (6.65-13.3 s) is labelled "nobody moves"
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    arrays = {f"{k}_{j}": (v[:, None, :] if k == "e" else v)
+              for j, c in enumerate(pool_clips) for k, v in c.items() if k != "meta"}
+    arrays["meta"] = np.array(json.dumps([{"n_mics": 4, "duration_s": 20.0, "confusers": ["pet"] if j == 1 else []}
+                                          for j in range(3)]))
+    np.savez(pool / "shard_00000.npz", **arrays)
+    out = tmp_path / "mined"
+    assert main(["dataset", "mine", str(pool), "--out", str(out), "--model", str(model), "--before-s", "4",
+                 "--after-s", "2", "--repeat", "2"]) == 0
+    summary = json.loads((out / "manifest.json").read_text())
+    assert summary["false_alarms"] == 1 and summary["segments"] == 1
+    assert summary["false_alarms_by_confuser"] == {"pet": 1}
+    mined = load_shards(out)
+    assert len(mined) == 2  # repeated
+    t_alarm = mined[0]["meta"]["mined_at_s"]
+    assert 6.5 <= t_alarm <= 7.5
+    assert mined[0]["t"][0] == pytest.approx(t_alarm - 4.0, abs=0.051)
+    np.testing.assert_array_equal(mined[0]["x"], mined[1]["x"])
+    assert mined[0]["e"].shape[1:] == (1, 32) and (mined[0]["motion"] == 0).all()
+    # negative time: clip 1 after the 5 s warm-up, and the other clips outside their motion and its margins
+    assert 15.0 + 2 * (20.0 - 5.0 - 6.7 - 4.0) - 1 <= summary["pool_negative_h"] * 3600 <= 15.0 + 2 * 15.0
+    assert main(["dataset", "mine", str(pool), "--out", str(out), "--model", str(model)]) == 2
+    assert "already holds shards" in capsys.readouterr().err

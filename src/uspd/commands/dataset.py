@@ -100,8 +100,41 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_mine(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser(
+        "mine", help="the data loop: keep the stretches of a training pool where a seed model raises false alarms",
+        description="Run a seed model (default: the shipped one) over every clip of a 'uspd dataset train' pool "
+                    "as it runs live (streaming model + presence tracker with the [presence] defaults), count its "
+                    "false alarms in negative time as 'uspd evaluate' does (rising edges, 5 s cooldown), and write "
+                    "the hops from --before-s before to --after-s after each alarm, --repeat times, as training "
+                    "shards in OUT, with a manifest giving the seed model's false alarms per hour on the pool. "
+                    "Train on OUT together with the other data sets.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("pool", type=Path, metavar="POOL", help="folder of training shards to sift")
+    p.add_argument("--out", type=Path, required=True, default=argparse.SUPPRESS, metavar="DIR",
+                   help="new folder for the mined shards")
+    p.add_argument("--model", default=None, metavar="MODEL.onnx", help="seed model (None: the shipped model)")
+    p.add_argument("--before-s", type=float, default=20.0, help="seconds kept before each false alarm")
+    p.add_argument("--after-s", type=float, default=10.0, help="seconds kept after each false alarm")
+    p.add_argument("--repeat", type=positive_int, default=2,
+                   help="copies of each stretch (the trainer draws crops by length: this is their extra weight)")
+    p.set_defaults(func=run_mine)
+
+
+def run_mine(args: argparse.Namespace) -> int:
+    from uspd.train.mining import mine_false_alarms
+
+    s = mine_false_alarms(args.pool, args.out, args.model, before_s=args.before_s, after_s=args.after_s,
+                          repeat=args.repeat, progress=not getattr(args, "quiet", False))
+    top = ", ".join(f"{k} {n}" for k, n in list(s["false_alarms_by_confuser"].items())[:5]) or "none"
+    print(f"{args.out}: seed model {Path(s['seed_model']).name}: {s['false_alarms']} false alarms in "
+          f"{s['pool_negative_h']:.2f} h of negative time ({s['fa_per_h']} /h; clips with {top}); "
+          f"{s['segments']} stretches x {s['repeat']} = {s['mined_h']:.2f} h of training data")
+    return 0
+
+
 #: sub-subcommands of `uspd dataset`, in --help order.
-SUBCOMMANDS = [register_eval, register_train]
+SUBCOMMANDS = [register_eval, register_train, register_mine]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

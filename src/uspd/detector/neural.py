@@ -286,12 +286,23 @@ class NeuralDetector:
         if spectra.shape[0] == 0:
             return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32))
         carriers = frames_carriers_hz(frames, self.carriers_hz)
-        feats = band_features(spectra, frames.freqs_hz, carriers, self.spec)
-        echo = None
+        bands = band_features(spectra, frames.freqs_hz, carriers, self.spec)
+        echo_bands = None
         if self.uses_echo:
             echo_db = getattr(frames, "echo_db", None)
             if echo_db is None:
                 raise UspdError(f"{self.model_path.name}: this model needs the front end's echo spectra "
                                 "(frames.echo_db), which these frames lack")
-            echo = echo_inputs(echo_band_features(echo_db, frames.freqs_hz, carriers, self.spec), self._echo_stream)
-        return self.process_features(self._stream.process(feats), echo)
+            echo_bands = echo_band_features(echo_db, frames.freqs_hz, carriers, self.spec)
+        return self.process_bands(bands, echo_bands)
+
+    def process_bands(self, bands: np.ndarray, echo_bands: np.ndarray | None = None) -> Scores:
+        """Velocity-band features (F, C, n_bands) [and echo band features (F, n_carriers, n_bands)], as
+        :func:`band_features` / :func:`echo_band_features` give them (and training shards store them) -> Scores (F,),
+        through the same background streams and model steps as :meth:`process`."""
+        echo = None
+        if self.uses_echo:
+            if echo_bands is None:
+                raise UspdError(f"{self.model_path.name}: this model needs echo band features")
+            echo = echo_inputs(np.asarray(echo_bands, np.float32), self._echo_stream)
+        return self.process_features(self._stream.process(bands), echo)
