@@ -14,14 +14,18 @@ from nn_fixtures import synthetic_spectra
 
 
 def _frames(spectra, freqs, f0):
+    """Frames-like object; its echo spectrum is the mean power over mics (a stand-in: synthetic spectra have no
+    phases)."""
     n = spectra.shape[0]
+    echo = 10.0 * np.log10(np.mean(10.0 ** (np.asarray(spectra, np.float64) / 10.0), axis=2))
     return SimpleNamespace(t_s=np.arange(1, n + 1) * 0.05, spectra_db=spectra, freqs_hz=freqs,
-                           carriers_hz=np.array([f0]), level_db=np.zeros(spectra.shape[:3]))
+                           carriers_hz=np.array([f0]), level_db=np.zeros(spectra.shape[:3]), echo_db=echo)
 
 
 def _slice(frames, a, b):
     return SimpleNamespace(t_s=frames.t_s[a:b], spectra_db=frames.spectra_db[a:b], freqs_hz=frames.freqs_hz,
-                           carriers_hz=frames.carriers_hz, level_db=frames.level_db[a:b])
+                           carriers_hz=frames.carriers_hz, level_db=frames.level_db[a:b],
+                           echo_db=frames.echo_db[a:b])
 
 
 @pytest.mark.parametrize("v_m_s", [-1.2, -0.1, 0.05, 0.3, 2.0])

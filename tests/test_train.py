@@ -279,3 +279,43 @@ def test_mining_keeps_the_stretches_where_the_seed_model_raises_false_alarms(tmp
     assert 15.0 + 2 * (20.0 - 5.0 - 6.7 - 4.0) - 1 <= summary["pool_negative_h"] * 3600 <= 15.0 + 2 * 15.0
     assert main(["dataset", "mine", str(pool), "--out", str(out), "--model", str(model)]) == 2
     assert "already holds shards" in capsys.readouterr().err
+
+
+def test_echo_model_runs_streaming_with_any_chunking_and_needs_echo_spectra(tmp_path, trained):
+    """A model with the echo input, through NeuralDetector.process(frames): chunking does not change its scores,
+    they match the torch sequence model, and frames without echo spectra are a one-line error."""
+    from types import SimpleNamespace
+
+    from nn_fixtures import synthetic_spectra
+    from uspd.detector.neural import FeatureSpec, NeuralDetector
+    from uspd.errors import UspdError
+    from uspd.train.export import export_float_onnx, write_manifest
+
+    net, _ = trained
+    path = export_float_onnx(net, tmp_path / "echo.onnx")
+    write_manifest(path, net, FeatureSpec(background=False), {})
+    motion = np.zeros(150, bool)
+    motion[50:100] = True
+    spec, freqs = synthetic_spectra(np.random.default_rng(8), 150, 3, 40000.0, motion)
+    echo = spec.mean(axis=2) - 5.0
+
+    def frames(a, b, with_echo=True):
+        return SimpleNamespace(t_s=np.arange(a + 1, b + 1) * 0.05, spectra_db=spec[a:b], freqs_hz=freqs,
+                               carriers_hz=np.array([40000.0]), echo_db=echo[a:b] if with_echo else None)
+
+    det = NeuralDetector(path)
+    assert det.uses_echo
+    whole = det.process(frames(0, 150)).score
+    det.reset()
+    parts = np.concatenate([det.process(frames(a, min(a + 13, 150))).score for a in range(0, 150, 13)])
+    np.testing.assert_array_equal(parts, whole)
+    assert whole[60:100].mean() > 0.5 > whole[:40].mean()
+    from uspd.detector.neural import band_features, echo_band_features
+    x = torch.from_numpy(band_features(spec, freqs, [40000.0]))[None]
+    e = torch.from_numpy(echo_band_features(echo, freqs, [40000.0])[:, 0])[None]
+    with torch.no_grad():
+        ref = torch.sigmoid(net(x, e=e)[0])[0, :, 0].numpy()
+    np.testing.assert_allclose(whole, ref, atol=1e-4)
+    det.reset()
+    with pytest.raises(UspdError, match="echo spectra"):
+        det.process(frames(0, 10, with_echo=False))
