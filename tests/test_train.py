@@ -319,3 +319,32 @@ def test_echo_model_runs_streaming_with_any_chunking_and_needs_echo_spectra(tmp_
     det.reset()
     with pytest.raises(UspdError, match="echo spectra"):
         det.process(frames(0, 10, with_echo=False))
+
+
+def test_calibration_moves_the_operating_point_onto_the_presence_threshold(tmp_path, trained, capsys):
+    """uspd train --calibrate T: a raw score of T becomes the [presence] threshold, order is kept, and the chunked
+    streaming scores stay identical."""
+    from uspd.cli import main
+    from uspd.detector.neural import FeatureSpec, NeuralDetector, shift_logit
+    from uspd.presence.tracker import PresenceConfig
+    from uspd.train.export import export_float_onnx, write_manifest
+
+    net, _ = trained
+    path = export_float_onnx(net, tmp_path / "c.onnx")
+    write_manifest(path, net, FeatureSpec(background=False), {})
+    clip = synthetic_clip(np.random.default_rng(2), n_hops=120, n_mics=3)
+    x, e = clip["x"].astype(np.float32), clip["e"][:, None, :].astype(np.float32)
+    raw = NeuralDetector(path).process_bands(x, e).score
+    assert main(["train", "--out", str(path), "--calibrate", "0.9:tuning set, 1 FA/h"]) == 0
+    det = NeuralDetector(path)
+    cal = det.process_bands(x, e).score
+    assert det.manifest["calibration"]["chosen_on"] == "tuning set, 1 FA/h"
+    np.testing.assert_allclose(cal, shift_logit(raw, det.score_logit_offset), atol=1e-6)
+    assert shift_logit(np.array([0.9]), det.score_logit_offset)[0] == pytest.approx(PresenceConfig().threshold)
+    assert det.score_logit_offset < 0 and np.all(cal <= raw + 1e-6)
+    np.testing.assert_array_equal(np.argsort(cal, kind="stable"), np.argsort(shift_logit(raw, det.score_logit_offset),
+                                                                             kind="stable"))
+    assert main(["train", "--out", str(path), "--calibrate", "1.5"]) == 2
+    assert main(["train", "--out", str(path), "--calibrate", "high"]) == 2
+    err = capsys.readouterr().err
+    assert "strictly between 0 and 1" in err and "must be a number" in err

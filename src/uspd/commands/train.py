@@ -51,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record-eval", metavar="EVAL.json[:NAME]", default=None,
                    help="do not train: store the table of a 'uspd evaluate --json' result in the manifest of --out "
                         "under evaluation.NAME (default name: main)")
+    p.add_argument("--calibrate", metavar="THRESHOLD[:NOTE]", default=None,
+                   help="do not train: store in the manifest of --out the score offset that makes a raw score of "
+                        "THRESHOLD (chosen on tuning data) meet the default [presence] threshold; NOTE says how it "
+                        "was chosen")
     p.set_defaults(func=run)
 
 
@@ -60,6 +64,16 @@ def run(args: argparse.Namespace) -> int:
 
         path, _, name = args.record_eval.partition(":")
         print(f"recorded {path} in {record_evaluation(args.out, path, name or 'main')}")
+        return 0
+    if args.calibrate:
+        from uspd.train.export import record_calibration
+
+        value, _, note = args.calibrate.partition(":")
+        try:
+            threshold = float(value)
+        except ValueError:
+            raise UspdError(f"--calibrate {args.calibrate}: THRESHOLD must be a number") from None
+        print(f"calibrated {args.out}: {record_calibration(args.out, threshold, note)}")
         return 0
     if not args.data:
         raise UspdError("uspd train: --data is required (or --record-eval)")

@@ -20,6 +20,7 @@ gives identical scores. Only numpy and onnxruntime are needed; the model and its
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import resources
@@ -197,6 +198,22 @@ def frames_carriers_hz(frames, fallback) -> np.ndarray:
     return np.atleast_1d(np.asarray(c, dtype=np.float64))
 
 
+def shift_logit(p: np.ndarray, offset: float) -> np.ndarray:
+    """sigmoid(logit(p) + offset), float32, p clipped to [1e-7, 1 - 1e-7]."""
+    q = np.clip(np.asarray(p, np.float64), 1e-7, 1.0 - 1e-7)
+    return (1.0 / (1.0 + np.exp(-(np.log(q / (1.0 - q)) + offset)))).astype(np.float32)
+
+
+def calibration_offset(tuned_threshold: float, presence_threshold: float) -> float:
+    """Logit offset that maps a model's tuned score threshold onto the ``[presence]`` threshold: a raw score equal to
+    ``tuned_threshold`` becomes ``presence_threshold``."""
+    for name, v in (("tuned threshold", tuned_threshold), ("presence threshold", presence_threshold)):
+        if not 0.0 < v < 1.0:
+            raise UspdError(f"calibration: the {name} must be strictly between 0 and 1, got {v}")
+    logit = lambda x: math.log(x / (1.0 - x))  # noqa: E731
+    return logit(presence_threshold) - logit(tuned_threshold)
+
+
 def shipped_model_path() -> Path:
     """Path of the packaged int8 model (no network: importlib.resources)."""
     return Path(str(resources.files("uspd.models") / SHIPPED_MODEL))
@@ -241,6 +258,9 @@ class NeuralDetector:
         self.manifest = load_manifest(path)
         self.spec = feature_spec_from_manifest(self.manifest)
         self.hidden = int(self.manifest.get("state_size", 48))
+        #: Added to the logit of the motion score (manifest ``calibration.score_logit_offset``, see
+        #: :func:`calibration_offset`): moves the model's operating point onto the shared ``[presence]`` thresholds.
+        self.score_logit_offset = float(self.manifest.get("calibration", {}).get("score_logit_offset", 0.0))
         self.carriers_hz = carriers_hz
         self._stream = FeatureStream(self.spec)
         self._echo_stream = FeatureStream(self.spec)
@@ -278,6 +298,8 @@ class NeuralDetector:
             probs, h = run(None, inputs)
             score[i], major[i] = probs[0], probs[1]
         self._h = h
+        if self.score_logit_offset:
+            score = shift_logit(score, self.score_logit_offset)
         return Scores(score=score, major=major)
 
     def process(self, frames) -> Scores:

@@ -157,3 +157,24 @@ def record_evaluation(model_path: str | os.PathLike, eval_json: str | os.PathLik
     manifest.setdefault("evaluation", {})[name] = evaluation_summary(result)
     mpath.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return mpath
+
+
+def record_calibration(model_path: str | os.PathLike, tuned_threshold: float, note: str = "") -> Path:
+    """Store ``calibration`` in the manifest of ``model_path``: the logit offset that maps ``tuned_threshold`` (a raw
+    score threshold chosen on tuning data) onto the default ``[presence] threshold``, so the shared defaults run the
+    model at its tuned operating point. The offset replaces any earlier one (it is relative to the raw scores)."""
+    from uspd.detector.neural import calibration_offset, load_manifest
+    from uspd.presence.tracker import PresenceConfig
+
+    manifest = load_manifest(Path(model_path))
+    presence = PresenceConfig().threshold
+    manifest["calibration"] = {
+        "score_logit_offset": round(calibration_offset(tuned_threshold, presence), 6),
+        "tuned_threshold": tuned_threshold, "presence_threshold": presence,
+        "meaning": "score = sigmoid(logit(raw score) + score_logit_offset); a raw score at tuned_threshold "
+                   "becomes presence_threshold",
+        "chosen_on": note,
+    }
+    mpath = manifest_path(Path(model_path))
+    mpath.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return mpath
