@@ -273,6 +273,7 @@ def test_mining_keeps_the_stretches_where_the_seed_model_raises_false_alarms(tmp
     t_alarm = mined[0]["meta"]["mined_at_s"]
     assert 6.5 <= t_alarm <= 7.5
     assert mined[0]["t"][0] == pytest.approx(t_alarm - 4.0, abs=0.051)
+    assert mined[0]["meta"]["duration_s"] == pytest.approx(len(mined[0]["t"]) * 0.05)
     np.testing.assert_array_equal(mined[0]["x"], mined[1]["x"])
     assert mined[0]["e"].shape[1:] == (1, 32) and (mined[0]["motion"] == 0).all()
     # negative time: clip 1 after the 5 s warm-up, and the other clips outside their motion and its margins

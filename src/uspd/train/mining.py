@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,8 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
             a = max(0, int(i - round(before_s / HOP_S)))
             b = min(n, int(i + round(after_s / HOP_S)) + 1)
             meta = {**{k: v for k, v in clip["meta"].items() if k != "spec"}, "mined_at_s": float(clip["t"][i]),
-                    "mined_score": float(score[i]), "segment_hops": [a, b]}
+                    "mined_score": float(score[i]), "segment_hops": [a, b], "duration_s": (b - a) * HOP_S,
+                    "n_hops": b - a}
             for name in clip["meta"].get("confusers", []):
                 by_confuser[name] = by_confuser.get(name, 0) + 1
             segments.append((_segment(clip, a, b), meta))
@@ -118,6 +120,7 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
         "false_alarms_by_confuser": dict(sorted(by_confuser.items(), key=lambda kv: -kv[1])),
         "segments": len(segments), "repeat": repeat, "before_s": before_s, "after_s": after_s,
         "mined_h": round(sum(seg["x"].shape[0] for seg, _ in segments) * HOP_S / 3600.0 * repeat, 3),
+        "command": "uspd " + " ".join(sys.argv[1:]) if "mine" in sys.argv[1:] else "",
     }
     (out_dir / "manifest.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
