@@ -279,7 +279,13 @@ def test_mining_keeps_the_stretches_where_the_seed_model_raises_false_alarms(tmp
     # negative time: clip 1 after the 5 s warm-up, and the other clips outside their motion and its margins
     assert 15.0 + 2 * (20.0 - 5.0 - 6.7 - 4.0) - 1 <= summary["pool_negative_h"] * 3600 <= 15.0 + 2 * 15.0
     assert main(["dataset", "mine", str(pool), "--out", str(out), "--model", str(model)]) == 2
-    assert "already holds shards" in capsys.readouterr().err
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["dataset", "mine", str(pool), "--out", str(a_file), "--model", str(model)]) == 2
+    assert main(["dataset", "mine", str(pool), "--out", str(tmp_path / "m2"), "--before-s", "nan"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds shards" in err and "not a folder" in err and "must be finite" in err
+    assert "Traceback" not in err
 
 
 def test_echo_model_runs_streaming_with_any_chunking_and_needs_echo_spectra(tmp_path, trained):

@@ -21,29 +21,28 @@ from typing import Any
 import numpy as np
 
 from uspd.errors import UspdError
+from uspd.evaluate.metrics import MetricsConfig, false_alarm_indices
 from uspd.train.data import LABEL_KEYS, load_shards, shard_path
 
 #: Hop length of the features (s).
 HOP_S = 0.05
 
 
-def negative_hops(motion: np.ndarray, t_s: np.ndarray, margin_before_s: float = 1.0, margin_after_s: float = 3.0,
-                  warmup_s: float = 5.0) -> np.ndarray:
-    """(F,) bool: hops in negative time: after the warm-up, and not within the margins of a motion hop (as
-    :func:`uspd.evaluate.metrics.negative_mask` treats labelled intervals)."""
+def negative_hops(motion: np.ndarray, t_s: np.ndarray, mcfg: MetricsConfig = MetricsConfig()) -> np.ndarray:
+    """(F,) bool: hops in negative time: after ``mcfg.warmup_s``, and not within ``mcfg.margin_before_s`` /
+    ``margin_after_s`` of a motion hop (as :func:`uspd.evaluate.metrics.negative_mask` treats labelled intervals)."""
     moving = np.asarray(motion) > 0
     near = np.zeros(moving.size, bool)
-    before, after = int(round(margin_before_s / HOP_S)), int(round(margin_after_s / HOP_S))
+    before, after = int(round(mcfg.margin_before_s / HOP_S)), int(round(mcfg.margin_after_s / HOP_S))
     for i in np.flatnonzero(moving):
         near[max(0, i - before): i + after + 1] = True
-    return (np.asarray(t_s) >= warmup_s) & ~near
+    return (np.asarray(t_s) >= mcfg.warmup_s) & ~near
 
 
-def clip_false_alarms(detector, clip: dict[str, Any], presence_config=None, cooldown_s: float = 5.0
+def clip_false_alarms(detector, clip: dict[str, Any], presence_config=None, mcfg: MetricsConfig = MetricsConfig()
                       ) -> tuple[np.ndarray, np.ndarray, float]:
     """Run ``detector`` (a NeuralDetector, reset here) and a PresenceTracker over one clip's band features.
     Returns (alarm hop indices, scores (F,), negative seconds)."""
-    from uspd.evaluate.metrics import false_alarm_indices
     from uspd.presence.tracker import PresenceTracker, decisions_to_arrays
 
     detector.reset()
@@ -52,8 +51,8 @@ def clip_false_alarms(detector, clip: dict[str, Any], presence_config=None, cool
     t_s = np.asarray(clip["t"], np.float64)
     decisions = PresenceTracker(presence_config).update(t_s, scores)
     motion = decisions_to_arrays(decisions)["motion"]
-    neg = negative_hops(clip["motion"], t_s)
-    alarms = false_alarm_indices(t_s, motion, neg, cooldown_s)
+    neg = negative_hops(clip["motion"], t_s, mcfg)
+    alarms = false_alarm_indices(t_s, motion, neg, mcfg.cooldown_s)
     return alarms, scores.score, float(neg.sum()) * HOP_S
 
 
@@ -71,11 +70,14 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
 
     from uspd.detector.neural import NeuralDetector
 
-    if before_s < 0 or after_s < 0 or (before_s + after_s) <= 0:
-        raise UspdError("mining: --before-s and --after-s must be non-negative and not both 0")
+    if not (before_s >= 0 and after_s >= 0 and math.isfinite(before_s + after_s) and before_s + after_s > 0):
+        raise UspdError(f"mining: --before-s {before_s} and --after-s {after_s} must be finite, non-negative and "
+                        "not both 0")
     if repeat < 1:
         raise UspdError(f"mining: --repeat {repeat}: must be at least 1")
     pool_dir, out_dir = Path(pool_dir), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UspdError(f"{out_dir}: not a folder; --out must be a new folder")
     if out_dir.exists() and any(out_dir.glob("shard_*.npz")):
         raise UspdError(f"{out_dir}: already holds shards; use a new --out")
     clips = load_shards(pool_dir)
@@ -100,7 +102,7 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
             segments.append((_segment(clip, a, b), meta))
     out_dir.mkdir(parents=True, exist_ok=True)
     pool_manifest = pool_dir / "manifest.json"
-    features = json.loads(pool_manifest.read_text(encoding="utf-8")).get("features") if pool_manifest.exists() else None
+    pool_info = json.loads(pool_manifest.read_text(encoding="utf-8")) if pool_manifest.exists() else {}
     items = [s for s in segments for _ in range(repeat)]
     n_shards = math.ceil(len(items) / clips_per_shard)
     for k in range(n_shards):
@@ -113,8 +115,8 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
         os.replace(tmp, path)
     hours = negative_s / 3600.0
     summary = {
-        "mined_from": str(pool_dir), "seed_model": str(detector.model_path), "features": features,
-        "seed": json.loads(pool_manifest.read_text(encoding="utf-8")).get("seed") if pool_manifest.exists() else None,
+        "mined_from": str(pool_dir), "seed_model": str(detector.model_path), "features": pool_info.get("features"),
+        "seed": pool_info.get("seed"),
         "pool_clips": len(clips), "pool_negative_h": round(hours, 3), "false_alarms": alarms_total,
         "fa_per_h": round(alarms_total / hours, 3) if hours > 0 else None,
         "false_alarms_by_confuser": dict(sorted(by_confuser.items(), key=lambda kv: -kv[1])),
