@@ -286,7 +286,9 @@ class NeuralDetector:
         them], one hop at a time with carried state."""
         n = feats.shape[0]
         if self.uses_echo and (echo is None or echo.shape[0] != n):
-            raise UspdError(f"{self.model_path.name}: this model needs echo features for every hop")
+            raise UspdError(f"{self.model_path.name}: this model needs the front end's echo spectra "
+                            "(frames.echo_db, or the echo band features of shards built since they were added) "
+                            "for every hop")
         score = np.empty(n, dtype=np.float32)
         major = np.empty(n, dtype=np.float32)
         run = self._session.run
@@ -309,13 +311,8 @@ class NeuralDetector:
             return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32))
         carriers = frames_carriers_hz(frames, self.carriers_hz)
         bands = band_features(spectra, frames.freqs_hz, carriers, self.spec)
-        echo_bands = None
-        if self.uses_echo:
-            echo_db = getattr(frames, "echo_db", None)
-            if echo_db is None:
-                raise UspdError(f"{self.model_path.name}: this model needs the front end's echo spectra "
-                                "(frames.echo_db), which these frames lack")
-            echo_bands = echo_band_features(echo_db, frames.freqs_hz, carriers, self.spec)
+        echo_db = getattr(frames, "echo_db", None) if self.uses_echo else None
+        echo_bands = None if echo_db is None else echo_band_features(echo_db, frames.freqs_hz, carriers, self.spec)
         return self.process_bands(bands, echo_bands)
 
     def process_bands(self, bands: np.ndarray, echo_bands: np.ndarray | None = None) -> Scores:
@@ -323,8 +320,6 @@ class NeuralDetector:
         :func:`band_features` / :func:`echo_band_features` give them (and training shards store them) -> Scores (F,),
         through the same background streams and model steps as :meth:`process`."""
         echo = None
-        if self.uses_echo:
-            if echo_bands is None:
-                raise UspdError(f"{self.model_path.name}: this model needs echo band features")
+        if self.uses_echo and echo_bands is not None:
             echo = echo_inputs(np.asarray(echo_bands, np.float32), self._echo_stream)
         return self.process_features(self._stream.process(bands), echo)
