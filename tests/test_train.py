@@ -288,6 +288,39 @@ def test_mining_keeps_the_stretches_where_the_seed_model_raises_false_alarms(tmp
     assert "Traceback" not in err
 
 
+def test_mining_misses_keeps_the_major_movements_the_seed_model_does_not_find(tmp_path, trained, capsys):
+    """--misses: a labelled major movement with no Doppler energy (one the seed model cannot see) is kept from
+    --before-s before its start to --after-s after its end; the movements it finds are not."""
+    from uspd.cli import main
+    from uspd.detector.neural import FeatureSpec
+    from uspd.train.data import load_shards
+    from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
+
+    net, _ = trained
+    model = quantize_int8(export_float_onnx(net, tmp_path / "seed.float.onnx"), tmp_path / "seed.onnx")
+    write_manifest(model, net, FeatureSpec(background=False), {})
+    rng = np.random.default_rng(5)
+    pool_clips = [synthetic_clip(rng, n_hops=400, n_mics=4) for _ in range(3)]
+    pool_clips[1]["motion"][300:360] = 2  # 15.05-18.0 s: labelled walking, but the features hold nothing there
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    arrays = {f"{k}_{j}": (v[:, None, :] if k == "e" else v)
+              for j, c in enumerate(pool_clips) for k, v in c.items() if k != "meta"}
+    arrays["meta"] = np.array(json.dumps([{"n_mics": 4, "duration_s": 20.0, "kind": "walk"} for _ in range(3)]))
+    np.savez(pool / "shard_00000.npz", **arrays)
+    out = tmp_path / "mined"
+    assert main(["dataset", "mine", str(pool), "--out", str(out), "--model", str(model), "--before-s", "2",
+                 "--after-s", "1", "--repeat", "1", "--misses"]) == 0
+    summary = json.loads((out / "manifest.json").read_text())
+    assert summary["major_movements"] == 4 and summary["missed_majors"] == 1
+    assert summary["missed_majors_by_kind"] == {"walk": 1}
+    mined = [c for c in load_shards(out) if c["meta"]["mined"] == "missed major"]
+    assert len(mined) == 1
+    assert mined[0]["t"][0] == pytest.approx(15.05 - 2.0, abs=0.051)
+    assert mined[0]["t"][-1] == pytest.approx(18.0 + 1.0, abs=0.051)
+    assert "missed 1 of 4 major movements" in capsys.readouterr().out
+
+
 def test_echo_model_runs_streaming_with_any_chunking_and_needs_echo_spectra(tmp_path, trained):
     """A model with the echo input, through NeuralDetector.process(frames): chunking does not change its scores,
     they match the torch sequence model, and frames without echo spectra are a one-line error."""

@@ -108,6 +108,7 @@ def register_mine(dsub: argparse._SubParsersAction) -> None:
                     "false alarms in negative time as 'uspd evaluate' does (rising edges, 5 s cooldown), and write "
                     "the hops from --before-s before to --after-s after each alarm, --repeat times, as training "
                     "shards in OUT, with a manifest giving the seed model's false alarms per hour on the pool. "
+                    "With --misses, labelled major movements the seed model misses (hard positives) are kept too. "
                     "Train on OUT together with the other data sets.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("pool", type=Path, metavar="POOL", help="folder of training shards to sift")
@@ -118,6 +119,9 @@ def register_mine(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--after-s", type=float, default=10.0, help="seconds kept after each false alarm")
     p.add_argument("--repeat", type=positive_int, default=2,
                    help="copies of each stretch (the trainer draws crops by length: this is their extra weight)")
+    p.add_argument("--misses", action="store_true",
+                   help="also keep the major movements the seed model misses, from --before-s before their start "
+                        "to --after-s after their end")
     p.set_defaults(func=run_mine)
 
 
@@ -125,11 +129,14 @@ def run_mine(args: argparse.Namespace) -> int:
     from uspd.train.mining import mine_false_alarms
 
     s = mine_false_alarms(args.pool, args.out, args.model, before_s=args.before_s, after_s=args.after_s,
-                          repeat=args.repeat, progress=not getattr(args, "quiet", False))
+                          repeat=args.repeat, progress=not getattr(args, "quiet", False), misses=args.misses)
     top = ", ".join(f"{k} {n}" for k, n in list(s["false_alarms_by_confuser"].items())[:5]) or "none"
     print(f"{args.out}: seed model {Path(s['seed_model']).name}: {s['false_alarms']} false alarms in "
           f"{s['pool_negative_h']:.2f} h of negative time ({s['fa_per_h']} /h; clips with {top}); "
           f"{s['segments']} stretches x {s['repeat']} = {s['mined_h']:.2f} h of training data")
+    if args.misses:
+        kinds = ", ".join(f"{k} {n}" for k, n in s["missed_majors_by_kind"].items()) or "none"
+        print(f"  missed {s['missed_majors']} of {s['major_movements']} major movements (clips: {kinds})")
     return 0
 
 

@@ -8,6 +8,12 @@ in negative time, ``cooldown_s`` apart, after ``warmup_s``), and writes the hops
 after each alarm, ``repeat`` times, as shards in ``out_dir`` (same format as ``uspd dataset train``; the crop sampler
 draws by length, so ``repeat`` is the extra weight). The seed model's false alarms per hour on the pool are the
 loop's measured result.
+
+With ``misses=True`` it also keeps the seed model's *hard positives*: every labelled major movement (a run of
+``motion == MAJOR`` hops, as the evaluation's major intervals) that no motion decision covers within the evaluation's
+grace (:func:`uspd.evaluate.metrics.interval_delay` returns None), from ``before_s`` before its start to ``after_s``
+after its end. Mining false alarms alone teaches "a confuser is there, so nobody moves"; the misses (walkers beside
+vacuums, slow walkers) pull the other way.
 """
 from __future__ import annotations
 
@@ -21,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from uspd.errors import UspdError
-from uspd.evaluate.metrics import MetricsConfig, false_alarm_indices
+from uspd.evaluate.metrics import MetricsConfig, false_alarm_indices, interval_delay
 from uspd.train.data import LABEL_KEYS, load_shards, shard_path
+from uspd.train.labels import MAJOR
 
 #: Hop length of the features (s).
 HOP_S = 0.05
@@ -39,21 +46,41 @@ def negative_hops(motion: np.ndarray, t_s: np.ndarray, mcfg: MetricsConfig = Met
     return (np.asarray(t_s) >= mcfg.warmup_s) & ~near
 
 
-def clip_false_alarms(detector, clip: dict[str, Any], presence_config=None, mcfg: MetricsConfig = MetricsConfig()
-                      ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Run ``detector`` (a NeuralDetector, reset here) and a PresenceTracker over one clip's band features.
-    Returns (alarm hop indices, scores (F,), negative seconds)."""
+def major_runs(motion: np.ndarray) -> list[tuple[int, int]]:
+    """[(first, last)] hop indices of each run of ``motion == MAJOR`` (the labelled major movements)."""
+    m = np.concatenate([[False], np.asarray(motion) == MAJOR, [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def clip_decisions(detector, clip: dict[str, Any], presence_config=None) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``detector`` (a NeuralDetector, reset here) and a PresenceTracker over one clip's band features, as live.
+    Returns (motion decisions (F,) bool, scores (F,))."""
     from uspd.presence.tracker import PresenceTracker, decisions_to_arrays
 
     detector.reset()
     scores = detector.process_bands(clip["x"].astype(np.float32),
                                     clip["e"].astype(np.float32) if "e" in clip else None)
+    decisions = PresenceTracker(presence_config).update(np.asarray(clip["t"], np.float64), scores)
+    return np.asarray(decisions_to_arrays(decisions)["motion"], bool), scores.score
+
+
+def clip_false_alarms(detector, clip: dict[str, Any], presence_config=None, mcfg: MetricsConfig = MetricsConfig()
+                      ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Returns (alarm hop indices, scores (F,), negative seconds) of the live detector over one clip."""
+    motion, score = clip_decisions(detector, clip, presence_config)
     t_s = np.asarray(clip["t"], np.float64)
-    decisions = PresenceTracker(presence_config).update(t_s, scores)
-    motion = decisions_to_arrays(decisions)["motion"]
     neg = negative_hops(clip["motion"], t_s, mcfg)
     alarms = false_alarm_indices(t_s, motion, neg, mcfg.cooldown_s)
-    return alarms, scores.score, float(neg.sum()) * HOP_S
+    return alarms, score, float(neg.sum()) * HOP_S
+
+
+def missed_majors(motion: np.ndarray, clip: dict[str, Any], mcfg: MetricsConfig = MetricsConfig()
+                  ) -> list[tuple[int, int]]:
+    """[(first, last)] hops of the clip's labelled major movements that the decisions ``motion`` (F,) miss."""
+    t_s = np.asarray(clip["t"], np.float64)
+    return [(a, b) for a, b in major_runs(clip["motion"])
+            if interval_delay(t_s, motion, float(t_s[a]), float(t_s[b]), mcfg.grace_s) is None]
 
 
 def _segment(clip: dict[str, Any], a: int, b: int) -> dict[str, np.ndarray]:
@@ -63,9 +90,9 @@ def _segment(clip: dict[str, Any], a: int, b: int) -> dict[str, np.ndarray]:
 
 def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, model_path: str | None = None,
                       before_s: float = 20.0, after_s: float = 10.0, repeat: int = 2, clips_per_shard: int = 64,
-                      progress: bool = True) -> dict[str, Any]:
-    """Mine the seed model's false alarms in ``pool_dir`` into ``out_dir`` (see the module doc). Returns the summary
-    also written to ``out_dir/manifest.json``."""
+                      progress: bool = True, misses: bool = False) -> dict[str, Any]:
+    """Mine the seed model's false alarms (and with ``misses``, its missed major movements) in ``pool_dir`` into
+    ``out_dir`` (see the module doc). Returns the summary also written to ``out_dir/manifest.json``."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector
@@ -84,22 +111,37 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
     detector = NeuralDetector(model_path)
     segments: list[tuple[dict, dict]] = []
     negative_s = 0.0
-    alarms_total = 0
+    alarms_total = majors_total = misses_total = 0
     by_confuser: dict[str, int] = {}
+    misses_by_kind: dict[str, int] = {}
+    mcfg = MetricsConfig()
+    before, after = int(round(before_s / HOP_S)), int(round(after_s / HOP_S))
+
+    def keep(clip: dict, first: int, last: int, what: str, score: np.ndarray) -> None:
+        a, b = max(0, first - before), min(clip["x"].shape[0], last + after + 1)
+        meta = {**{k: v for k, v in clip["meta"].items() if k != "spec"}, "mined": what,
+                "mined_at_s": float(clip["t"][first]), "mined_score": float(np.max(score[first:last + 1])),
+                "segment_hops": [a, b], "duration_s": (b - a) * HOP_S, "n_hops": b - a}
+        segments.append((_segment(clip, a, b), meta))
+
     for clip in tqdm(clips, desc="mining", unit="clip", disable=not progress):
-        alarms, score, neg_s = clip_false_alarms(detector, clip)
-        negative_s += neg_s
+        motion, score = clip_decisions(detector, clip)
+        t_s = np.asarray(clip["t"], np.float64)
+        neg = negative_hops(clip["motion"], t_s, mcfg)
+        negative_s += float(neg.sum()) * HOP_S
+        alarms = false_alarm_indices(t_s, motion, neg, mcfg.cooldown_s)
         alarms_total += len(alarms)
-        n = clip["x"].shape[0]
         for i in alarms:
-            a = max(0, int(i - round(before_s / HOP_S)))
-            b = min(n, int(i + round(after_s / HOP_S)) + 1)
-            meta = {**{k: v for k, v in clip["meta"].items() if k != "spec"}, "mined_at_s": float(clip["t"][i]),
-                    "mined_score": float(score[i]), "segment_hops": [a, b], "duration_s": (b - a) * HOP_S,
-                    "n_hops": b - a}
             for name in clip["meta"].get("confusers", []):
                 by_confuser[name] = by_confuser.get(name, 0) + 1
-            segments.append((_segment(clip, a, b), meta))
+            keep(clip, int(i), int(i), "false alarm", score)
+        if misses:
+            majors_total += len(major_runs(clip["motion"]))
+            for first, last in missed_majors(motion, clip, mcfg):
+                misses_total += 1
+                kind = str(clip["meta"].get("kind"))
+                misses_by_kind[kind] = misses_by_kind.get(kind, 0) + 1
+                keep(clip, first, last, "missed major", score)
     out_dir.mkdir(parents=True, exist_ok=True)
     pool_manifest = pool_dir / "manifest.json"
     pool_info = json.loads(pool_manifest.read_text(encoding="utf-8")) if pool_manifest.exists() else {}
@@ -120,6 +162,8 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
         "pool_clips": len(clips), "pool_negative_h": round(hours, 3), "false_alarms": alarms_total,
         "fa_per_h": round(alarms_total / hours, 3) if hours > 0 else None,
         "false_alarms_by_confuser": dict(sorted(by_confuser.items(), key=lambda kv: -kv[1])),
+        "major_movements": majors_total if misses else None, "missed_majors": misses_total if misses else None,
+        "missed_majors_by_kind": dict(sorted(misses_by_kind.items(), key=lambda kv: -kv[1])) if misses else None,
         "segments": len(segments), "repeat": repeat, "before_s": before_s, "after_s": after_s,
         "mined_h": round(sum(seg["x"].shape[0] for seg, _ in segments) * HOP_S / 3600.0 * repeat, 3),
         "command": "uspd " + " ".join(sys.argv[1:]) if "mine" in sys.argv[1:] else "",
@@ -128,4 +172,5 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
     return summary
 
 
-__all__ = ["mine_false_alarms", "clip_false_alarms", "negative_hops"]
+__all__ = ["mine_false_alarms", "clip_false_alarms", "clip_decisions", "missed_majors", "major_runs",
+           "negative_hops"]
