@@ -65,14 +65,12 @@ def clip_decisions(detector, clip: dict[str, Any], presence_config=None) -> tupl
     return np.asarray(decisions_to_arrays(decisions)["motion"], bool), scores.score
 
 
-def clip_false_alarms(detector, clip: dict[str, Any], presence_config=None, mcfg: MetricsConfig = MetricsConfig()
-                      ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Returns (alarm hop indices, scores (F,), negative seconds) of the live detector over one clip."""
-    motion, score = clip_decisions(detector, clip, presence_config)
+def clip_false_alarms(motion: np.ndarray, clip: dict[str, Any], mcfg: MetricsConfig = MetricsConfig()
+                      ) -> tuple[np.ndarray, float]:
+    """(alarm hop indices, negative seconds) of the decisions ``motion`` (F,) over one clip, counted as evaluated."""
     t_s = np.asarray(clip["t"], np.float64)
     neg = negative_hops(clip["motion"], t_s, mcfg)
-    alarms = false_alarm_indices(t_s, motion, neg, mcfg.cooldown_s)
-    return alarms, score, float(neg.sum()) * HOP_S
+    return false_alarm_indices(t_s, motion, neg, mcfg.cooldown_s), float(neg.sum()) * HOP_S
 
 
 def missed_majors(motion: np.ndarray, clip: dict[str, Any], mcfg: MetricsConfig = MetricsConfig()
@@ -126,10 +124,8 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
 
     for clip in tqdm(clips, desc="mining", unit="clip", disable=not progress):
         motion, score = clip_decisions(detector, clip)
-        t_s = np.asarray(clip["t"], np.float64)
-        neg = negative_hops(clip["motion"], t_s, mcfg)
-        negative_s += float(neg.sum()) * HOP_S
-        alarms = false_alarm_indices(t_s, motion, neg, mcfg.cooldown_s)
+        alarms, neg_s = clip_false_alarms(motion, clip, mcfg)
+        negative_s += neg_s
         alarms_total += len(alarms)
         for i in alarms:
             for name in clip["meta"].get("confusers", []):
