@@ -290,7 +290,8 @@ def test_mining_keeps_the_stretches_where_the_seed_model_raises_false_alarms(tmp
 
 def test_mining_misses_keeps_the_major_movements_the_seed_model_does_not_find(tmp_path, trained, capsys):
     """--misses: a labelled major movement with no Doppler energy (one the seed model cannot see) is kept from
-    --before-s before its start to --after-s after its end; the movements it finds are not."""
+    --before-s before its start to --after-s after its end; the movements it finds are not. --misses-only keeps it
+    and leaves out the false alarm (an unlabelled movement), which it still counts."""
     from uspd.cli import main
     from uspd.detector.neural import FeatureSpec
     from uspd.train.data import load_shards
@@ -302,6 +303,7 @@ def test_mining_misses_keeps_the_major_movements_the_seed_model_does_not_find(tm
     rng = np.random.default_rng(5)
     pool_clips = [synthetic_clip(rng, n_hops=400, n_mics=4) for _ in range(3)]
     pool_clips[1]["motion"][300:360] = 2  # 15.05-18.0 s: labelled walking, but the features hold nothing there
+    pool_clips[2]["motion"][:] = 0  # movement in the features with no label: a "false alarm" (an unlabelled one)
     pool = tmp_path / "pool"
     pool.mkdir()
     arrays = {f"{k}_{j}": (v[:, None, :] if k == "e" else v)
@@ -312,13 +314,20 @@ def test_mining_misses_keeps_the_major_movements_the_seed_model_does_not_find(tm
     assert main(["dataset", "mine", str(pool), "--out", str(out), "--model", str(model), "--before-s", "2",
                  "--after-s", "1", "--repeat", "1", "--misses"]) == 0
     summary = json.loads((out / "manifest.json").read_text())
-    assert summary["major_movements"] == 4 and summary["missed_majors"] == 1
+    assert summary["major_movements"] == 3 and summary["missed_majors"] == 1 and summary["false_alarms"] == 1
     assert summary["missed_majors_by_kind"] == {"walk": 1}
     mined = [c for c in load_shards(out) if c["meta"]["mined"] == "missed major"]
     assert len(mined) == 1
     assert mined[0]["t"][0] == pytest.approx(15.05 - 2.0, abs=0.051)
     assert mined[0]["t"][-1] == pytest.approx(18.0 + 1.0, abs=0.051)
-    assert "missed 1 of 4 major movements" in capsys.readouterr().out
+    assert "missed 1 of 3 major movements" in capsys.readouterr().out
+    assert summary["segments"] == 2
+    only = tmp_path / "only"
+    assert main(["dataset", "mine", str(pool), "--out", str(only), "--model", str(model), "--before-s", "2",
+                 "--after-s", "1", "--repeat", "1", "--misses-only"]) == 0
+    only_summary = json.loads((only / "manifest.json").read_text())
+    assert only_summary["false_alarms"] == summary["false_alarms"] and only_summary["missed_majors"] == 1
+    assert [c["meta"]["mined"] for c in load_shards(only)] == ["missed major"]
 
 
 def test_echo_model_runs_streaming_with_any_chunking_and_needs_echo_spectra(tmp_path, trained):

@@ -122,6 +122,10 @@ def register_mine(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--misses", action="store_true",
                    help="also keep the major movements the seed model misses, from --before-s before their start "
                         "to --after-s after their end")
+    p.add_argument("--misses-only", action="store_true",
+                   help="keep only the missed major movements (implies --misses); false alarms are still counted. "
+                        "For a pool with people in it, whose gaps between labelled movements hold small unlabelled "
+                        "ones that must not become negatives")
     p.set_defaults(func=run_mine)
 
 
@@ -129,12 +133,13 @@ def run_mine(args: argparse.Namespace) -> int:
     from uspd.train.mining import mine_false_alarms
 
     s = mine_false_alarms(args.pool, args.out, args.model, before_s=args.before_s, after_s=args.after_s,
-                          repeat=args.repeat, progress=not getattr(args, "quiet", False), misses=args.misses)
+                          repeat=args.repeat, progress=not getattr(args, "quiet", False),
+                          misses=args.misses or args.misses_only, alarms=not args.misses_only)
     top = ", ".join(f"{k} {n}" for k, n in list(s["false_alarms_by_confuser"].items())[:5]) or "none"
     print(f"{args.out}: seed model {Path(s['seed_model']).name}: {s['false_alarms']} false alarms in "
           f"{s['pool_negative_h']:.2f} h of negative time ({s['fa_per_h']} /h; clips with {top}); "
           f"{s['segments']} stretches x {s['repeat']} = {s['mined_h']:.2f} h of training data")
-    if args.misses:
+    if args.misses or args.misses_only:
         kinds = ", ".join(f"{k} {n}" for k, n in s["missed_majors_by_kind"].items()) or "none"
         print(f"  missed {s['missed_majors']} of {s['major_movements']} major movements (clips: {kinds})")
     return 0

@@ -88,9 +88,11 @@ def _segment(clip: dict[str, Any], a: int, b: int) -> dict[str, np.ndarray]:
 
 def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, model_path: str | None = None,
                       before_s: float = 20.0, after_s: float = 10.0, repeat: int = 2, clips_per_shard: int = 64,
-                      progress: bool = True, misses: bool = False) -> dict[str, Any]:
+                      progress: bool = True, misses: bool = False, alarms: bool = True) -> dict[str, Any]:
     """Mine the seed model's false alarms (and with ``misses``, its missed major movements) in ``pool_dir`` into
-    ``out_dir`` (see the module doc). Returns the summary also written to ``out_dir/manifest.json``."""
+    ``out_dir`` (see the module doc). ``alarms=False`` counts the false alarms but keeps only the misses: in a pool
+    with people in it the gaps between labelled movements hold small unlabelled ones, which must not become
+    negatives. Returns the summary also written to ``out_dir/manifest.json``."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector
@@ -100,6 +102,8 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
                         "not both 0")
     if repeat < 1:
         raise UspdError(f"mining: --repeat {repeat}: must be at least 1")
+    if not (alarms or misses):
+        raise UspdError("mining: keeping neither false alarms nor misses would mine nothing")
     pool_dir, out_dir = Path(pool_dir), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UspdError(f"{out_dir}: not a folder; --out must be a new folder")
@@ -124,13 +128,14 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
 
     for clip in tqdm(clips, desc="mining", unit="clip", disable=not progress):
         motion, score = clip_decisions(detector, clip)
-        alarms, neg_s = clip_false_alarms(motion, clip, mcfg)
+        alarm_hops, neg_s = clip_false_alarms(motion, clip, mcfg)
         negative_s += neg_s
-        alarms_total += len(alarms)
-        for i in alarms:
+        alarms_total += len(alarm_hops)
+        for i in alarm_hops:
             for name in clip["meta"].get("confusers", []):
                 by_confuser[name] = by_confuser.get(name, 0) + 1
-            keep(clip, int(i), int(i), "false alarm", score)
+            if alarms:
+                keep(clip, int(i), int(i), "false alarm", score)
         if misses:
             majors_total += len(major_runs(clip["motion"]))
             for first, last in missed_majors(motion, clip, mcfg):
@@ -160,6 +165,7 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
         "false_alarms_by_confuser": dict(sorted(by_confuser.items(), key=lambda kv: -kv[1])),
         "major_movements": majors_total if misses else None, "missed_majors": misses_total if misses else None,
         "missed_majors_by_kind": dict(sorted(misses_by_kind.items(), key=lambda kv: -kv[1])) if misses else None,
+        "kept": ["false alarm"] * alarms + ["missed major"] * misses,
         "segments": len(segments), "repeat": repeat, "before_s": before_s, "after_s": after_s,
         "mined_h": round(sum(seg["x"].shape[0] for seg, _ in segments) * HOP_S / 3600.0 * repeat, 3),
         "command": "uspd " + " ".join(sys.argv[1:]) if "mine" in sys.argv[1:] else "",
