@@ -109,6 +109,34 @@ def test_hard_example_mining_draws_clips_the_model_gets_wrong_more_often(clips):
     np.testing.assert_allclose(off.prob, by_length)
 
 
+def test_level_jitter_shifts_only_the_band_levels_by_a_bounded_gain_per_crop_and_mic():
+    """--level-jitter-db J: each crop's levels move by one gain in [-J, J] (the echo input by the same gain) plus a
+    per-channel offset in [-J/2, J/2]; the rise above the background (offset-free) is untouched; J = 0 is exact."""
+    from nn_fixtures import synthetic_clip
+    from uspd.train.trainer import TrainConfig, _Batcher
+
+    clip = synthetic_clip(np.random.default_rng(0), n_hops=120, n_mics=4)
+    levels, rise = np.linspace(-80, -40, 32, dtype=np.float32), np.linspace(0, 9, 32, dtype=np.float32)
+    clip["x"] = np.broadcast_to(np.concatenate([levels, rise]), (120, 4, 64)).astype(np.float16)
+    clip["e"] = np.broadcast_to(np.concatenate([levels, rise]), (120, 64)).astype(np.float16)
+    j = 6.0
+    x, mask, _, _, e = _Batcher([clip], TrainConfig(batch=32, crop_hops=60, mining=0.0, level_jitter_db=j,
+                                                    level_bands=32, channel_drop=0.0), np.random.default_rng(1)).batch()
+    x, e = x.numpy().astype(np.float64), e.numpy().astype(np.float64)
+    lv = np.asarray(clip["x"][0, 0, :32], np.float64)
+    shift = x[..., :32] - lv  # (N, T, C, 32): one value per crop and channel
+    assert np.ptp(shift, axis=(1, 3)).max() < 1e-4  # float32 sums
+    gain = e[:, 0, :32] - lv  # (N, 32): one value per crop
+    assert np.ptp(gain, axis=1).max() < 1e-4 and np.abs(gain).max() <= j + 1e-4
+    assert np.abs(shift[:, 0, :, 0] - gain[:, :1]).max() <= j / 2 + 1e-4
+    assert gain[:, 0].std() > j / 4 and np.ptp(shift[:, 0, :, 0] - gain[:, :1], axis=1).min() > 0
+    np.testing.assert_array_equal(x[..., 32:], np.broadcast_to(np.asarray(clip["x"][0, 0, 32:]), x[..., 32:].shape))
+    np.testing.assert_array_equal(e[..., 32:], np.broadcast_to(np.asarray(clip["e"][0, 32:]), e[..., 32:].shape))
+    x0 = _Batcher([clip], TrainConfig(batch=4, crop_hops=60, mining=0.0, channel_drop=0.0),
+                  np.random.default_rng(1)).batch()[0].numpy()
+    np.testing.assert_array_equal(x0, np.broadcast_to(np.asarray(clip["x"][0], np.float32), x0.shape))
+
+
 def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trained):
     from uspd.detector.neural import FeatureSpec
     from uspd.train.export import export_float_onnx, onnx_op_types, quantize_int8, run_onnx_sequence, write_manifest

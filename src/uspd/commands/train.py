@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 
@@ -27,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-s", type=float, default=24.0,
                    help="crop length in seconds of audio (20 hops per s); the GRU starts each crop from zero state, "
                         "so long crops teach it to stay quiet over long confuser stretches")
+    p.add_argument("--level-jitter-db", type=float, default=0.0,
+                   help="augmentation: shift each crop's band levels by U(-J, J) dB and each channel's by "
+                        "U(-J/2, J/2) dB (other echo strengths, mic sensitivities); 0 = off")
     p.add_argument("--hidden", type=int, default=56, help="GRU state size (the parameter count grows with it)")
     p.add_argument("--mining", type=float, default=0.0,
                    help="hard-example mining strength: clips are drawn in proportion to length x (running loss / "
@@ -89,15 +93,17 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError("--crop-s and --batch must be positive")
     if args.hidden < 4:
         raise UspdError(f"--hidden {args.hidden}: must be at least 4")
-    for opt in ("mining", "hard_weight", "hard_positive_weight", "minor_weight"):
+    for opt in ("mining", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
+    if not math.isfinite(args.level_jitter_db):
+        raise UspdError(f"--level-jitter-db {args.level_jitter_db}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining,
-                      echo=args.echo)
+                      echo=args.echo, level_jitter_db=args.level_jitter_db)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,

@@ -17,6 +17,7 @@ A validation split (whole clips) picks the best epoch. Everything is seeded: sam
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -56,6 +57,8 @@ class TrainConfig:
     mining_cap: float = 4.0  # a clip is drawn at most this many times more often than its length alone says
     echo: bool = True  # also feed the echo features (front end's Doppler power not common to all mics)
     echo_enc: int = 16  # size of their dense encoding
+    level_jitter_db: float = 0.0  # augmentation: crop gain offset U(-j, j) dB and per-channel offset U(-j/2, j/2) dB
+    level_bands: int = 0  # leading inputs that are absolute band levels (set from the FeatureSpec; 0 = all)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,6 +136,12 @@ class _Batcher:
             if e is not None:
                 e[b, :m] = clip["e"][start:stop]
                 e[b, m:] = clip["e"][stop - 1]
+            if cfg.level_jitter_db > 0:  # augmentation: other echo strengths and mic sensitivities (levels only;
+                nl = cfg.level_bands or x.shape[3]  # the rise above the background is offset-free)
+                gain_db = rng.uniform(-cfg.level_jitter_db, cfg.level_jitter_db)
+                x[b, :, :c, :nl] += gain_db + rng.uniform(-0.5, 0.5, size=(c, 1)) * cfg.level_jitter_db
+                if e is not None:
+                    e[b, :, :nl] += gain_db
             if c > 2 and rng.random() < cfg.channel_drop:  # augmentation: a device with fewer mics
                 keep = rng.choice(c, size=int(rng.integers(2, c)), replace=False)
                 mask[b, :, keep] = 1.0
@@ -330,6 +339,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     if spec.n_bands != clips[0]["x"].shape[2]:
         raise UspdError(f"{dirs[0]}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
     add_model_inputs(clips, spec)
+    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands)
     net, history = train_model(clips, cfg, progress=progress)
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
