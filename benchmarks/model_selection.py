@@ -1,0 +1,96 @@
+"""Candidate neural models side by side on tuning pools, over a sweep of the presence threshold (model selection).
+
+Each model runs as live (``NeuralDetector.process_bands`` + ``PresenceTracker``, via ``uspd.train.mining``) over
+two pools of training-format shards (``uspd dataset train``) that no model was trained on: false alarms per hour of
+negative time in NEG_POOL (counted as ``uspd evaluate`` counts them) and the share of labelled major movements found
+in POS_POOL, at each strict threshold (the sensitive threshold keeps its logit gap to it, as ``uspd evaluate
+--sweep-sensitive follow``). Scores are computed once per model. A model is better when its row finds more at no
+more false alarms. It reads precomputed features, so it takes about a minute per model for 5 h of pools, against
+ten for ``uspd evaluate`` on rendered audio; the final figures still come from ``detector_comparison.py``.
+
+Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--models shipped A/nn.onnx ...]
+[--thresholds 0.5,0.6,...]``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+
+def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[float]) -> list[dict]:
+    """[{threshold, alarms, fa_per_h, found, majors}] for one model (None: the shipped one)."""
+    from tqdm import tqdm
+
+    from uspd.detector.neural import NeuralDetector
+    from uspd.presence.tracker import PresenceConfig, PresenceTracker, decisions_to_arrays
+    from uspd.train.mining import clip_false_alarms, major_runs, missed_majors
+
+    detector = NeuralDetector(model)
+    scores = []
+    for clip in tqdm(neg + pos, desc=f"scoring {detector.model_path.name}", unit="clip", leave=False):
+        detector.reset()
+        scores.append(detector.process_bands(clip["x"].astype(np.float32),
+                                             clip["e"].astype(np.float32) if "e" in clip else None))
+    base = PresenceConfig()
+    logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
+    gap = logit(base.threshold) - logit(base.sensitive_threshold)
+    rows = []
+    for thr in thresholds:
+        cfg = replace(base, threshold=thr, sensitive_threshold=1.0 / (1.0 + math.exp(gap - logit(thr))))
+        alarms, neg_s, missed, majors = 0, 0.0, 0, 0
+        for k, (clip, s) in enumerate(zip(neg + pos, scores)):
+            t_s = np.asarray(clip["t"], np.float64)
+            motion = np.asarray(decisions_to_arrays(PresenceTracker(cfg).update(t_s, s))["motion"], bool)
+            if k < len(neg):
+                hops, seconds = clip_false_alarms(motion, clip)
+                alarms, neg_s = alarms + len(hops), neg_s + seconds
+            else:
+                majors += len(major_runs(clip["motion"]))
+                missed += len(missed_majors(motion, clip))
+        rows.append({"threshold": thr, "alarms": alarms, "fa_per_h": alarms / (neg_s / 3600.0),
+                     "found": majors - missed, "majors": majors, "negative_h": neg_s / 3600.0})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--neg-pool", required=True, help="shards without people moving (false alarms)")
+    p.add_argument("--pos-pool", required=True, help="shards with labelled major movements (recall)")
+    p.add_argument("--models", nargs="+", default=["shipped"],
+                   help="model files (.onnx, manifest beside); 'shipped' is the packaged model")
+    p.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9,0.95,0.98",
+                   help="strict [presence] thresholds to sweep (the default is 0.6)")
+    args = p.parse_args(argv)
+    from uspd.errors import UspdError
+    from uspd.train.data import load_shards
+
+    try:
+        thresholds = [float(v) for v in args.thresholds.split(",")]
+        if not all(0.0 < t < 1.0 for t in thresholds):
+            raise ValueError
+    except ValueError:
+        print(f"error: --thresholds {args.thresholds}: comma-separated numbers between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        neg, pos = load_shards(args.neg_pool), load_shards(args.pos_pool)
+        results = {m: sweep(None if m == "shipped" else m, neg, pos, thresholds) for m in args.models}
+    except UspdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    first = next(iter(results.values()))
+    print(f"false alarms per hour in {first[0]['negative_h']:.2f} h of {args.neg_pool} / major movements found of "
+          f"{first[0]['majors']} in {args.pos_pool}, by strict threshold")
+    print(f"{'model':<32}" + "".join(f"{t:>16}" for t in thresholds))
+    for m, rows in results.items():
+        cells = "".join(f"{r['fa_per_h']:6.2f} /{100 * r['found'] / max(r['majors'], 1):5.1f} %  " for r in rows)
+        print(f"{m[-32:]:<32}{cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
