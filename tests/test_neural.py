@@ -174,13 +174,34 @@ def _walking_scores(detector_path, frames, labels):
     return score[walking]
 
 
-def test_shipped_model_finds_a_walker_beside_a_robot_vacuum(detector_path, realistic):
-    """A model that learnt "a confuser is there -> nobody moves" fails this (the one shipped before hard positives
-    scored the walker 0.11 at the 75th percentile)."""
-    walking = _walking_scores(detector_path, *realistic["walk+vacuum"])
-    alone = NeuralDetector(detector_path).process(realistic["vacuum"][0]).score[20:]
-    assert walking.size > 50
-    assert np.quantile(walking, 0.75) > 0.6 > 0.1 > np.quantile(alone, 0.99)  # 0.6: the strict [presence] threshold
+#: Rooms for the vacuum test, fresh seeds (no model was selected on them). One room is a coin toss: across 20 other
+#: rooms every model so far lost the walker in 7 to 9, mostly walkers 3.5-4 m out or walking for only a second.
+VACUUM_ROOM_SEEDS = range(2100, 2112)
+
+
+@pytest.fixture(scope="module")
+def vacuum_rooms():
+    """Per room: (frames, labels) of a walker crossing while a robot vacuum runs, and frames of the vacuum alone."""
+    pytest.importorskip("uspd.simulate.render")
+    movers = [{"type": "vacuum"}, {"type": "person", "route": "cross", "start_s": 1.0}]
+    return [(_simulated_features("walk-in", seed, 8.0, device={"n_mics": 4}, movers=movers),
+             _simulated_features("walk-in", seed, 8.0, device={"n_mics": 4}, movers=movers[:1])[0])
+            for seed in VACUUM_ROOM_SEEDS]
+
+
+def test_shipped_model_finds_walkers_beside_a_robot_vacuum(detector_path, vacuum_rooms):
+    """A model that learnt "a confuser is there -> nobody moves" fails this: it finds few walkers. (The one shipped
+    before hard positives scored the walker 0.11 at the 75th percentile in the one room this test used to have.)"""
+    found, quiet, counted = 0, 0, 0
+    for (frames, labels), alone in vacuum_rooms:
+        walking = _walking_scores(detector_path, frames, labels)
+        if walking.size >= 20:  # at least a second of walking after the first half second
+            counted += 1
+            found += np.quantile(walking, 0.75) > 0.6  # 0.6: the strict [presence] threshold
+        quiet += np.quantile(NeuralDetector(detector_path).process(alone).score[20:], 0.99) < 0.1
+    assert counted >= 8
+    assert 2 * found >= counted, f"walker found beside the vacuum in {found} of {counted} rooms"
+    assert quiet == len(vacuum_rooms), f"vacuum alone stays quiet in {quiet} of {len(vacuum_rooms)} rooms"
 
 
 def test_shipped_model_scores_walking_above_a_fan(detector_path, realistic):
