@@ -14,9 +14,11 @@ Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--m
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -56,6 +58,17 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     return rows
 
 
+def pool_role(pool: str) -> str:
+    """Seed role ("train", "tune", ...) recorded in a pool's manifest, "unknown" without one."""
+    from uspd.evaluate.seeds import seed_role
+
+    mpath = Path(pool) / "manifest.json"
+    try:
+        return seed_role(int(json.loads(mpath.read_text(encoding="utf-8"))["seed"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -85,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(results.values()))
     print(f"false alarms per hour in {first[0]['negative_h']:.2f} h of {args.neg_pool} / major movements found of "
           f"{first[0]['majors']} in {args.pos_pool}, by strict threshold")
+    for pool in (args.neg_pool, args.pos_pool):
+        if pool_role(pool) != "tune":
+            print(f"note: {pool} is not a tuning pool (seeds 1000-1999, which 'uspd train' refuses): make sure no "
+                  "candidate was trained on it")
     print(f"{'model':<32}" + "".join(f"{t:>16}" for t in thresholds))
     for m, rows in results.items():
         cells = "".join(f"{r['fa_per_h']:6.2f} /{100 * r['found'] / max(r['majors'], 1):5.1f} %  " for r in rows)

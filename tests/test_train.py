@@ -196,6 +196,14 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(old), "--out", str(out_old), "--epochs", "1"]) == 2
     assert "--echo needs shards with echo features" in capsys.readouterr().err
 
+    # a tuning pool (seeds 1000-1999, for model selection) and data mined from one are refused
+    tune = tmp_path / "tune"
+    tune.mkdir()
+    np.savez(tune / "shard_00000.npz", **arrays)
+    (tune / "manifest.json").write_text(json.dumps({"seed": 1012, "hours": 0.01, "features": {"n_per_side": 16}}))
+    assert main(["train", "--data", str(data), str(tune), "--out", str(out), "--epochs", "1"]) == 2
+    assert "seed 1012, a tune seed; only training seeds" in capsys.readouterr().err
+
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"]):
@@ -207,7 +215,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):
     pytest.importorskip("uspd.simulate.render")
-    from uspd.train.data import HELD_OUT_N_MICS, build_training_set, load_shards, shard_path
+    from uspd.train.data import HELD_OUT_N_MICS, build_training_set, check_pool_seed, load_shards, shard_path
 
     out = tmp_path / "ds"
     kw = dict(hours=6.0 / 3600, seed=11, workers=1, shard_s=3.0, progress=False,
@@ -230,8 +238,10 @@ def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):
     assert shard_path(out, 1).stat().st_mtime_ns == before["shard_00001.npz"]
     np.testing.assert_array_equal(np.load(shard_path(out, 0))["x_0"], first)
     from uspd.errors import UspdError
-    with pytest.raises(UspdError, match="training"):
+    assert json.loads((out / "manifest.json").read_text())["role"] == "train"
+    with pytest.raises(UspdError, match="training seeds 0-999 or tuning seeds 1000-1999"):
         build_training_set(out=tmp_path / "x", **{**kw, "seed": 9000})
+    assert check_pool_seed(1012) == "tune" and check_pool_seed(999) == "train"
 
 
 def test_kind_weights_option_parses_and_rejects_bad_input():

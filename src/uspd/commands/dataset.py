@@ -73,10 +73,11 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
                     "pets, fans, curtains, HVAC, keys, vacuums, doors, music with and without a reference; 48 and "
                     "96 kHz; 2-8 mics except the held-out 5-mic family), run them through the streaming front "
                     "end and save velocity-band features with per-hop labels as shards of about --shard-s of "
-                    "audio in OUT. Resumable: complete shards are skipped. Seeds: training 0-999 only.",
+                    "audio in OUT. Resumable: complete shards are skipped. Seeds: training 0-999, or tuning 1000-1999 for "
+                    "pools that benchmarks/model_selection.py compares models on ('uspd train' refuses them).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--hours", type=_scale, required=True, default=argparse.SUPPRESS, help="hours of audio to render")
-    p.add_argument("--seed", type=_seed, required=True, default=argparse.SUPPRESS, help="dataset seed (training: 0-999)")
+    p.add_argument("--seed", type=_seed, required=True, default=argparse.SUPPRESS, help="dataset seed (training: 0-999; tuning pools: 1000-1999)")
     p.add_argument("--out", type=Path, required=True, default=argparse.SUPPRESS, metavar="DIR", help="output folder")
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")

@@ -71,19 +71,26 @@ def parse_kind_weights(text: str) -> dict[str, float] | None:
     return out
 
 
-def check_training_seed(seed: int) -> None:
-    """Refuse seeds outside the training range documented in :mod:`uspd.evaluate.seeds` (if it exists)."""
-    try:
-        from uspd.evaluate import seeds as seeds_mod
-    except ImportError:
-        return
-    check = getattr(seeds_mod, "check_seed", None)
-    if callable(check):
-        check(seed, "train")
-        return
-    rng = getattr(seeds_mod, "TRAIN_SEEDS", None)
-    if rng is not None and seed not in rng:
-        raise UspdError(f"--seed {seed}: not a training seed (training seeds are {rng.start}..{rng.stop - 1})")
+def check_pool_seed(seed: int) -> str:
+    """Role of a feature-pool seed: "train" (0-999) or "tune" (1000-1999, pools for model selection that
+    ``uspd train`` refuses); any other seed is refused (see :mod:`uspd.evaluate.seeds`)."""
+    from uspd.evaluate.seeds import TRAIN_SEEDS, TUNE_SEEDS, seed_role
+
+    role = seed_role(seed)
+    if role not in ("train", "tune"):
+        raise UspdError(f"--seed {seed}: feature pools take training seeds {TRAIN_SEEDS.start}-{TRAIN_SEEDS.stop - 1}"
+                        f" or tuning seeds {TUNE_SEEDS.start}-{TUNE_SEEDS.stop - 1}")
+    return role
+
+
+def check_trainable(data_dir: Path, manifest: dict) -> None:
+    """Refuse a pool (or a set mined from one) whose manifest seed is not a training seed."""
+    from uspd.evaluate.seeds import seed_role
+
+    seed = manifest.get("seed")
+    if seed is not None and seed_role(int(seed)) != "train":
+        raise UspdError(f"{data_dir}: built from seed {seed}, a {seed_role(int(seed))} seed; only training seeds "
+                        "(0-999) may be trained on")
 
 
 def clip_rng(seed: int, shard: int, clip: int) -> np.random.Generator:
@@ -219,11 +226,11 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
         raise UspdError(f"--hours {hours}: must be positive")
     if workers < 1:
         raise UspdError(f"--workers {workers}: must be at least 1")
-    check_training_seed(seed)
+    role = check_pool_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n_shards = max(1, math.ceil(hours * 3600.0 / shard_s))
-    manifest = {"hours": hours, "seed": seed, "shard_s": shard_s, "n_shards": n_shards, "seed_tag": SEED_TAG,
+    manifest = {"hours": hours, "seed": seed, "role": role, "shard_s": shard_s, "n_shards": n_shards, "seed_tag": SEED_TAG,
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,

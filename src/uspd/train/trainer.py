@@ -315,7 +315,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     import json
 
     from uspd.detector.neural import FeatureSpec
-    from uspd.train.data import load_shards
+    from uspd.train.data import check_trainable, load_shards
     from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
 
     feature_overrides = feature_overrides or {}
@@ -331,6 +331,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         loaded_h.append(sum(float(c["meta"].get("duration_s", 0.0)) for c in part) / 3600.0)
         mpath = d / "manifest.json"
         manifests.append(json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {})
+        check_trainable(d, manifests[-1])
     first = manifests[0]
     for d, m in zip(dirs[1:], manifests[1:]):
         if m.get("features", first.get("features")) != first.get("features"):
