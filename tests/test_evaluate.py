@@ -89,6 +89,10 @@ def test_false_alarms_are_events_with_cooldown_warmup_and_margins():
         200 / 3600, rel=1e-3)
     assert "curtain" not in r["by_confuser"]
     assert r["empty_clips"]["alarms"] == 4
+    assert (r["clips_alarmed"], r["clips_negative"]) == (1, 1)  # 4 alarms, one clip
+    quiet = clip(600, [iv(0, 600, "fan")], motion_spans=[])
+    r4 = M.false_alarm_metrics([c_empty, quiet, quiet], M.MetricsConfig())
+    assert (r4["clips_alarmed"], r4["clips_negative"]) == (1, 3)
     # a walk-in: motion inside the label and within the margins is not a false alarm
     c_walk = clip(60, [iv(20, 30, "major", 2.0)], motion_spans=[(19.5, 32.9), (40, 41)])
     r2 = M.false_alarm_metrics([c_walk], M.MetricsConfig())

@@ -197,13 +197,18 @@ def _fa_entry(n_alarms: int, negative_s: float, motion_s: float | None = None) -
 
 
 def false_alarm_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]:
-    """FA/h overall, on clips without people, during music and by confuser; share of negative time with motion."""
+    """FA/h overall, on clips without people, during music and by confuser; share of negative time with motion;
+    ``clips_alarmed`` of ``clips_negative`` (clips with negative time): alarms cluster in a few clips, so how many
+    clips alarm at all separates detectors more steadily than the alarm count."""
     acc: dict[str, list[float]] = {"all": [0, 0.0, 0.0], "empty_clips": [0, 0.0, 0.0]}
+    clips_negative = clips_alarmed = 0
     for k in FA_CONFUSERS:
         acc[k] = [0, 0.0, 0.0]
     for c in clips:
         neg = negative_mask(c, cfg)
         alarms = false_alarm_indices(c.t_s, c.motion, neg, cfg.cooldown_s)
+        clips_negative += bool(neg.any())
+        clips_alarmed += bool(len(alarms))
         hop_s = c.hop_s
         groups = {"all": neg}
         if not c.labels.has_people():
@@ -218,6 +223,7 @@ def false_alarm_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str
             a[1] += float(m.sum()) * hop_s
             a[2] += float((m & c.motion).sum()) * hop_s
     out = _fa_entry(acc["all"][0], acc["all"][1], acc["all"][2])
+    out["clips_negative"], out["clips_alarmed"] = clips_negative, clips_alarmed
     out["empty_clips"] = _fa_entry(*acc["empty_clips"][:2])
     out["by_confuser"] = {k: _fa_entry(*acc[k][:2]) for k in FA_CONFUSERS if acc[k][1] > 0}
     return out

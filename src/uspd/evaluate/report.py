@@ -37,6 +37,11 @@ def _stats(path: str) -> Callable[[dict], str]:
     return lambda r: f"{_num(_get(r, path + '.median'))} / {_num(_get(r, path + '.p95'))}"
 
 
+def _clips_alarmed(r: dict) -> str:
+    n, a = _get(r, "false_alarms.clips_negative"), _get(r, "false_alarms.clips_alarmed")
+    return "-" if not n else f"{a} of {n} ({a / n:.1%})"
+
+
 def _fa(path: str) -> Callable[[dict], str]:
     def f(r: dict) -> str:
         e = _get(r, path)
@@ -147,6 +152,7 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
         ("minor delay median / p95 (s)", _stats("minor.delay_s")),
         ("false alarms /h (negative time)", _fa("false_alarms")),
         ("  clips without people", _fa("false_alarms.empty_clips")),
+        ("  clips with any false alarm", _clips_alarmed),
     ]
     present = sorted({k for r in results.values() for k in (_get(r, "false_alarms.by_confuser") or {})},
                      key=FA_CONFUSERS.index)
