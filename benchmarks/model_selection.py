@@ -14,11 +14,9 @@ Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--m
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -58,17 +56,6 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     return rows
 
 
-def pool_role(pool: str) -> str:
-    """Seed role ("train", "tune", ...) recorded in a pool's manifest, "unknown" without one."""
-    from uspd.evaluate.seeds import seed_role
-
-    mpath = Path(pool) / "manifest.json"
-    try:
-        return seed_role(int(json.loads(mpath.read_text(encoding="utf-8"))["seed"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -80,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="strict [presence] thresholds to sweep (the default is 0.6)")
     args = p.parse_args(argv)
     from uspd.errors import UspdError
-    from uspd.train.data import load_shards
+    from uspd.train.data import load_shards, pool_role, read_manifest
 
     try:
         thresholds = [float(v) for v in args.thresholds.split(",")]
@@ -99,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"false alarms per hour in {first[0]['negative_h']:.2f} h of {args.neg_pool} / major movements found of "
           f"{first[0]['majors']} in {args.pos_pool}, by strict threshold")
     for pool in (args.neg_pool, args.pos_pool):
-        if pool_role(pool) != "tune":
+        if pool_role(read_manifest(pool)) != "tune":
             print(f"note: {pool} is not a tuning pool (seeds 1000-1999, which 'uspd train' refuses): make sure no "
                   "candidate was trained on it")
     print(f"{'model':<32}" + "".join(f"{t:>16}" for t in thresholds))

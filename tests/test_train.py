@@ -203,6 +203,9 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     (tune / "manifest.json").write_text(json.dumps({"seed": 1012, "hours": 0.01, "features": {"n_per_side": 16}}))
     assert main(["train", "--data", str(data), str(tune), "--out", str(out), "--epochs", "1"]) == 2
     assert "seed 1012, a tune seed; only training seeds" in capsys.readouterr().err
+    (tune / "manifest.json").write_text("{not json")
+    assert main(["train", "--data", str(tune), "--out", str(out), "--epochs", "1"]) == 2
+    assert "not a readable manifest" in capsys.readouterr().err
 
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2

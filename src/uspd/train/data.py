@@ -83,14 +83,33 @@ def check_pool_seed(seed: int) -> str:
     return role
 
 
-def check_trainable(data_dir: Path, manifest: dict) -> None:
-    """Refuse a pool (or a set mined from one) whose manifest seed is not a training seed."""
+def read_manifest(data_dir: Path) -> dict:
+    """``data_dir/manifest.json`` of a pool or mined set ({} when there is none); a corrupt one is a one-line error."""
+    mpath = Path(data_dir) / "manifest.json"
+    if not mpath.exists():
+        return {}
+    try:
+        return json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UspdError(f"{mpath}: not a readable manifest ({exc})") from None
+
+
+def pool_role(manifest: dict) -> str:
+    """Seed role ("train", "tune", ...) of a pool, or of the pool a set was mined from; "unknown" without a seed."""
     from uspd.evaluate.seeds import seed_role
 
     seed = manifest.get("seed")
-    if seed is not None and seed_role(int(seed)) != "train":
-        raise UspdError(f"{data_dir}: built from seed {seed}, a {seed_role(int(seed))} seed; only training seeds "
-                        "(0-999) may be trained on")
+    return "unknown" if seed is None else seed_role(int(seed))
+
+
+def check_trainable(data_dir: Path, manifest: dict) -> None:
+    """Refuse a pool (or a set mined from one) whose manifest seed is not a training seed."""
+    from uspd.evaluate.seeds import TRAIN_SEEDS
+
+    role = pool_role(manifest)
+    if role not in ("train", "unknown"):
+        raise UspdError(f"{data_dir}: built from seed {manifest['seed']}, a {role} seed; only training seeds "
+                        f"({TRAIN_SEEDS.start}-{TRAIN_SEEDS.stop - 1}) may be trained on")
 
 
 def clip_rng(seed: int, shard: int, clip: int) -> np.random.Generator:

@@ -28,7 +28,7 @@ import numpy as np
 
 from uspd.errors import UspdError
 from uspd.evaluate.metrics import MetricsConfig, false_alarm_indices, interval_delay
-from uspd.train.data import LABEL_KEYS, load_shards, shard_path
+from uspd.train.data import LABEL_KEYS, load_shards, read_manifest, shard_path
 from uspd.train.labels import MAJOR
 
 #: Hop length of the features (s).
@@ -144,8 +144,7 @@ def mine_false_alarms(pool_dir: str | os.PathLike, out_dir: str | os.PathLike, m
                 misses_by_kind[kind] = misses_by_kind.get(kind, 0) + 1
                 keep(clip, first, last, "missed major", score)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pool_manifest = pool_dir / "manifest.json"
-    pool_info = json.loads(pool_manifest.read_text(encoding="utf-8")) if pool_manifest.exists() else {}
+    pool_info = read_manifest(pool_dir)
     items = [s for s in segments for _ in range(repeat)]
     n_shards = math.ceil(len(items) / clips_per_shard)
     for k in range(n_shards):

@@ -312,10 +312,8 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     """Load shards (``data_dir``: one folder or a list), train, export float + int8 ONNX and write the manifest. ``out`` is the int8 model path;
     the float graph goes beside it as ``<stem>.float.onnx``. ``feature_overrides``: FeatureSpec fields changed at
     training time (background tracker settings). Returns the manifest info."""
-    import json
-
     from uspd.detector.neural import FeatureSpec
-    from uspd.train.data import check_trainable, load_shards
+    from uspd.train.data import check_trainable, load_shards, read_manifest
     from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
 
     feature_overrides = feature_overrides or {}
@@ -324,14 +322,14 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         raise UspdError(f"--out {out}: the model file name must end in .onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
     dirs = [Path(d) for d in (data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
-    clips, manifests, loaded_h = [], [], []
+    manifests = [read_manifest(d) for d in dirs]
+    for d, m in zip(dirs, manifests):  # refuse tuning pools before loading any shards
+        check_trainable(d, m)
+    clips, loaded_h = [], []
     for d in dirs:
         part = load_shards(d)
         clips += part
         loaded_h.append(sum(float(c["meta"].get("duration_s", 0.0)) for c in part) / 3600.0)
-        mpath = d / "manifest.json"
-        manifests.append(json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {})
-        check_trainable(d, manifests[-1])
     first = manifests[0]
     for d, m in zip(dirs[1:], manifests[1:]):
         if m.get("features", first.get("features")) != first.get("features"):
