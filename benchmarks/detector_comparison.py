@@ -6,13 +6,16 @@ pipeline, default ``[presence]`` thresholds) and checks the figures against the 
 being the reference measured in the same run.
 
 Usage: ``python benchmarks/detector_comparison.py [--seed 9300] [--scale 2.3] [--out /tmp/eval9300]
-[--workers 2] [--json OUT.json] [--existing]``. Seeds >= 9000 only (evaluation); use a seed no model was selected on.
+[--workers 2] [--json OUT.json] [--existing] [--mics 5]``. Seeds >= 9000 only (evaluation); use a seed no model was
+selected on. ``--mics 5`` evaluates only the clips recorded with 5 mics (the held-out device family: training never
+renders 5-mic devices), through a folder of links ``OUT_mics5`` beside the set.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +44,29 @@ def targets(res: dict) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def mic_subset(src: Path, n_mics: int) -> tuple[Path, int]:
+    """(folder, clips): ``SRC_mics<N>`` holding links to every file of the clips in SRC whose sidecar lists n_mics
+    mics (kind sub-folders kept, manifest linked), so ``uspd evaluate`` can run on just that device family."""
+    dst = src.with_name(f"{src.name}_mics{n_mics}")
+    dst.mkdir(exist_ok=True)
+    if (src / "manifest.json").exists() and not (dst / "manifest.json").exists():
+        (dst / "manifest.json").symlink_to((src / "manifest.json").resolve())
+    n = 0
+    for sidecar in sorted(src.glob("*/*.json")):
+        if sidecar.name.endswith(".labels.json"):
+            continue
+        if len(json.loads(sidecar.read_text(encoding="utf-8")).get("mic_positions_m", [])) != n_mics:
+            continue
+        stem = sidecar.name[: -len(".json")]
+        (dst / sidecar.parent.name).mkdir(exist_ok=True)
+        for f in sidecar.parent.glob(stem + ".*"):
+            link = dst / sidecar.parent.name / f.name
+            if not link.exists():
+                link.symlink_to(f.resolve())
+        n += 1
+    return dst, n
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--seed", type=int, default=9300, help="evaluation dataset seed (>= 9000)")
@@ -50,6 +76,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also keep the evaluate JSON here")
     ap.add_argument("--existing", action="store_true",
                     help="evaluate --out as it is, without rendering (e.g. a subset such as the 5-mic clips)")
+    ap.add_argument("--mics", type=int, default=None,
+                    help="evaluate only the clips recorded with this many mics (5: the held-out device family)")
     args = ap.parse_args()
     from uspd.cli import main as uspd
 
@@ -58,6 +86,17 @@ def main() -> int:
               "--workers", str(args.workers)]
     if not args.existing and uspd(render) != 0:
         return 1
+    if not out.is_dir():
+        print(f"error: {out}: no evaluation set there", file=sys.stderr)
+        return 2
+    if args.mics is not None:
+        subset, n = mic_subset(out, args.mics)
+        if n == 0:
+            print(f"error: {out}: no clips recorded with {args.mics} mics", file=sys.stderr)
+            shutil.rmtree(subset)
+            return 2
+        out = subset
+        print(f"{n} clips recorded with {args.mics} mics, linked in {out}")
     js = args.json or out.with_name(out.name + "_comparison.json")
     code = uspd(["-q", "evaluate", str(out), "--detector", "both", "--matched-fa", "1,0.1", "--workers",
                  str(args.workers), "--json", str(js)])
