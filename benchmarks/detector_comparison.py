@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -45,26 +44,22 @@ def targets(res: dict) -> list[tuple[str, str, str, bool]]:
 
 
 def mic_subset(src: Path, n_mics: int) -> tuple[Path, int]:
-    """(folder, clips): ``SRC_mics<N>`` holding links to every file of the clips in SRC whose sidecar lists n_mics
-    mics (kind sub-folders kept, manifest linked), so ``uspd evaluate`` can run on just that device family."""
+    """(folder, clips): ``SRC_mics<N>`` holding links to every file of the clips in SRC recorded with n_mics mics
+    (``uspd evaluate``'s recordings, their sidecars read as it reads them; sub-folders kept, manifest linked)."""
+    from uspd.evaluate.runner import find_recordings
+    from uspd.recording.format import read_sidecar
+
     dst = src.with_name(f"{src.name}_mics{n_mics}")
-    dst.mkdir(exist_ok=True)
-    if (src / "manifest.json").exists() and not (dst / "manifest.json").exists():
+    picked = [w for w in find_recordings(src) if read_sidecar(w).n_mics == n_mics]
+    for wav in picked:
+        folder = dst / wav.parent.relative_to(src)
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in wav.parent.glob(wav.name[: -len(".wav")] + ".*"):  # the WAV, sidecar, labels and reference
+            if not (folder / f.name).exists():
+                (folder / f.name).symlink_to(f.resolve())
+    if picked and (src / "manifest.json").exists() and not (dst / "manifest.json").exists():
         (dst / "manifest.json").symlink_to((src / "manifest.json").resolve())
-    n = 0
-    for sidecar in sorted(src.glob("*/*.json")):
-        if sidecar.name.endswith(".labels.json"):
-            continue
-        if len(json.loads(sidecar.read_text(encoding="utf-8")).get("mic_positions_m", [])) != n_mics:
-            continue
-        stem = sidecar.name[: -len(".json")]
-        (dst / sidecar.parent.name).mkdir(exist_ok=True)
-        for f in sidecar.parent.glob(stem + ".*"):
-            link = dst / sidecar.parent.name / f.name
-            if not link.exists():
-                link.symlink_to(f.resolve())
-        n += 1
-    return dst, n
+    return dst, len(picked)
 
 
 def main() -> int:
@@ -90,10 +85,15 @@ def main() -> int:
         print(f"error: {out}: no evaluation set there", file=sys.stderr)
         return 2
     if args.mics is not None:
-        subset, n = mic_subset(out, args.mics)
+        from uspd.errors import UspdError
+
+        try:
+            subset, n = mic_subset(out, args.mics)
+        except UspdError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if n == 0:
             print(f"error: {out}: no clips recorded with {args.mics} mics", file=sys.stderr)
-            shutil.rmtree(subset)
             return 2
         out = subset
         print(f"{n} clips recorded with {args.mics} mics, linked in {out}")

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --thresholds {args.thresholds}: comma-separated numbers between 0 and 1", file=sys.stderr)
         return 2
     try:
+        roles = {pool: pool_role(read_manifest(pool)) for pool in (args.neg_pool, args.pos_pool)}
         neg, pos = load_shards(args.neg_pool), load_shards(args.pos_pool)
         results = {m: sweep(None if m == "shipped" else m, neg, pos, thresholds) for m in args.models}
     except UspdError as exc:
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(results.values()))
     print(f"false alarms per hour in {first[0]['negative_h']:.2f} h of {args.neg_pool} / major movements found of "
           f"{first[0]['majors']} in {args.pos_pool}, by strict threshold")
-    for pool in (args.neg_pool, args.pos_pool):
-        if pool_role(read_manifest(pool)) != "tune":
+    for pool, role in roles.items():
+        if role != "tune":
             print(f"note: {pool} is not a tuning pool (seeds 1000-1999, which 'uspd train' refuses): make sure no "
                   "candidate was trained on it")
     print(f"{'model':<32}" + "".join(f"{t:>16}" for t in thresholds))
