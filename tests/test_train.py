@@ -137,6 +137,33 @@ def test_level_jitter_shifts_only_the_band_levels_by_a_bounded_gain_per_crop_and
     np.testing.assert_array_equal(x0, np.broadcast_to(np.asarray(clip["x"][0], np.float32), x0.shape))
 
 
+def test_peak_loss_takes_each_crops_highest_negative_scores_only():
+    """The event-level loss is the BCE towards 0 of each crop's k highest logits among negative hops (target 0,
+    weight > 0): positive and zero-weight (edge) hops are ignored however high they score, crops with fewer than k
+    negative hops are left out, and its gradient reaches only those top hops."""
+    import torch.nn.functional as F
+
+    from uspd.train.trainer import _peak_loss
+
+    logits = torch.full((3, 10, 2), -5.0)
+    y = torch.zeros(3, 10, 2)
+    w = torch.ones(3, 10, 2)
+    logits[0, 2, 0], logits[0, 7, 0] = 3.0, 1.0  # crop 0: two negative peaks
+    logits[0, 4, 0], y[0, 4, 0] = 9.0, 1.0  # a positive hop: ignored
+    logits[0, 5, 0], w[0, 5, 0] = 8.0, 0.0  # an edge hop (weight 0): ignored
+    logits[1, :, 0] = torch.linspace(-4, 0, 10)  # crop 1: rising score
+    y[2, 1:, 0] = 1.0  # crop 2: one negative hop only (< k): left out
+    logits.requires_grad_(True)
+    loss = _peak_loss(logits, y, w, k=2)
+    top = torch.tensor([[3.0, 1.0], [0.0, -4 + 4 * 8 / 9]])
+    expected = F.binary_cross_entropy_with_logits(top, torch.zeros_like(top))
+    assert abs(float(loss) - float(expected)) < 1e-5
+    loss.backward()
+    touched = sorted(map(tuple, torch.nonzero(logits.grad[..., 0]).tolist()))
+    assert touched == [(0, 2), (0, 7), (1, 8), (1, 9)]
+    assert float(_peak_loss(logits, torch.ones(3, 10, 2), w, k=2)) == 0.0  # no negative hops at all
+
+
 def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trained):
     from uspd.detector.neural import FeatureSpec
     from uspd.train.export import export_float_onnx, onnx_op_types, quantize_int8, run_onnx_sequence, write_manifest
@@ -209,11 +236,13 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
 
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
-    for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"]):
+    for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],
+                ["--peak-hops", "0"]):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
     assert "--hard-positive-weight -1.0: must not be negative" in err and "--mining nan" in err and "--hidden 2" in err
+    assert "--peak-weight inf: must be finite" in err and "--peak-hops 0: must be at least 1" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):

@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mining", type=float, default=0.0,
                    help="hard-example mining strength: clips are drawn in proportion to length x (running loss / "
                         "mean loss) ** MINING, capped at 4x (0 = by length only)")
+    p.add_argument("--peak-weight", type=float, default=0.0,
+                   help="weight of an event-level loss that pushes each crop's --peak-hops highest negative scores "
+                        "towards 0 (a false alarm is one rising edge; 0 = off)")
+    p.add_argument("--peak-hops", type=int, default=4,
+                   help="how many of a crop's highest negative hops the --peak-weight loss takes (50 ms each)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--hard-weight", type=float, default=8.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
@@ -93,17 +98,21 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError("--crop-s and --batch must be positive")
     if args.hidden < 4:
         raise UspdError(f"--hidden {args.hidden}: must be at least 4")
-    for opt in ("mining", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
+    if args.peak_hops < 1:
+        raise UspdError(f"--peak-hops {args.peak_hops}: must be at least 1")
+    for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
-    if not math.isfinite(args.level_jitter_db):
-        raise UspdError(f"--level-jitter-db {args.level_jitter_db}: must be finite")
+    for opt in ("level_jitter_db", "peak_weight"):
+        if not math.isfinite(getattr(args, opt)):
+            raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining,
-                      echo=args.echo, level_jitter_db=args.level_jitter_db)
+                      echo=args.echo, level_jitter_db=args.level_jitter_db, peak_weight=args.peak_weight,
+                      peak_hops=args.peak_hops)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,

@@ -12,6 +12,10 @@ the crops keep only a random subset of their channels (a device with fewer mics)
   hops near a motion interval's start or end 0 (ambiguous);
 - ``major``: BCE against "major" on motion hops, and towards 0 with ``major_neg_weight`` elsewhere.
 
+With ``peak_weight`` > 0 an event-level term is added (max-pooling loss, as in keyword spotting): in each crop, the
+``peak_hops`` highest "any motion" logits among its negative hops are pushed towards 0. A false alarm is one
+rising edge, so what matters on a pet or HVAC stretch is its highest score, which the per-hop mean barely sees.
+
 A validation split (whole clips) picks the best epoch. Everything is seeded: same data + seed -> same model.
 """
 from __future__ import annotations
@@ -59,6 +63,8 @@ class TrainConfig:
     echo_enc: int = 16  # size of their dense encoding
     level_jitter_db: float = 0.0  # augmentation: crop gain offset U(-j, j) dB and per-channel offset U(-j/2, j/2) dB
     level_bands: int = 0  # leading inputs that are absolute band levels (set from the FeatureSpec; 0 = all)
+    peak_weight: float = 0.0  # weight of the event-level loss on each crop's highest negative scores (0 = off)
+    peak_hops: int = 4  # how many of a crop's highest negative hops that loss takes (a hop is 50 ms)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,6 +171,20 @@ def _loss(logits, y, w):
     return _weighted_bce(logits, y, w).sum() / w.sum().clamp(min=1.0)
 
 
+def _peak_loss(logits, y, w, k: int):
+    """Event-level loss: mean BCE towards 0 of the ``k`` highest "any motion" logits among each crop's negative
+    hops (target 0, weight > 0), averaged over the crops that have at least ``k`` of them (0 if none do)."""
+    import torch
+    import torch.nn.functional as F
+
+    neg = (y[..., 0] == 0) & (w[..., 0] > 0)  # (N, T)
+    has = neg.sum(dim=1) >= k
+    if k < 1 or not bool(has.any()):
+        return logits.sum() * 0.0
+    top = logits[..., 0].masked_fill(~neg, -1e4)[has].topk(k, dim=1).values  # (n, k)
+    return F.binary_cross_entropy_with_logits(top, torch.zeros_like(top))
+
+
 def input_stats(clips: list[dict], n_in: int, rng: np.random.Generator, key: str = "x"
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-input mean and std (dB) of ``clip[key]`` over a sample of hops and channels."""
@@ -266,6 +286,8 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
             logits, _ = net(x, mask, e=e)
             bce = _weighted_bce(logits, y, w)
             loss = bce.sum() / w.sum().clamp(min=1.0)
+            if cfg.peak_weight > 0:
+                loss = loss + cfg.peak_weight * _peak_loss(logits, y, w, cfg.peak_hops)
             if cfg.mining > 0:  # the weighted loss of each crop is its clip's latest difficulty
                 batcher.update((bce.detach().sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp(min=1.0)).numpy())
             opt.zero_grad()
