@@ -1,14 +1,15 @@
 """Candidate neural models side by side on tuning pools, over a sweep of the presence threshold (model selection).
 
-Each model runs as live (``NeuralDetector.process_bands`` + ``PresenceTracker``, via ``uspd.train.mining``) over
-two pools of training-format shards (``uspd dataset train``) that no model was trained on: false alarms per hour of
+Each model runs as live (``NeuralDetector.process_bands`` + ``PresenceTracker``, via ``uspd.train.mining``) over two
+pools of training-format shards (``uspd dataset train``) that no model was trained on: false alarms per hour of
 negative time in NEG_POOL (counted as ``uspd evaluate`` counts them) and the share of labelled major movements found
-in POS_POOL, and the share of negative time (in both pools) that motion is on, at each strict threshold (the sensitive threshold keeps its logit gap to it, as ``uspd evaluate
---sweep-sensitive follow``). The last figure catches a model whose scores hover near the sensitive threshold: it
-keeps motion on, so an occupied room never goes vacant (a calibrated candidate did this: 7.3 % against the shipped
-model's 0.4 %, and presence went off in time in none of 9 visits). Scores are computed once per model. A model is better when its row finds more at no
-more false alarms. It reads precomputed features, so it takes about a minute per model for 5 h of pools, against
-ten for ``uspd evaluate`` on rendered audio; the final figures still come from ``detector_comparison.py``.
+in POS_POOL, and the share of negative time (in both pools) that motion is on, at each strict threshold (the
+sensitive threshold keeps its logit gap to it, as ``uspd evaluate --sweep-sensitive follow``). The last figure
+catches a model whose scores hover near the sensitive threshold: it keeps motion on, so an occupied room never goes
+vacant (a calibrated candidate did this: 7.3 % against the shipped model's 0.4 %, and presence went off in time in
+none of 9 visits). Scores are computed once per model. A model is better when its row finds more at no more false
+alarms. It reads precomputed features, so it takes about a minute per model for 5 h of pools, against ten for ``uspd
+evaluate`` on rendered audio; the final figures still come from ``detector_comparison.py``.
 
 Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--models shipped A/nn.onnx ...]
 [--thresholds 0.5,0.6,...]``.
