@@ -25,7 +25,7 @@ import numpy as np
 
 
 def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[float]) -> list[dict]:
-    """[{threshold, alarms, clips_alarmed, fa_per_h, found, majors}] for one model (None: the shipped one)."""
+    """[{threshold, alarms, clips_alarmed, fa_per_h, motion_on_share, found, majors}] for one model (None: the shipped one)."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector
@@ -38,25 +38,26 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
         detector.reset()
         scores.append(detector.process_bands(clip["x"].astype(np.float32),
                                              clip["e"].astype(np.float32) if "e" in clip else None))
+    # per clip, independent of the threshold: hop times and negative time (a room where someone sat down, too)
+    times = [np.asarray(clip["t"], np.float64) for clip in neg + pos]
+    neg_masks = [negative_hops(clip["motion"], t_s) for clip, t_s in zip(neg + pos, times)]
+    neg_hops = sum(int(m.sum()) for m in neg_masks)
     base = PresenceConfig()
     logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
     gap = logit(base.threshold) - logit(base.sensitive_threshold)
     rows = []
     for thr in thresholds:
         cfg = replace(base, threshold=thr, sensitive_threshold=1.0 / (1.0 + math.exp(gap - logit(thr))))
-        alarms, clips_alarmed, neg_s, missed, majors, on_hops, neg_hops = 0, 0, 0.0, 0, 0, 0, 0
-        for k, (clip, s) in enumerate(zip(neg + pos, scores)):
-            t_s = np.asarray(clip["t"], np.float64)
+        alarms, clips_alarmed, neg_s, missed, majors, on_hops = 0, 0, 0.0, 0, 0, 0
+        for k, (clip, s, t_s, neg_mask) in enumerate(zip(neg + pos, scores, times, neg_masks)):
             motion = np.asarray(decisions_to_arrays(PresenceTracker(cfg).update(t_s, s))["motion"], bool)
+            # a model whose scores hover near the sensitive threshold keeps motion on: an occupied room never empties
+            on_hops += int((motion & neg_mask).sum())
             if k < len(neg):
                 hops, seconds = clip_false_alarms(motion, clip)
                 alarms, neg_s = alarms + len(hops), neg_s + seconds
                 clips_alarmed += bool(len(hops))
-            # motion on in negative time in every clip (a room where someone sat down, too): a model whose scores
-            # hover near the sensitive threshold keeps motion on, so an occupied room never goes vacant
-            neg_mask = negative_hops(clip["motion"], t_s)
-            on_hops, neg_hops = on_hops + int((motion & neg_mask).sum()), neg_hops + int(neg_mask.sum())
-            if k >= len(neg):
+            else:
                 majors += len(major_runs(clip["motion"]))
                 missed += len(missed_majors(motion, clip))
         rows.append({"threshold": thr, "alarms": alarms, "clips_alarmed": clips_alarmed, "clips_negative": len(neg),
