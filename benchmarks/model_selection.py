@@ -4,7 +4,8 @@ Each model runs as live (``NeuralDetector.process_bands`` + ``PresenceTracker``,
 pools of training-format shards (``uspd dataset train``) that no model was trained on: false alarms per hour of
 negative time in NEG_POOL (counted as ``uspd evaluate`` counts them) and the share of labelled major movements found
 in POS_POOL, and the share of negative time (in both pools) that motion is on, at each strict threshold (the
-sensitive threshold keeps its logit gap to it, as ``uspd evaluate --sweep-sensitive follow``). The last figure
+sensitive threshold keeps its logit gap to it, as ``uspd evaluate --sweep-sensitive follow``: the shared defaults'
+1.02, or ``--sensitive-gap``, as ``benchmarks/sensitive_threshold.py`` tunes it). The last figure
 catches a model whose scores hover near the sensitive threshold: it keeps motion on, so an occupied room never goes
 vacant (a calibrated candidate did this: 7.3 % against the shipped model's 0.4 %, and presence went off in time in
 none of 9 visits). Scores are computed once per model. A model is better when its row finds more at no more false
@@ -12,7 +13,7 @@ alarms. It reads precomputed features, so it takes about a minute per model for 
 evaluate`` on rendered audio; the final figures still come from ``detector_comparison.py``.
 
 Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--models shipped A/nn.onnx ...]
-[--thresholds 0.5,0.6,...]``.
+[--thresholds 0.5,0.6,...] [--sensitive-gap 1.02]``.
 """
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from dataclasses import replace
 import numpy as np
 
 
-def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[float]) -> list[dict]:
-    """[{threshold, alarms, clips_alarmed, fa_per_h, motion_on_share, found, majors}] for one model (None: the shipped one)."""
+def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[float],
+          gap: float | None = None) -> list[dict]:
+    """[{threshold, alarms, clips_alarmed, fa_per_h, motion_on_share, found, majors}] for one model (None: the shipped
+    one); the sensitive threshold sits ``gap`` below each strict one on the logit scale (None: the defaults' gap)."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector
@@ -44,7 +47,7 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     neg_hops = sum(int(m.sum()) for m in neg_masks)
     base = PresenceConfig()
     logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
-    gap = logit(base.threshold) - logit(base.sensitive_threshold)
+    gap = logit(base.threshold) - logit(base.sensitive_threshold) if gap is None else gap
     rows = []
     for thr in thresholds:
         cfg = replace(base, threshold=thr, sensitive_threshold=1.0 / (1.0 + math.exp(gap - logit(thr))))
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="model files (.onnx, manifest beside); 'shipped' is the packaged model")
     p.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9,0.95,0.98",
                    help="strict [presence] thresholds to sweep (the default is 0.6)")
+    p.add_argument("--sensitive-gap", type=float, default=None,
+                   help="logit gap of the sensitive threshold below the strict one (default: the [presence] "
+                        "defaults' gap, 1.02 for 0.6 / 0.35; 0 makes them equal)")
     args = p.parse_args(argv)
     from uspd.errors import UspdError
     from uspd.train.data import load_shards, pool_role, read_manifest
@@ -86,10 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"error: --thresholds {args.thresholds}: comma-separated numbers between 0 and 1", file=sys.stderr)
         return 2
+    if args.sensitive_gap is not None and not (0.0 <= args.sensitive_gap < float("inf")):
+        print(f"error: --sensitive-gap {args.sensitive_gap}: a finite number >= 0", file=sys.stderr)
+        return 2
     try:
         roles = {pool: pool_role(read_manifest(pool)) for pool in (args.neg_pool, args.pos_pool)}
         neg, pos = load_shards(args.neg_pool), load_shards(args.pos_pool)
-        results = {m: sweep(None if m == "shipped" else m, neg, pos, thresholds) for m in args.models}
+        results = {m: sweep(None if m == "shipped" else m, neg, pos, thresholds, args.sensitive_gap) for m in args.models}
     except UspdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -466,4 +466,53 @@ def test_calibration_moves_the_operating_point_onto_the_presence_threshold(tmp_p
     assert main(["train", "--out", str(path), "--calibrate", "1.5"]) == 2
     assert main(["train", "--out", str(path), "--calibrate", "high"]) == 2
     err = capsys.readouterr().err
-    assert "strictly between 0 and 1" in err and "must be a number" in err
+    assert "strictly between 0 and 1" in err and "must be numbers" in err
+
+
+def test_two_point_calibration_lands_both_tuned_thresholds_on_the_presence_ones(tmp_path, trained, capsys):
+    """uspd train --calibrate T,S: raw T becomes the strict [presence] threshold and raw S the sensitive one (a
+    squeezed model's own gap between them), scores keep their order, and the tracker's motion on the calibrated
+    scores at the shared defaults is its motion on the raw scores at (T, S)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from uspd.cli import main
+    from uspd.detector.neural import FeatureSpec, NeuralDetector, shift_logit
+    from uspd.errors import UspdError
+    from uspd.presence.tracker import PresenceConfig, PresenceTracker, decisions_to_arrays
+    from uspd.train.export import export_float_onnx, write_manifest
+
+    net, _ = trained
+    path = export_float_onnx(net, tmp_path / "c.onnx")
+    write_manifest(path, net, FeatureSpec(background=False), {})
+    clip = synthetic_clip(np.random.default_rng(3), n_hops=200, n_mics=3)
+    x, e = clip["x"].astype(np.float32), clip["e"][:, None, :].astype(np.float32)
+    raw = NeuralDetector(path).process_bands(x, e).score
+    tuned_t, tuned_s = float(np.quantile(raw, 0.7)), float(np.quantile(raw, 0.4))
+    assert main(["train", "--out", str(path), "--calibrate", f"{tuned_t},{tuned_s}:tune set"]) == 0
+    det = NeuralDetector(path)
+    cfg = PresenceConfig()
+    assert det.score_logit_scale != pytest.approx(1.0)
+    assert det.manifest["calibration"]["tuned_sensitive_threshold"] == tuned_s
+    lands = shift_logit(np.array([tuned_t, tuned_s]), det.score_logit_offset, det.score_logit_scale)
+    np.testing.assert_allclose(lands, [cfg.threshold, cfg.sensitive_threshold], atol=1e-5)
+    cal = det.process_bands(x, e).score
+    np.testing.assert_array_equal(np.argsort(cal, kind="stable"), np.argsort(raw, kind="stable"))
+    t_s = np.arange(len(raw)) * 0.05
+    ones = np.ones_like(raw)
+
+    def motion(config, score):
+        return decisions_to_arrays(PresenceTracker(config).update(t_s, SimpleNamespace(score=score, major=ones)))["motion"]
+
+    # nudge the tuned points just off any raw score so float rounding at the boundary cannot flip a hop
+    raw_cfg = replace(cfg, threshold=tuned_t, sensitive_threshold=tuned_s)
+    safe = np.abs(raw[:, None] - np.array([tuned_t, tuned_s])[None]).min(axis=1) > 1e-4
+    assert safe.mean() > 0.9
+    np.testing.assert_array_equal(motion(cfg, np.where(safe, cal, 0.0)), motion(raw_cfg, np.where(safe, raw, 0.0)))
+    assert main(["train", "--out", str(path), "--calibrate", f"{tuned_s},{tuned_t}"]) == 2
+    assert "sensitive thresholds must be below the strict ones" in capsys.readouterr().err
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    manifest["calibration"]["score_logit_scale"] = -1.0
+    path.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(UspdError, match="score_logit_scale > 0"):
+        NeuralDetector(path)

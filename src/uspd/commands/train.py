@@ -60,10 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record-eval", metavar="EVAL.json[:NAME]", default=None,
                    help="do not train: store the table of a 'uspd evaluate --json' result in the manifest of --out "
                         "under evaluation.NAME (default name: main)")
-    p.add_argument("--calibrate", metavar="THRESHOLD[:NOTE]", default=None,
-                   help="do not train: store in the manifest of --out the score offset that makes a raw score of "
-                        "THRESHOLD (chosen on tuning data) meet the default [presence] threshold; NOTE says how it "
-                        "was chosen")
+    p.add_argument("--calibrate", metavar="THRESHOLD[,SENSITIVE][:NOTE]", default=None,
+                   help="do not train: store in the manifest of --out the score map that makes a raw score of "
+                        "THRESHOLD (chosen on tuning data) meet the default [presence] threshold (0.6) and, if given, "
+                        "a raw score of SENSITIVE meet the default sensitive_threshold (0.35); NOTE says how they "
+                        "were chosen")
     p.set_defaults(func=run)
 
 
@@ -78,11 +79,13 @@ def run(args: argparse.Namespace) -> int:
         from uspd.train.export import record_calibration
 
         value, _, note = args.calibrate.partition(":")
+        strict, _, sensitive = value.partition(",")
         try:
-            threshold = float(value)
+            threshold = float(strict)
+            tuned_sensitive = float(sensitive) if sensitive else None
         except ValueError:
-            raise UspdError(f"--calibrate {args.calibrate}: THRESHOLD must be a number") from None
-        print(f"calibrated {args.out}: {record_calibration(args.out, threshold, note)}")
+            raise UspdError(f"--calibrate {args.calibrate}: THRESHOLD and SENSITIVE must be numbers") from None
+        print(f"calibrated {args.out}: {record_calibration(args.out, threshold, note, tuned_sensitive)}")
         return 0
     if not args.data:
         raise UspdError("uspd train: --data is required (or --record-eval)")

@@ -198,10 +198,14 @@ def frames_carriers_hz(frames, fallback) -> np.ndarray:
     return np.atleast_1d(np.asarray(c, dtype=np.float64))
 
 
-def shift_logit(p: np.ndarray, offset: float) -> np.ndarray:
-    """sigmoid(logit(p) + offset), float32, p clipped to [1e-7, 1 - 1e-7]."""
+def shift_logit(p: np.ndarray, offset: float, scale: float = 1.0) -> np.ndarray:
+    """sigmoid(scale * logit(p) + offset), float32, p clipped to [1e-7, 1 - 1e-7]."""
     q = np.clip(np.asarray(p, np.float64), 1e-7, 1.0 - 1e-7)
-    return (1.0 / (1.0 + np.exp(-(np.log(q / (1.0 - q)) + offset)))).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-(scale * np.log(q / (1.0 - q)) + offset)))).astype(np.float32)
+
+
+def _logit(x: float) -> float:
+    return math.log(x / (1.0 - x))
 
 
 def calibration_offset(tuned_threshold: float, presence_threshold: float) -> float:
@@ -210,8 +214,25 @@ def calibration_offset(tuned_threshold: float, presence_threshold: float) -> flo
     for name, v in (("tuned threshold", tuned_threshold), ("presence threshold", presence_threshold)):
         if not 0.0 < v < 1.0:
             raise UspdError(f"calibration: the {name} must be strictly between 0 and 1, got {v}")
-    logit = lambda x: math.log(x / (1.0 - x))  # noqa: E731
-    return logit(presence_threshold) - logit(tuned_threshold)
+    return _logit(presence_threshold) - _logit(tuned_threshold)
+
+
+def calibration_map(tuned_threshold: float, presence_threshold: float, tuned_sensitive: float | None = None,
+                    presence_sensitive: float | None = None) -> tuple[float, float]:
+    """(scale, offset) of ``score = sigmoid(scale * logit(raw) + offset)``: a raw ``tuned_threshold`` becomes
+    ``presence_threshold`` and, when given, a raw ``tuned_sensitive`` becomes ``presence_sensitive`` (the strict and
+    sensitive thresholds a model was tuned at both land on the shared ``[presence]`` ones). Without the sensitive
+    pair the scale is 1 (a pure offset, :func:`calibration_offset`). A model trained to squeeze its scores needs the
+    scale: with an offset alone the logit gap between the two thresholds stays the shared one, too narrow for it."""
+    offset = calibration_offset(tuned_threshold, presence_threshold)
+    if tuned_sensitive is None:
+        return 1.0, offset
+    calibration_offset(tuned_sensitive, presence_sensitive)  # range checks
+    if not tuned_sensitive < tuned_threshold or not presence_sensitive < presence_threshold:
+        raise UspdError(f"calibration: the sensitive thresholds must be below the strict ones (tuned "
+                        f"{tuned_sensitive} < {tuned_threshold}, presence {presence_sensitive} < {presence_threshold})")
+    scale = (_logit(presence_threshold) - _logit(presence_sensitive)) / (_logit(tuned_threshold) - _logit(tuned_sensitive))
+    return scale, _logit(presence_threshold) - scale * _logit(tuned_threshold)
 
 
 def shipped_model_path() -> Path:
@@ -258,9 +279,16 @@ class NeuralDetector:
         self.manifest = load_manifest(path)
         self.spec = feature_spec_from_manifest(self.manifest)
         self.hidden = int(self.manifest.get("state_size", 48))
-        #: Added to the logit of the motion score (manifest ``calibration.score_logit_offset``, see
-        #: :func:`calibration_offset`): moves the model's operating point onto the shared ``[presence]`` thresholds.
-        self.score_logit_offset = float(self.manifest.get("calibration", {}).get("score_logit_offset", 0.0))
+        #: The motion score's logit is multiplied by ``score_logit_scale`` and ``score_logit_offset`` added (manifest
+        #: ``calibration``, see :func:`calibration_map`): moves the model's tuned operating point onto the shared
+        #: ``[presence]`` thresholds.
+        cal = self.manifest.get("calibration", {})
+        self.score_logit_offset = float(cal.get("score_logit_offset", 0.0))
+        self.score_logit_scale = float(cal.get("score_logit_scale", 1.0))
+        if not (math.isfinite(self.score_logit_offset) and math.isfinite(self.score_logit_scale)
+                and self.score_logit_scale > 0):
+            raise UspdError(f"{manifest_path(path)}: calibration needs a finite score_logit_offset and a finite "
+                            f"score_logit_scale > 0, got {self.score_logit_offset} and {self.score_logit_scale}")
         self.carriers_hz = carriers_hz
         self._stream = FeatureStream(self.spec)
         self._echo_stream = FeatureStream(self.spec)
@@ -300,8 +328,8 @@ class NeuralDetector:
             probs, h = run(None, inputs)
             score[i], major[i] = probs[0], probs[1]
         self._h = h
-        if self.score_logit_offset:
-            score = shift_logit(score, self.score_logit_offset)
+        if self.score_logit_offset or self.score_logit_scale != 1.0:
+            score = shift_logit(score, self.score_logit_offset, self.score_logit_scale)
         return Scores(score=score, major=major)
 
     def process(self, frames) -> Scores:

@@ -159,20 +159,28 @@ def record_evaluation(model_path: str | os.PathLike, eval_json: str | os.PathLik
     return mpath
 
 
-def record_calibration(model_path: str | os.PathLike, tuned_threshold: float, note: str = "") -> Path:
-    """Store ``calibration`` in the manifest of ``model_path``: the logit offset that maps ``tuned_threshold`` (a raw
-    score threshold chosen on tuning data) onto the default ``[presence] threshold``, so the shared defaults run the
-    model at its tuned operating point. The offset replaces any earlier one (it is relative to the raw scores)."""
-    from uspd.detector.neural import calibration_offset, load_manifest
+def record_calibration(model_path: str | os.PathLike, tuned_threshold: float, note: str = "",
+                       tuned_sensitive: float | None = None) -> Path:
+    """Store ``calibration`` in the manifest of ``model_path``: the logit map that takes ``tuned_threshold`` (a raw
+    score threshold chosen on tuning data) onto the default ``[presence] threshold`` and, if given,
+    ``tuned_sensitive`` onto the default ``sensitive_threshold`` (:func:`uspd.detector.neural.calibration_map`), so the
+    shared defaults run the model at its tuned operating point. It replaces any earlier one (it is relative to the
+    raw scores)."""
+    from uspd.detector.neural import calibration_map, load_manifest
     from uspd.presence.tracker import PresenceConfig
 
     manifest = load_manifest(Path(model_path))
-    presence = PresenceConfig().threshold
+    presence = PresenceConfig()
+    scale, offset = calibration_map(tuned_threshold, presence.threshold, tuned_sensitive,
+                                    None if tuned_sensitive is None else presence.sensitive_threshold)
     manifest["calibration"] = {
-        "score_logit_offset": round(calibration_offset(tuned_threshold, presence), 6),
-        "tuned_threshold": tuned_threshold, "presence_threshold": presence,
-        "meaning": "score = sigmoid(logit(raw score) + score_logit_offset); a raw score at tuned_threshold "
-                   "becomes presence_threshold",
+        "score_logit_offset": round(offset, 6), "score_logit_scale": round(scale, 6),
+        "tuned_threshold": tuned_threshold, "presence_threshold": presence.threshold,
+        "tuned_sensitive_threshold": tuned_sensitive,
+        "presence_sensitive_threshold": None if tuned_sensitive is None else presence.sensitive_threshold,
+        "meaning": "score = sigmoid(score_logit_scale * logit(raw score) + score_logit_offset); a raw score at "
+                   "tuned_threshold becomes presence_threshold (and one at tuned_sensitive_threshold, if set, "
+                   "presence_sensitive_threshold)",
         "chosen_on": note,
     }
     mpath = manifest_path(Path(model_path))
