@@ -25,6 +25,7 @@ def imap_progress(func: Callable[[Any], Any], tasks: list, workers: int, initial
     bar = tqdm(total=len(tasks) + initial if total is None else total, initial=initial, unit=unit, desc=desc,
                disable=not progress, dynamic_ncols=True)
     pool = None
+    finished = False
     try:
         if workers > 1 and len(tasks) > 1:
             pool = mp.get_context("spawn").Pool(min(workers, len(tasks)), initializer=initializer, initargs=initargs)
@@ -35,8 +36,14 @@ def imap_progress(func: Callable[[Any], Any], tasks: list, workers: int, initial
         for res in it:
             yield res
             bar.update(1)
+        finished = True
     finally:
         bar.close()
         if pool is not None:
-            pool.terminate()
+            # all done: let the workers exit on their own (killing them leaks their semaphores, which Python then
+            # reports at exit); stopped early (an error, Ctrl-C, the caller closed the generator): kill them
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
