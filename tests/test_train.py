@@ -440,20 +440,27 @@ def test_echo_model_runs_streaming_with_any_chunking_and_needs_echo_spectra(tmp_
         det.process(frames(0, 10, with_echo=False))
 
 
-def test_calibration_moves_the_operating_point_onto_the_presence_threshold(tmp_path, trained, capsys):
-    """uspd train --calibrate T: a raw score of T becomes the [presence] threshold, order is kept, and the chunked
-    streaming scores stay identical."""
-    from uspd.cli import main
-    from uspd.detector.neural import FeatureSpec, NeuralDetector, shift_logit
-    from uspd.presence.tracker import PresenceConfig
+def _exported_model_and_raw_scores(tmp_path, trained, seed: int, n_hops: int):
+    """An exported (uncalibrated) model from ``trained``, and its scores on a synthetic clip: (path, x, e, raw)."""
+    from uspd.detector.neural import FeatureSpec, NeuralDetector
     from uspd.train.export import export_float_onnx, write_manifest
 
     net, _ = trained
     path = export_float_onnx(net, tmp_path / "c.onnx")
     write_manifest(path, net, FeatureSpec(background=False), {})
-    clip = synthetic_clip(np.random.default_rng(2), n_hops=120, n_mics=3)
+    clip = synthetic_clip(np.random.default_rng(seed), n_hops=n_hops, n_mics=3)
     x, e = clip["x"].astype(np.float32), clip["e"][:, None, :].astype(np.float32)
-    raw = NeuralDetector(path).process_bands(x, e).score
+    return path, x, e, NeuralDetector(path).process_bands(x, e).score
+
+
+def test_calibration_moves_the_operating_point_onto_the_presence_threshold(tmp_path, trained, capsys):
+    """uspd train --calibrate T: a raw score of T becomes the [presence] threshold, order is kept, and the chunked
+    streaming scores stay identical."""
+    from uspd.cli import main
+    from uspd.detector.neural import NeuralDetector, shift_logit
+    from uspd.presence.tracker import PresenceConfig
+
+    path, x, e, raw = _exported_model_and_raw_scores(tmp_path, trained, seed=2, n_hops=120)
     assert main(["train", "--out", str(path), "--calibrate", "0.9:tuning set, 1 FA/h"]) == 0
     det = NeuralDetector(path)
     cal = det.process_bands(x, e).score
@@ -477,17 +484,11 @@ def test_two_point_calibration_lands_both_tuned_thresholds_on_the_presence_ones(
     from types import SimpleNamespace
 
     from uspd.cli import main
-    from uspd.detector.neural import FeatureSpec, NeuralDetector, shift_logit
+    from uspd.detector.neural import NeuralDetector, shift_logit
     from uspd.errors import UspdError
     from uspd.presence.tracker import PresenceConfig, PresenceTracker, decisions_to_arrays
-    from uspd.train.export import export_float_onnx, write_manifest
 
-    net, _ = trained
-    path = export_float_onnx(net, tmp_path / "c.onnx")
-    write_manifest(path, net, FeatureSpec(background=False), {})
-    clip = synthetic_clip(np.random.default_rng(3), n_hops=200, n_mics=3)
-    x, e = clip["x"].astype(np.float32), clip["e"][:, None, :].astype(np.float32)
-    raw = NeuralDetector(path).process_bands(x, e).score
+    path, x, e, raw = _exported_model_and_raw_scores(tmp_path, trained, seed=3, n_hops=200)
     tuned_t, tuned_s = float(np.quantile(raw, 0.7)), float(np.quantile(raw, 0.4))
     assert main(["train", "--out", str(path), "--calibrate", f"{tuned_t},{tuned_s}:tune set"]) == 0
     det = NeuralDetector(path)
