@@ -517,3 +517,8 @@ def test_two_point_calibration_lands_both_tuned_thresholds_on_the_presence_ones(
     path.with_suffix(".json").write_text(json.dumps(manifest))
     with pytest.raises(UspdError, match="score_logit_scale > 0"):
         NeuralDetector(path)
+    for bad in ({"score_logit_offset": "high"}, "not a table"):  # a hand-edited manifest: one-line errors too
+        manifest["calibration"] = bad
+        path.with_suffix(".json").write_text(json.dumps(manifest))
+        with pytest.raises(UspdError, match="calibration needs"):
+            NeuralDetector(path)

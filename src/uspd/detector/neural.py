@@ -282,13 +282,16 @@ class NeuralDetector:
         #: The motion score's logit is multiplied by ``score_logit_scale`` and ``score_logit_offset`` added (manifest
         #: ``calibration``, see :func:`calibration_map`): moves the model's tuned operating point onto the shared
         #: ``[presence]`` thresholds.
-        cal = self.manifest.get("calibration", {})
-        self.score_logit_offset = float(cal.get("score_logit_offset", 0.0))
-        self.score_logit_scale = float(cal.get("score_logit_scale", 1.0))
+        cal = self.manifest.get("calibration") or {}
+        try:
+            self.score_logit_offset = float(cal.get("score_logit_offset", 0.0))
+            self.score_logit_scale = float(cal.get("score_logit_scale", 1.0))
+        except (AttributeError, TypeError, ValueError):
+            self.score_logit_offset = self.score_logit_scale = math.nan
         if not (math.isfinite(self.score_logit_offset) and math.isfinite(self.score_logit_scale)
                 and self.score_logit_scale > 0):
             raise UspdError(f"{manifest_path(path)}: calibration needs a finite score_logit_offset and a finite "
-                            f"score_logit_scale > 0, got {self.score_logit_offset} and {self.score_logit_scale}")
+                            f"score_logit_scale > 0, got {cal!r}"[:300])
         self.carriers_hz = carriers_hz
         self._stream = FeatureStream(self.spec)
         self._echo_stream = FeatureStream(self.spec)
