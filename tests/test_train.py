@@ -157,11 +157,11 @@ def test_peak_loss_takes_each_crops_highest_negative_scores_only():
     loss = _peak_loss(logits, y, w, k=2)
     top = torch.tensor([[3.0, 1.0], [0.0, -4 + 4 * 8 / 9]])
     expected = F.binary_cross_entropy_with_logits(top, torch.zeros_like(top))
-    assert abs(float(loss) - float(expected)) < 1e-5
+    assert abs(loss.detach().item() - expected.item()) < 1e-5
     loss.backward()
     touched = sorted(map(tuple, torch.nonzero(logits.grad[..., 0]).tolist()))
     assert touched == [(0, 2), (0, 7), (1, 8), (1, 9)]
-    assert float(_peak_loss(logits, torch.ones(3, 10, 2), w, k=2)) == 0.0  # no negative hops at all
+    assert _peak_loss(logits, torch.ones(3, 10, 2), w, k=2).item() == 0.0  # no negative hops at all
 
 
 def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trained):
