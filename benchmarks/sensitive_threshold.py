@@ -71,7 +71,9 @@ def score_clips(eval_dir: Path, model: str | None, workers: int, cache: Path | N
     Path(f.name).unlink()
     if cached:
         cache.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps(clips))
+        partial = cached.with_suffix(".part")  # written whole, then renamed: an interrupted run leaves no bad cache
+        partial.write_bytes(pickle.dumps(clips))
+        partial.replace(cached)
     return clips
 
 
@@ -118,8 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--gaps {args.gaps}: expected comma-separated numbers") from None
     if any(not (g >= 0 and math.isfinite(g)) for g in gaps):
         raise SystemExit(f"--gaps {args.gaps}: gaps must be finite and >= 0")
+    from uspd.errors import UspdError
+
     models = [parse_model(m) for m in args.model]
-    scored = [score_clips(args.eval_dir, model, args.workers, args.cache) for model, _ in models]
+    try:
+        scored = [score_clips(args.eval_dir, model, args.workers, args.cache) for model, _ in models]
+    except UspdError as exc:  # no recordings, a bad model file, a recording that cannot be read: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"{'model':28s} {'strict':>7s} {'sens':>7s} {'gap':>5s} {'FA/h (n)':>12s} {'on %':>5s} {'major':>6s} "
           f"{'minor':>6s} {'reach/page':>11s} {'delay':>6s} {'off in time':>12s}")
     for (_, strict), spec, clips in zip(models, args.model, scored):
