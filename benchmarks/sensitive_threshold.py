@@ -28,14 +28,6 @@ import tempfile
 from pathlib import Path
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
 def parse_model(spec: str) -> tuple[str | None, float]:
     """``PATH@STRICT`` (PATH ``shipped`` for the packaged model) -> (path or None, strict threshold)."""
     path, sep, strict = spec.rpartition("@")
@@ -120,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--gaps {args.gaps}: expected comma-separated numbers") from None
     if any(not (g >= 0 and math.isfinite(g)) for g in gaps):
         raise SystemExit(f"--gaps {args.gaps}: gaps must be finite and >= 0")
+    from uspd.detector.neural import shift_logit
     from uspd.errors import UspdError
 
     models = [parse_model(m) for m in args.model]
@@ -133,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for (_, strict), spec, clips in zip(models, args.model, scored):
         name = spec.rpartition("@")[0][-28:]
         for gap in gaps:
-            r = pair_row(clips, strict, _sigmoid(_logit(strict) - gap))
+            r = pair_row(clips, strict, float(shift_logit(strict, -gap)))
             fa = "-" if r["fa_per_h"] is None else f"{r['fa_per_h']:.2f} ({r['alarms']})"
             delay = "-" if r["delay_s"] is None else f"{r['delay_s']:.2f}"
             print(f"{name:28s} {strict:7.4f} {r['sensitive']:7.4f} {gap:5.2f} {fa:>12s} {_pct(r['motion_on']):>5s} "
