@@ -171,13 +171,13 @@ def record_calibration(model_path: str | os.PathLike, tuned_threshold: float, no
 
     manifest = load_manifest(Path(model_path))
     presence = PresenceConfig()
-    scale, offset = calibration_map(tuned_threshold, presence.threshold, tuned_sensitive,
-                                    None if tuned_sensitive is None else presence.sensitive_threshold)
+    presence_sensitive = None if tuned_sensitive is None else presence.sensitive_threshold
+    scale, offset = calibration_map(tuned_threshold, presence.threshold, tuned_sensitive, presence_sensitive)
     manifest["calibration"] = {
         "score_logit_offset": round(offset, 6), "score_logit_scale": round(scale, 6),
         "tuned_threshold": tuned_threshold, "presence_threshold": presence.threshold,
         "tuned_sensitive_threshold": tuned_sensitive,
-        "presence_sensitive_threshold": None if tuned_sensitive is None else presence.sensitive_threshold,
+        "presence_sensitive_threshold": presence_sensitive,
         "meaning": "score = sigmoid(score_logit_scale * logit(raw score) + score_logit_offset); a raw score at "
                    "tuned_threshold becomes presence_threshold (and one at tuned_sensitive_threshold, if set, "
                    "presence_sensitive_threshold)",
