@@ -522,3 +522,42 @@ def test_two_point_calibration_lands_both_tuned_thresholds_on_the_presence_ones(
         path.with_suffix(".json").write_text(json.dumps(manifest))
         with pytest.raises(UspdError, match="calibration needs"):
             NeuralDetector(path)
+
+
+def test_distillation_target_mixes_the_label_with_the_teachers_mean_logit(tmp_path, trained, capsys):
+    """uspd train --teachers A B --distill D: each teacher scores the clip as it runs live; their logits are averaged
+    and the "any motion" target is (1 - D) x label + D x that probability. A teacher on other features is refused."""
+    import shutil
+
+    from uspd.cli import main
+    from uspd.detector.neural import FeatureSpec, NeuralDetector, shift_logit
+    from uspd.errors import UspdError
+    from uspd.train.trainer import TrainConfig, attach_teacher_scores, hop_weights
+
+    path, x, e, raw = _exported_model_and_raw_scores(tmp_path, trained, seed=4, n_hops=150)
+    other = tmp_path / "d.onnx"  # a second teacher: the same network, its scores moved by a logit offset
+    shutil.copy(path, other)
+    shutil.copy(path.with_suffix(".json"), other.with_suffix(".json"))
+    assert main(["train", "--out", str(other), "--calibrate", "0.9"]) == 0
+    offset = NeuralDetector(other).score_logit_offset
+    assert offset < -1.0
+    clip = synthetic_clip(np.random.default_rng(4), n_hops=150, n_mics=3)
+    clip["e"] = clip["e"][:, None, :]  # as load_shards gives it: per carrier
+    attach_teacher_scores([clip], [str(path), str(other)], FeatureSpec(background=False), progress=False)
+    np.testing.assert_allclose(clip["teacher"], shift_logit(raw, offset / 2), atol=1e-5)
+
+    label = (clip["motion"] > 0).astype(np.float32)
+    assert 0.0 < label.mean() < 1.0
+    target, _, _ = hop_weights(clip, TrainConfig(teachers=("a", "b"), distill=0.25))
+    np.testing.assert_allclose(target[0], 0.75 * label + 0.25 * clip["teacher"], atol=1e-6)
+    np.testing.assert_array_equal(hop_weights(clip, TrainConfig())[0][0], label)  # no teachers: the label alone
+
+    with pytest.raises(UspdError, match="built on other features"):
+        attach_teacher_scores([clip], [str(path)], FeatureSpec(background=True), progress=False)
+    with pytest.raises(UspdError, match="not found"):
+        attach_teacher_scores([clip], [str(tmp_path / "missing.onnx")], FeatureSpec(background=False), progress=False)
+    for bad in (["--distill", "0"], ["--distill", "nan"], ["--peak-weight", "1"]):
+        assert main(["train", "--data", str(tmp_path), "--out", str(path), "--teachers", str(path), *bad]) == 2
+    err = capsys.readouterr().err
+    assert "--distill 0.0: must be in (0, 1]" in err and "--distill nan" in err
+    assert "--peak-weight and --teachers do not combine" in err and "Traceback" not in err

@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "towards 0 (a false alarm is one rising edge; 0 = off)")
     p.add_argument("--peak-hops", type=int, default=4,
                    help="how many of a crop's highest negative hops the --peak-weight loss takes (50 ms each)")
+    p.add_argument("--teachers", nargs="+", metavar="MODEL.onnx", default=None,
+                   help="distillation: mix each hop's 'any motion' target with the mean score of these models (run "
+                        "as live on the training clips; e.g. the same recipe trained with other seeds, an ensemble "
+                        "too large to ship)")
+    p.add_argument("--distill", type=float, default=0.5,
+                   help="with --teachers: share of the teachers' score in the target (1 - DISTILL is the label's)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--hard-weight", type=float, default=8.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
@@ -107,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
+    if not 0.0 < args.distill <= 1.0:
+        raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
+    if args.teachers and args.peak_weight > 0:
+        raise UspdError("--peak-weight and --teachers do not combine (the peak loss needs hard negative targets)")
     for opt in ("level_jitter_db", "peak_weight"):
         if not math.isfinite(getattr(args, opt)):
             raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
@@ -115,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining,
                       echo=args.echo, level_jitter_db=args.level_jitter_db, peak_weight=args.peak_weight,
-                      peak_hops=args.peak_hops)
+                      peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()), distill=args.distill)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,

@@ -16,6 +16,11 @@ With ``peak_weight`` > 0 an event-level term is added (max-pooling loss, as in k
 ``peak_hops`` highest "any motion" logits among its negative hops are pushed towards 0. A false alarm is one
 rising edge, so what matters on a pet or HVAC stretch is its highest score, which the per-hop mean barely sees.
 
+With ``teachers`` (knowledge distillation), every clip is first scored by each teacher model exactly as it runs
+live (:meth:`NeuralDetector.process_bands` from zero state); the "any motion" target becomes
+``(1 - distill) x label + distill x teachers' probability`` (logit mean over the teachers). An ensemble of seeds
+raises far fewer false alarms than any one of them, but is too large to ship; the student learns its smoother scores.
+
 A validation split (whole clips) picks the best epoch. Everything is seeded: same data + seed -> same model.
 """
 from __future__ import annotations
@@ -65,12 +70,16 @@ class TrainConfig:
     level_bands: int = 0  # leading inputs that are absolute band levels (set from the FeatureSpec; 0 = all)
     peak_weight: float = 0.0  # weight of the event-level loss on each crop's highest negative scores (0 = off)
     peak_hops: int = 4  # how many of a crop's highest negative hops that loss takes (a hop is 50 ms)
+    teachers: tuple[str, ...] = ()  # model files whose mean score the "any motion" target is mixed with
+    distill: float = 0.5  # share of the teachers' score in that target (only with teachers)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-hop targets (2, F) [any motion, major] and weights (F,) for the score and the major output."""
     motion = clip["motion"]
     target = (motion > 0).astype(np.float32)
+    if cfg.teachers and "teacher" in clip:  # distillation: soft targets from the teachers' scores
+        target = (1.0 - cfg.distill) * target + cfg.distill * clip["teacher"].astype(np.float32)
     major = (motion == MAJOR).astype(np.float32)
     w = np.ones(motion.shape, np.float32)
     neg = motion == 0
@@ -317,6 +326,30 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     return net, history
 
 
+def attach_teacher_scores(clips: list[dict], teachers: tuple[str, ...] | list[str], spec,
+                          progress: bool = True) -> None:
+    """Set ``clip["teacher"]`` (F,) float32: the teachers' "any motion" probability, their logits averaged, each
+    teacher run as live (band features, zero state at the clip's first hop). ``spec`` is the training data's
+    FeatureSpec; a teacher built on other features is refused."""
+    from tqdm import tqdm
+
+    from uspd.detector.neural import NeuralDetector
+
+    detectors = [NeuralDetector(t) for t in teachers]
+    for path, det in zip(teachers, detectors):
+        if det.spec != spec:
+            raise UspdError(f"--teachers {path}: built on other features than the training data ({det.spec} vs {spec})")
+    for clip in tqdm(clips, desc="teacher scores", unit="clip", disable=not progress, leave=False):
+        x = clip["x"].astype(np.float32)
+        e = clip["e"].astype(np.float32) if "e" in clip else None
+        logit_sum = np.zeros(x.shape[0])
+        for det in detectors:
+            det.reset()
+            p = np.clip(det.process_bands(x, e).score.astype(np.float64), 1e-6, 1.0 - 1e-6)
+            logit_sum += np.log(p / (1.0 - p))
+        clip["teacher"] = (1.0 / (1.0 + np.exp(-logit_sum / len(detectors)))).astype(np.float32)
+
+
 def add_model_inputs(clips: list[dict], spec) -> None:
     """Replace each clip's band features ``x`` (and echo band features ``e``, if the shards have them) by the model
     inputs (FeatureStream from the clip's first hop; ``e`` averaged over carriers as in the detector)."""
@@ -359,6 +392,8 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     spec = FeatureSpec.from_dict({**first.get("features", {}), **feature_overrides})
     if spec.n_bands != clips[0]["x"].shape[2]:
         raise UspdError(f"{dirs[0]}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
+    if cfg.teachers:
+        attach_teacher_scores(clips, cfg.teachers, spec, progress)
     add_model_inputs(clips, spec)
     cfg = dataclasses.replace(cfg, level_bands=spec.n_bands)
     net, history = train_model(clips, cfg, progress=progress)
