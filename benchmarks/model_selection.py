@@ -12,6 +12,8 @@ none of 9 visits). Scores are computed once per model. A model is better when it
 alarms. It reads precomputed features, so it takes about a minute per model for 5 h of pools, against ten for ``uspd
 evaluate`` on rendered audio; the final figures still come from ``detector_comparison.py``.
 
+An ensemble ``A+B+C`` (logits averaged) shows what a distilled student (``uspd train --teachers``) aims at.
+
 Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--models shipped A/nn.onnx ...]
 [--thresholds 0.5,0.6,...] [--sensitive-gap 1.02]``.
 """
@@ -25,22 +27,38 @@ from dataclasses import replace
 import numpy as np
 
 
+def ensemble_scores(members: list):
+    """Scores of an ensemble: each output's logits averaged over ``members`` (Scores of one clip each); one member is
+    returned as is."""
+    from uspd.detector.base import Scores
+    from uspd.detector.neural import logit_mean
+
+    if len(members) == 1:
+        return members[0]
+    return Scores(score=logit_mean([m.score for m in members]), major=logit_mean([m.major for m in members]))
+
+
 def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[float],
           gap: float | None = None) -> list[dict]:
     """[{threshold, alarms, clips_alarmed, fa_per_h, motion_on_share, found, majors}] for one model (None: the shipped
-    one); the sensitive threshold sits ``gap`` below each strict one on the logit scale (None: the defaults' gap)."""
+    one; "A+B+C": the ensemble of those models, their logits averaged); the sensitive threshold sits ``gap`` below
+    each strict one on the logit scale (None: the defaults' gap)."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector
     from uspd.presence.tracker import PresenceConfig, PresenceTracker, decisions_to_arrays
     from uspd.train.mining import clip_false_alarms, major_runs, missed_majors, negative_hops
 
-    detector = NeuralDetector(model)
-    scores = []
-    for clip in tqdm(neg + pos, desc=f"scoring {detector.model_path.name}", unit="clip", leave=False):
-        detector.reset()
-        scores.append(detector.process_bands(clip["x"].astype(np.float32),
-                                             clip["e"].astype(np.float32) if "e" in clip else None))
+    parts = [None if m == "shipped" else m for m in (model.split("+") if model else [None])]
+    per_model = []
+    for part in parts:
+        detector = NeuralDetector(part)
+        per_model.append([])
+        for clip in tqdm(neg + pos, desc=f"scoring {detector.model_path.name}", unit="clip", leave=False):
+            detector.reset()
+            per_model[-1].append(detector.process_bands(clip["x"].astype(np.float32),
+                                                        clip["e"].astype(np.float32) if "e" in clip else None))
+    scores = [ensemble_scores([m[k] for m in per_model]) for k in range(len(neg + pos))]
     # per clip, independent of the threshold: hop times and negative time (a room where someone sat down, too)
     times = [np.asarray(clip["t"], np.float64) for clip in neg + pos]
     neg_masks = [negative_hops(clip["motion"], t_s) for clip, t_s in zip(neg + pos, times)]
@@ -75,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--neg-pool", required=True, help="shards without people moving (false alarms)")
     p.add_argument("--pos-pool", required=True, help="shards with labelled major movements (recall)")
     p.add_argument("--models", nargs="+", default=["shipped"],
-                   help="model files (.onnx, manifest beside); 'shipped' is the packaged model")
+                   help="model files (.onnx, manifest beside); 'shipped' is the packaged model; 'A+B+C' is the "
+                        "ensemble of those models (logits averaged: too large to ship, a reference for distillation)")
     p.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9,0.95,0.98",
                    help="strict [presence] thresholds to sweep (the default is 0.6)")
     p.add_argument("--sensitive-gap", type=float, default=None,

@@ -204,6 +204,13 @@ def shift_logit(p: np.ndarray, offset: float, scale: float = 1.0) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-(scale * np.log(q / (1.0 - q)) + offset)))).astype(np.float32)
 
 
+def logit_mean(probs: list[np.ndarray]) -> np.ndarray:
+    """Probability whose logit is the mean of the logits of ``probs`` (same shapes), float32: how an ensemble of
+    models (or distillation teachers) combines; p clipped to [1e-7, 1 - 1e-7]."""
+    q = np.clip(np.stack([np.asarray(p, np.float64) for p in probs]), 1e-7, 1.0 - 1e-7)
+    return (1.0 / (1.0 + np.exp(-np.mean(np.log(q / (1.0 - q)), axis=0)))).astype(np.float32)
+
+
 def _logit(x: float) -> float:
     return math.log(x / (1.0 - x))
 

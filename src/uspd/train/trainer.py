@@ -333,7 +333,7 @@ def attach_teacher_scores(clips: list[dict], teachers: tuple[str, ...] | list[st
     FeatureSpec; a teacher built on other features is refused."""
     from tqdm import tqdm
 
-    from uspd.detector.neural import NeuralDetector
+    from uspd.detector.neural import NeuralDetector, logit_mean
 
     detectors = [NeuralDetector(t) for t in teachers]
     for path, det in zip(teachers, detectors):
@@ -342,12 +342,11 @@ def attach_teacher_scores(clips: list[dict], teachers: tuple[str, ...] | list[st
     for clip in tqdm(clips, desc="teacher scores", unit="clip", disable=not progress, leave=False):
         x = clip["x"].astype(np.float32)
         e = clip["e"].astype(np.float32) if "e" in clip else None
-        logit_sum = np.zeros(x.shape[0])
+        members = []
         for det in detectors:
             det.reset()
-            p = np.clip(det.process_bands(x, e).score.astype(np.float64), 1e-6, 1.0 - 1e-6)
-            logit_sum += np.log(p / (1.0 - p))
-        clip["teacher"] = (1.0 / (1.0 + np.exp(-logit_sum / len(detectors)))).astype(np.float32)
+            members.append(det.process_bands(x, e).score)
+        clip["teacher"] = logit_mean(members)
 
 
 def add_model_inputs(clips: list[dict], spec) -> None:
