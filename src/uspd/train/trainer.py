@@ -19,7 +19,8 @@ rising edge, so what matters on a pet or HVAC stretch is its highest score, whic
 With ``teachers`` (knowledge distillation), every clip is first scored by each teacher model exactly as it runs
 live (:meth:`NeuralDetector.process_bands` from zero state); the "any motion" target becomes
 ``(1 - distill) x label + distill x teachers' probability`` (logit mean over the teachers). An ensemble of seeds
-raises far fewer false alarms than any one of them, but is too large to ship; the student learns its smoother scores.
+raises far fewer false alarms than any one of them but is too large to ship; the student is trained towards its
+scores (so far it has not kept the gain: README).
 
 A validation split (whole clips) picks the best epoch. Everything is seeded: same data + seed -> same model.
 """
