@@ -198,17 +198,25 @@ def frames_carriers_hz(frames, fallback) -> np.ndarray:
     return np.atleast_1d(np.asarray(c, dtype=np.float64))
 
 
+def _logits(p) -> np.ndarray:
+    """logit(p) in float64, p clipped to [1e-7, 1 - 1e-7]."""
+    q = np.clip(np.asarray(p, np.float64), 1e-7, 1.0 - 1e-7)
+    return np.log(q / (1.0 - q))
+
+
+def _sigmoid32(z: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
 def shift_logit(p: np.ndarray, offset: float, scale: float = 1.0) -> np.ndarray:
     """sigmoid(scale * logit(p) + offset), float32, p clipped to [1e-7, 1 - 1e-7]."""
-    q = np.clip(np.asarray(p, np.float64), 1e-7, 1.0 - 1e-7)
-    return (1.0 / (1.0 + np.exp(-(scale * np.log(q / (1.0 - q)) + offset)))).astype(np.float32)
+    return _sigmoid32(scale * _logits(p) + offset)
 
 
 def logit_mean(probs: list[np.ndarray]) -> np.ndarray:
     """Probability whose logit is the mean of the logits of ``probs`` (same shapes), float32: how an ensemble of
     models (or distillation teachers) combines; p clipped to [1e-7, 1 - 1e-7]."""
-    q = np.clip(np.stack([np.asarray(p, np.float64) for p in probs]), 1e-7, 1.0 - 1e-7)
-    return (1.0 / (1.0 + np.exp(-np.mean(np.log(q / (1.0 - q)), axis=0)))).astype(np.float32)
+    return _sigmoid32(np.mean(_logits(np.stack([np.asarray(p) for p in probs])), axis=0))
 
 
 def _logit(x: float) -> float:
