@@ -20,7 +20,6 @@ Usage: ``python benchmarks/model_selection.py --neg-pool DIR --pos-pool DIR [--m
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import replace
 
@@ -45,14 +44,15 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     each strict one on the logit scale (None: the defaults' gap)."""
     from tqdm import tqdm
 
-    from uspd.detector.neural import NeuralDetector
+    from uspd.detector.neural import NeuralDetector, shift_logit
+    from uspd.evaluate.runner import with_threshold
     from uspd.presence.tracker import PresenceConfig, PresenceTracker, decisions_to_arrays
     from uspd.train.mining import clip_false_alarms, major_runs, missed_majors, negative_hops
 
     parts = [None if m == "shipped" else m for m in (model.split("+") if model else [None])]
+    detectors = [NeuralDetector(part) for part in parts]  # a missing member fails before any scoring
     per_model = []
-    for part in parts:
-        detector = NeuralDetector(part)
+    for detector in detectors:
         per_model.append([])
         for clip in tqdm(neg + pos, desc=f"scoring {detector.model_path.name}", unit="clip", leave=False):
             detector.reset()
@@ -64,11 +64,11 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     neg_masks = [negative_hops(clip["motion"], t_s) for clip, t_s in zip(neg + pos, times)]
     neg_hops = sum(int(m.sum()) for m in neg_masks)
     base = PresenceConfig()
-    logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
-    gap = logit(base.threshold) - logit(base.sensitive_threshold) if gap is None else gap
+    if gap is not None:  # the defaults' strict threshold with a sensitive one ``gap`` below it; swept as a pair
+        base = replace(base, sensitive_threshold=float(shift_logit(base.threshold, -gap)))
     rows = []
     for thr in thresholds:
-        cfg = replace(base, threshold=thr, sensitive_threshold=1.0 / (1.0 + math.exp(gap - logit(thr))))
+        cfg = with_threshold(base, thr, sensitive="follow")
         alarms, clips_alarmed, neg_s, missed, majors, on_hops = 0, 0, 0.0, 0, 0, 0
         for k, (clip, s, t_s, neg_mask) in enumerate(zip(neg + pos, scores, times, neg_masks)):
             motion = np.asarray(decisions_to_arrays(PresenceTracker(cfg).update(t_s, s))["motion"], bool)
