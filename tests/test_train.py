@@ -208,7 +208,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
                  "--crop-s", "4", "--threads", "1"]) == 0
     man = json.loads(out.with_suffix(".json").read_text())
     assert man["training"]["data_seed"] == 7 and man["model_file"] == "m.onnx"
-    assert out.with_name("m.float.onnx").exists()
+    assert out.with_name("m.float.onnx").exists() and out.with_suffix(".pt").exists()  # the checkpoint for ensembles
     assert "e" in man["inputs"]  # echo features are fed by default
 
     # shards from before the echo features: --no-echo trains on them, --echo says why it cannot
@@ -561,3 +561,63 @@ def test_distillation_target_mixes_the_label_with_the_teachers_mean_logit(tmp_pa
     err = capsys.readouterr().err
     assert "--distill 0.0: must be in (0, 1]" in err and "--distill nan" in err
     assert "--peak-weight and --teachers do not combine" in err and "Traceback" not in err
+
+
+def test_ensemble_joins_trained_models_into_one_streaming_model_with_their_mean_logit(tmp_path, trained, capsys):
+    """uspd train --ensemble A.pt B.pt: one ONNX step graph whose scores are the mean of the members' logits and
+    whose state is theirs side by side (members of other sizes too); the int8 model stays close to it, runs in any
+    chunking, and its manifest lists the members. Bad checkpoints give one-line errors."""
+    from uspd.cli import main
+    from uspd.detector.model import DopplerNet, count_params
+    from uspd.detector.neural import FeatureSpec, NeuralDetector
+    from uspd.train.export import export_float_onnx, run_onnx_sequence, save_checkpoint, write_manifest
+
+    net_a, _ = trained
+    torch.manual_seed(5)
+    net_b = DopplerNet(n_in=net_a.n_in, enc=16, hidden=8, n_echo=net_a.n_echo, echo_enc=8).eval()
+    net_b.load_state_dict({**net_b.state_dict(), "in_mean_db": net_a.in_mean_db, "in_std_db": net_a.in_std_db},
+                          strict=True)
+    spec = FeatureSpec(background=False)
+    for name, net in (("a", net_a), ("b", net_b)):
+        export_float_onnx(net, tmp_path / f"{name}.onnx")
+        write_manifest(tmp_path / f"{name}.onnx", net, spec,
+                       {"training": {"command": f"uspd train --seed {name}", "data_sets": [{"dir": "d", "seed": 1}]}})
+        save_checkpoint(net, tmp_path / f"{name}.pt")
+    out = tmp_path / "ens" / "e.onnx"
+    assert main(["train", "--ensemble", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--out", str(out)]) == 0
+
+    clip = synthetic_clip(np.random.default_rng(6), n_hops=120, n_mics=3)
+    x, e = clip["x"].astype(np.float32), clip["e"].astype(np.float32)
+    logit = lambda p: np.log(p) - np.log1p(-p)
+    p_a, p_b = run_onnx_sequence(tmp_path / "a.onnx", x, e), run_onnx_sequence(tmp_path / "b.onnx", x, e)
+    assert np.abs(logit(p_a) - logit(p_b)).mean() > 0.5  # the members disagree, so the mean is a real test
+    expected = 1.0 / (1.0 + np.exp(-(logit(p_a) + logit(p_b)) / 2))
+    np.testing.assert_allclose(run_onnx_sequence(out.with_name("e.float.onnx"), x, e), expected, atol=1e-5)
+    p_int8 = run_onnx_sequence(out, x, e)
+    assert np.abs(p_int8 - expected).mean() < 0.02
+
+    man = json.loads(out.with_suffix(".json").read_text())
+    assert man["state_size"] == net_a.hidden + 8
+    assert man["parameters"] == count_params(net_a) + count_params(net_b)
+    assert [m["command"] for m in man["training"]["members"]] == ["uspd train --seed a", "uspd train --seed b"]
+    assert man["training"]["data_sets"] == [{"dir": "d", "seed": 1}]
+    det = NeuralDetector(out)
+    whole = det.process_bands(x, clip["e"][:, None, :]).score
+    det.reset()
+    parts = [det.process_bands(x[i:j], clip["e"][i:j, None, :]).score for i, j in ((0, 7), (7, 64), (64, 120))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    other = tmp_path / "other.onnx"  # a member built on other features
+    export_float_onnx(net_b, other)
+    write_manifest(other, net_b, FeatureSpec(background=True), {})
+    save_checkpoint(net_b, tmp_path / "other.pt")
+    for bad in ([str(tmp_path / "a.pt")], [str(tmp_path / "a.pt"), str(tmp_path / "missing.pt")],
+                [str(tmp_path / "a.pt"), str(tmp_path / "bad.pt")], [str(tmp_path / "a.pt"), str(tmp_path / "other.pt")]):
+        assert main(["train", "--ensemble", *bad, "--out", str(out)]) == 2
+    assert main(["train", "--ensemble", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--data", str(tmp_path),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "at least two checkpoints" in err and "missing.pt: checkpoint not found" in err
+    assert "bad.pt: not a uspd training checkpoint" in err and "built on other features" in err
+    assert "takes no --data" in err and "Traceback" not in err

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="augmentation: shift each crop's band levels by U(-J, J) dB and each channel's by "
                         "U(-J/2, J/2) dB (other echo strengths, mic sensitivities); 0 = off")
     p.add_argument("--hidden", type=int, default=56, help="GRU state size (the parameter count grows with it)")
+    p.add_argument("--enc", type=int, default=32,
+                   help="size of the per-channel encoding (the MACs per second grow with it times the channels)")
     p.add_argument("--mining", type=float, default=0.0,
                    help="hard-example mining strength: clips are drawn in proportion to length x (running loss / "
                         "mean loss) ** MINING, capped at 4x (0 = by length only)")
@@ -71,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "THRESHOLD (chosen on tuning data) meet the default [presence] threshold (0.6) and, if given, "
                         "a raw score of SENSITIVE meet the default sensitive_threshold (0.35); NOTE says how they "
                         "were chosen")
+    p.add_argument("--ensemble", metavar="MODEL.pt", nargs="+", default=None,
+                   help="do not train: join these trained models (the .pt checkpoints 'uspd train' writes beside "
+                        "each model) into one streaming model whose score is the mean of their logits, written to "
+                        "--out with its manifest")
     p.set_defaults(func=run)
 
 
@@ -93,8 +99,16 @@ def run(args: argparse.Namespace) -> int:
             raise UspdError(f"--calibrate {args.calibrate}: THRESHOLD and SENSITIVE must be numbers") from None
         print(f"calibrated {args.out}: {record_calibration(args.out, threshold, note, tuned_sensitive)}")
         return 0
+    if args.ensemble:
+        if args.data:
+            raise UspdError("--ensemble joins trained models; it takes no --data")
+        from uspd.train.export import build_ensemble
+
+        command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
+        print(f"wrote {build_ensemble(args.ensemble, args.out, command)} (ensemble of {len(args.ensemble)})")
+        return 0
     if not args.data:
-        raise UspdError("uspd train: --data is required (or --record-eval)")
+        raise UspdError("uspd train: --data is required (or --record-eval, --calibrate, --ensemble)")
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -107,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError("--crop-s and --batch must be positive")
     if args.hidden < 4:
         raise UspdError(f"--hidden {args.hidden}: must be at least 4")
+    if args.enc < 4:
+        raise UspdError(f"--enc {args.enc}: must be at least 4")
     if args.peak_hops < 1:
         raise UspdError(f"--peak-hops {args.peak_hops}: must be at least 1")
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
@@ -123,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
-                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, mining=args.mining,
+                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc, mining=args.mining,
                       echo=args.echo, level_jitter_db=args.level_jitter_db, peak_weight=args.peak_weight,
                       peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()), distill=args.distill)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""

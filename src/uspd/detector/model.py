@@ -36,6 +36,8 @@ class DopplerNet(nn.Module):
     def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48, n_echo: int = 0, echo_enc: int = 16):
         super().__init__()
         self.n_in, self.enc_dim, self.hidden = n_in, enc, hidden
+        #: Constructor arguments, stored with the weights in a checkpoint (:func:`save_checkpoint`).
+        self.arch = {"n_in": n_in, "enc": enc, "hidden": hidden, "n_echo": n_echo, "echo_enc": echo_enc}
         self.n_echo, self.echo_enc = n_echo, (echo_enc if n_echo else 0)
         self.register_buffer("in_mean_db", torch.zeros(n_in))
         self.register_buffer("in_std_db", torch.ones(n_in))
@@ -86,28 +88,67 @@ class DopplerNet(nn.Module):
         return self.head(y), h
 
 
-class StepNet(nn.Module):
-    """One hop of :class:`DopplerNet`: x (C, n_in) dB, h (1, hidden)[, e (n_echo,) dB] -> probs (2,) [score, major],
-    h_new (1, hidden)."""
+class EnsembleNet(nn.Module):
+    """Several :class:`DopplerNet` members (trained apart, e.g. with other seeds) run side by side on the same
+    inputs; the outputs are the mean of the members' logits. The state is the members' states concatenated
+    (``hidden`` = their sum), so the streaming interface is a single network's."""
 
-    def __init__(self, net: DopplerNet):
+    def __init__(self, members: list[DopplerNet]):
+        super().__init__()
+        if not members:
+            raise ValueError("EnsembleNet: no members")
+        first = members[0]
+        for m in members[1:]:
+            if (m.n_in, m.n_echo) != (first.n_in, first.n_echo):
+                raise ValueError("EnsembleNet: members take different inputs")
+        self.members = nn.ModuleList(members)
+        self.n_in, self.n_echo = first.n_in, first.n_echo
+        self.hidden = sum(m.hidden for m in members)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                h0: torch.Tensor | None = None, e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`DopplerNet.forward`: logits (N, T, 2) are the members' mean, h (1, N, sum of hidden)."""
+        h0s = [None] * len(self.members) if h0 is None else torch.split(h0, self._sizes(), dim=-1)
+        outs = [m(x, mask, h, e) for m, h in zip(self.members, h0s)]
+        return torch.stack([o[0] for o in outs]).mean(dim=0), torch.cat([o[1] for o in outs], dim=-1)
+
+    def _sizes(self) -> list[int]:
+        return [m.hidden for m in self.members]
+
+
+def _step_logits(net: DopplerNet, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One hop of one DopplerNet, the GRU cell as MatMul/Add: logits (1, 2), h_new (1, hidden)."""
+    p = net.embed(x, None, e).unsqueeze(0)  # (1, P)
+    g = net.gru
+    gi = torch.matmul(p, g.weight_ih_l0.t()) + g.bias_ih_l0
+    gh = torch.matmul(h, g.weight_hh_l0.t()) + g.bias_hh_l0
+    hs = net.hidden
+    r = torch.sigmoid(gi[:, :hs] + gh[:, :hs])
+    z = torch.sigmoid(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
+    n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
+    h_new = (1.0 - z) * n + z * h
+    return _linear(h_new, net.head), h_new
+
+
+class StepNet(nn.Module):
+    """One hop of a :class:`DopplerNet` or an :class:`EnsembleNet`: x (C, n_in) dB, h (1, hidden)[, e (n_echo,) dB]
+    -> probs (2,) [score, major], h_new (1, hidden)."""
+
+    def __init__(self, net: DopplerNet | EnsembleNet):
         super().__init__()
         self.net = net
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         net = self.net
-        p = net.embed(x, None, e).unsqueeze(0)  # (1, P)
-        g = net.gru
-        gi = torch.matmul(p, g.weight_ih_l0.t()) + g.bias_ih_l0
-        gh = torch.matmul(h, g.weight_hh_l0.t()) + g.bias_hh_l0
-        hs = net.hidden
-        r = torch.sigmoid(gi[:, :hs] + gh[:, :hs])
-        z = torch.sigmoid(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
-        n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
-        h_new = (1.0 - z) * n + z * h
-        probs = torch.sigmoid(_linear(h_new, net.head))[0]
-        return probs, h_new
+        if isinstance(net, EnsembleNet):
+            steps = [_step_logits(m, x, hm, e) for m, hm in zip(net.members, torch.split(h, net._sizes(), dim=-1))]
+            logits = torch.stack([s[0] for s in steps]).mean(dim=0)
+            h_new = torch.cat([s[1] for s in steps], dim=-1)
+        else:
+            logits, h_new = _step_logits(net, x, h, e)
+        return torch.sigmoid(logits)[0], h_new
 
 
 def count_params(net: DopplerNet) -> int:
@@ -115,8 +156,11 @@ def count_params(net: DopplerNet) -> int:
     return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
 
 
-def macs_per_hop(net: DopplerNet, n_channels: int) -> int:
-    """Multiply-accumulates of one hop for ``n_channels`` input channels (dense layers + GRU; elementwise ignored)."""
+def macs_per_hop(net: DopplerNet | EnsembleNet, n_channels: int) -> int:
+    """Multiply-accumulates of one hop for ``n_channels`` input channels (dense layers + GRU; elementwise ignored);
+    an ensemble's is the sum of its members'."""
+    if isinstance(net, EnsembleNet):
+        return sum(macs_per_hop(m, n_channels) for m in net.members)
     per_ch = net.n_in * net.enc_dim + net.enc_dim * net.enc_dim
     gru = 3 * (net.pooled_dim * net.hidden + net.hidden * net.hidden)
     return int(n_channels * per_ch + net.n_echo * net.echo_enc + gru + net.hidden * 2)

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from uspd.detector.model import DopplerNet, StepNet, count_params, macs_per_hop
+from uspd.detector.model import DopplerNet, EnsembleNet, StepNet, count_params, macs_per_hop
 from uspd.detector.neural import FeatureSpec, manifest_path
 
 OPSET = 17
 HOPS_PER_S = 20.0
 
 
-def export_float_onnx(net: DopplerNet, path: str | os.PathLike) -> Path:
+def export_float_onnx(net: DopplerNet | EnsembleNet, path: str | os.PathLike) -> Path:
     """Write the single-step float ONNX graph: inputs x (C, B) dB, h (1, H)[, e (n_echo,) dB when the network takes
     echo features]; outputs probs (2,), h_new (1, H)."""
     path = Path(path)
@@ -33,6 +33,79 @@ def export_float_onnx(net: DopplerNet, path: str | os.PathLike) -> Path:
         torch.onnx.export(step, args, str(path), input_names=names, output_names=["probs", "h_new"],
                           dynamic_axes={"x": {0: "channels"}}, opset_version=OPSET, dynamo=False)
     return path
+
+
+def save_checkpoint(net: DopplerNet, path: str | os.PathLike) -> Path:
+    """The float torch weights and the architecture, for building ensembles after training (never shipped)."""
+    path = Path(path)
+    torch.save({"arch": net.arch, "state_dict": net.state_dict()}, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> DopplerNet:
+    """A :class:`DopplerNet` from :func:`save_checkpoint`; one-line error for a missing or foreign file."""
+    from uspd.errors import UspdError
+
+    try:
+        ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+        net = DopplerNet(**ckpt["arch"])
+        net.load_state_dict(ckpt["state_dict"])
+    except FileNotFoundError:
+        raise UspdError(f"{path}: checkpoint not found (uspd train writes it beside the model as .pt)") from None
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise UspdError(f"{path}: not a uspd training checkpoint: {str(exc).splitlines()[0][:120]}") from None
+    return net.eval()
+
+
+def build_ensemble(checkpoints: list[str | os.PathLike], out: str | os.PathLike, command: str = "") -> Path:
+    """One streaming model from several trained ones (their ``.pt`` checkpoints, manifests beside them): an
+    :class:`EnsembleNet` whose scores are the mean of the members' logits, exported float + int8 like a trained
+    model, with a manifest that lists each member's training. Returns the int8 model path."""
+    from uspd.detector.neural import feature_spec_from_manifest, load_manifest
+    from uspd.errors import UspdError
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise UspdError(f"--out {out}: the model file name must end in .onnx")
+    if len(checkpoints) < 2:
+        raise UspdError("--ensemble needs at least two checkpoints")
+    members, manifests = [], []
+    for ck in checkpoints:
+        ck = Path(ck)
+        members.append(load_checkpoint(ck))
+        manifests.append(load_manifest(ck.with_suffix(".onnx")))
+    spec = feature_spec_from_manifest(manifests[0])
+    for ck, m in zip(checkpoints[1:], manifests[1:]):
+        if feature_spec_from_manifest(m) != spec:
+            raise UspdError(f"{ck}: built on other features than {checkpoints[0]}")
+    try:
+        net = EnsembleNet(members).eval()
+    except ValueError as exc:
+        raise UspdError(f"--ensemble: {exc}") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    float_path = out.with_name(out.stem + ".float.onnx")
+    export_float_onnx(net, float_path)
+    quantize_int8(float_path, out)
+    trainings = [m.get("training", {}) for m in manifests]
+    data_sets: list[dict] = []
+    for t in trainings:
+        data_sets += [d for d in t.get("data_sets", []) if d not in data_sets]
+    info = {
+        "architecture": f"ensemble of {len(members)} networks: the mean of their logits, states concatenated",
+        "training": {
+            "command": command,
+            "data_seed": trainings[0].get("data_seed"),
+            "data_sets": data_sets,
+            "held_out_n_mics": trainings[0].get("held_out_n_mics"),
+            "members": [{"checkpoint": Path(ck).name, "command": t.get("command", ""),
+                         "arch": m.arch, "parameters": count_params(m),
+                         "best_epoch": t.get("history", {}).get("best_epoch"),
+                         "config": t.get("history", {}).get("config")}
+                        for ck, t, m in zip(checkpoints, trainings, members)],
+        },
+    }
+    write_manifest(out, net, spec, info)
+    return out
 
 
 def quantize_int8(float_path: str | os.PathLike, int8_path: str | os.PathLike) -> Path:
@@ -56,7 +129,7 @@ def onnx_op_types(path: str | os.PathLike) -> list[str]:
     return sorted({n.op_type for n in onnx.load(str(path)).graph.node})
 
 
-def model_figures(net: DopplerNet) -> dict[str, Any]:
+def model_figures(net: DopplerNet | EnsembleNet) -> dict[str, Any]:
     """Parameter count and MAC figures for the manifest (per hop and per second of audio, 2..8 mics)."""
     return {
         "parameters": count_params(net),
@@ -65,7 +138,7 @@ def model_figures(net: DopplerNet) -> dict[str, Any]:
     }
 
 
-def write_manifest(model_path: str | os.PathLike, net: DopplerNet, spec: FeatureSpec, info: dict[str, Any]) -> Path:
+def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet, spec: FeatureSpec, info: dict[str, Any]) -> Path:
     """Manifest beside ``model_path``: features, hop, carriers, training command/seeds, size figures, ``info``."""
     manifest = {
         "format": "uspd-nn-detector/1",

@@ -369,7 +369,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     training time (background tracker settings). Returns the manifest info."""
     from uspd.detector.neural import FeatureSpec
     from uspd.train.data import check_trainable, load_shards, read_manifest
-    from uspd.train.export import export_float_onnx, quantize_int8, write_manifest
+    from uspd.train.export import export_float_onnx, quantize_int8, save_checkpoint, write_manifest
 
     feature_overrides = feature_overrides or {}
     out = Path(out)
@@ -400,6 +400,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
     quantize_int8(float_path, out)
+    save_checkpoint(net, out.with_suffix(".pt"))
     info = {
         "training": {
             "command": command,
