@@ -237,12 +237,13 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],
-                ["--peak-hops", "0"]):
+                ["--peak-hops", "0"], ["--enc", "2"]):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
     assert "--hard-positive-weight -1.0: must not be negative" in err and "--mining nan" in err and "--hidden 2" in err
     assert "--peak-weight inf: must be finite" in err and "--peak-hops 0: must be at least 1" in err
+    assert "--enc 2: must be at least 4" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):
@@ -617,7 +618,9 @@ def test_ensemble_joins_trained_models_into_one_streaming_model_with_their_mean_
         assert main(["train", "--ensemble", *bad, "--out", str(out)]) == 2
     assert main(["train", "--ensemble", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--data", str(tmp_path),
                  "--out", str(out)]) == 2
+    assert main(["train", "--ensemble", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"),
+                 "--out", str(tmp_path / "b.onnx")]) == 2  # would overwrite a member
     err = capsys.readouterr().err
     assert "at least two checkpoints" in err and "missing.pt: checkpoint not found" in err
     assert "bad.pt: not a uspd training checkpoint" in err and "built on other features" in err
-    assert "takes no --data" in err and "Traceback" not in err
+    assert "takes no --data" in err and "is the model of member" in err and "Traceback" not in err

@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
-                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc, mining=args.mining,
-                      echo=args.echo, level_jitter_db=args.level_jitter_db, peak_weight=args.peak_weight,
+                      threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
+                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db, peak_weight=args.peak_weight,
                       peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()), distill=args.distill)
     command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
     overrides = {"background": False} if args.no_background else {}

@@ -151,7 +151,7 @@ class StepNet(nn.Module):
         return torch.sigmoid(logits)[0], h_new
 
 
-def count_params(net: DopplerNet) -> int:
+def count_params(net: DopplerNet | EnsembleNet) -> int:
     """Trainable parameters."""
     return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
 

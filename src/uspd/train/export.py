@@ -72,6 +72,8 @@ def build_ensemble(checkpoints: list[str | os.PathLike], out: str | os.PathLike,
     members, manifests = [], []
     for ck in checkpoints:
         ck = Path(ck)
+        if ck.with_suffix(".onnx").resolve() == out.resolve():
+            raise UspdError(f"--out {out}: is the model of member {ck}; write the ensemble elsewhere")
         members.append(load_checkpoint(ck))
         manifests.append(load_manifest(ck.with_suffix(".onnx")))
     spec = feature_spec_from_manifest(manifests[0])
