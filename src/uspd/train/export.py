@@ -48,12 +48,15 @@ def load_checkpoint(path: str | os.PathLike) -> DopplerNet:
 
     try:
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-        net = DopplerNet(**ckpt["arch"])
-        net.load_state_dict(ckpt["state_dict"])
     except FileNotFoundError:
         raise UspdError(f"{path}: checkpoint not found (uspd train writes it beside the model as .pt)") from None
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise UspdError(f"{path}: not a uspd training checkpoint: {str(exc).splitlines()[0][:120]}") from None
+    except Exception:  # torch raises many types for a corrupt or foreign file
+        raise UspdError(f"{path}: not a uspd training checkpoint (torch cannot read it)") from None
+    try:
+        net = DopplerNet(**ckpt["arch"])
+        net.load_state_dict(ckpt["state_dict"])
+    except Exception as exc:  # a torch file of something else: missing keys, other shapes
+        raise UspdError(f"{path}: not a uspd training checkpoint ({type(exc).__name__})") from None
     return net.eval()
 
 
