@@ -613,8 +613,8 @@ def test_ensemble_joins_trained_models_into_one_streaming_model_with_their_mean_
     export_float_onnx(net_b, other)
     write_manifest(other, net_b, FeatureSpec(background=True), {})
     save_checkpoint(net_b, tmp_path / "other.pt")
-    for bad in ([str(tmp_path / "a.pt")], [str(tmp_path / "a.pt"), str(tmp_path / "missing.pt")],
-                [str(tmp_path / "a.pt"), str(tmp_path / "bad.pt")], [str(tmp_path / "a.pt"), str(tmp_path / "other.pt")]):
+    a = str(tmp_path / "a.pt")
+    for bad in ([a], [a, str(tmp_path / "missing.pt")], [a, str(tmp_path / "bad.pt")], [a, str(tmp_path / "other.pt")]):
         assert main(["train", "--ensemble", *bad, "--out", str(out)]) == 2
     assert main(["train", "--ensemble", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--data", str(tmp_path),
                  "--out", str(out)]) == 2

@@ -104,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise UspdError("--ensemble joins trained models; it takes no --data")
         from uspd.train.export import build_ensemble
 
-        command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
-        print(f"wrote {build_ensemble(args.ensemble, args.out, command)} (ensemble of {len(args.ensemble)})")
+        print(f"wrote {build_ensemble(args.ensemble, args.out, _command_line())} (ensemble of {len(args.ensemble)})")
         return 0
     if not args.data:
         raise UspdError("uspd train: --data is required (or --record-eval, --calibrate, --ensemble)")
@@ -140,9 +139,10 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
-                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db, peak_weight=args.peak_weight,
-                      peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()), distill=args.distill)
-    command = "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""
+                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
+                      peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
+                      distill=args.distill)
+    command = _command_line()
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
                             feature_overrides=overrides)
@@ -150,3 +150,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} (best epoch {hist['best_epoch']} of {len(hist['epochs'])}, "
           f"{hist['train_minutes']:.1f} min)")
     return 0
+
+
+def _command_line() -> str:
+    """This ``uspd train ...`` invocation, shell-quoted, for the manifest ("" when called from Python)."""
+    return "uspd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if "train" in sys.argv[1:] else ""

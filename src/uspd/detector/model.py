@@ -36,8 +36,6 @@ class DopplerNet(nn.Module):
     def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48, n_echo: int = 0, echo_enc: int = 16):
         super().__init__()
         self.n_in, self.enc_dim, self.hidden = n_in, enc, hidden
-        #: Constructor arguments, stored with the weights in a checkpoint (:func:`save_checkpoint`).
-        self.arch = {"n_in": n_in, "enc": enc, "hidden": hidden, "n_echo": n_echo, "echo_enc": echo_enc}
         self.n_echo, self.echo_enc = n_echo, (echo_enc if n_echo else 0)
         self.register_buffer("in_mean_db", torch.zeros(n_in))
         self.register_buffer("in_std_db", torch.ones(n_in))
@@ -49,6 +47,12 @@ class DopplerNet(nn.Module):
             self.enc_echo = nn.Linear(n_echo, echo_enc)
         self.gru = nn.GRU(self.pooled_dim, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 2)
+
+    @property
+    def arch(self) -> dict[str, int]:
+        """Constructor arguments that rebuild this network (stored with the weights in a checkpoint)."""
+        return {"n_in": self.n_in, "enc": self.enc_dim, "hidden": self.hidden, "n_echo": self.n_echo,
+                "echo_enc": self.echo_enc}
 
     @property
     def pooled_dim(self) -> int:
@@ -87,6 +91,21 @@ class DopplerNet(nn.Module):
         y, h = self.gru(p, h0)
         return self.head(y), h
 
+    def step(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One hop, the GRU cell spelled out as MatMul/Add (for export): x (C, n_in), h (1, hidden)[, e (n_echo,)]
+        -> logits (1, 2), h_new (1, hidden)."""
+        p = self.embed(x, None, e).unsqueeze(0)  # (1, P)
+        g = self.gru
+        gi = torch.matmul(p, g.weight_ih_l0.t()) + g.bias_ih_l0
+        gh = torch.matmul(h, g.weight_hh_l0.t()) + g.bias_hh_l0
+        hs = self.hidden
+        r = torch.sigmoid(gi[:, :hs] + gh[:, :hs])
+        z = torch.sigmoid(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
+        n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
+        h_new = (1.0 - z) * n + z * h
+        return _linear(h_new, self.head), h_new
+
 
 class EnsembleNet(nn.Module):
     """Several :class:`DopplerNet` members (trained apart, e.g. with other seeds) run side by side on the same
@@ -108,27 +127,21 @@ class EnsembleNet(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 h0: torch.Tensor | None = None, e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`DopplerNet.forward`: logits (N, T, 2) are the members' mean, h (1, N, sum of hidden)."""
-        h0s = [None] * len(self.members) if h0 is None else torch.split(h0, self._sizes(), dim=-1)
-        outs = [m(x, mask, h, e) for m, h in zip(self.members, h0s)]
+        h0s = [None] * len(self.members) if h0 is None else self._split(h0)
+        return self._join([m(x, mask, h, e) for m, h in zip(self.members, h0s)])
+
+    def step(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`DopplerNet.step`, each member on its own part of ``h``."""
+        return self._join([m.step(x, hm, e) for m, hm in zip(self.members, self._split(h))])
+
+    def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.split(h, [m.hidden for m in self.members], dim=-1)
+
+    @staticmethod
+    def _join(outs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Members' (logits, state) -> (mean logits, states concatenated)."""
         return torch.stack([o[0] for o in outs]).mean(dim=0), torch.cat([o[1] for o in outs], dim=-1)
-
-    def _sizes(self) -> list[int]:
-        return [m.hidden for m in self.members]
-
-
-def _step_logits(net: DopplerNet, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One hop of one DopplerNet, the GRU cell as MatMul/Add: logits (1, 2), h_new (1, hidden)."""
-    p = net.embed(x, None, e).unsqueeze(0)  # (1, P)
-    g = net.gru
-    gi = torch.matmul(p, g.weight_ih_l0.t()) + g.bias_ih_l0
-    gh = torch.matmul(h, g.weight_hh_l0.t()) + g.bias_hh_l0
-    hs = net.hidden
-    r = torch.sigmoid(gi[:, :hs] + gh[:, :hs])
-    z = torch.sigmoid(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
-    n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
-    h_new = (1.0 - z) * n + z * h
-    return _linear(h_new, net.head), h_new
 
 
 class StepNet(nn.Module):
@@ -141,13 +154,7 @@ class StepNet(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        net = self.net
-        if isinstance(net, EnsembleNet):
-            steps = [_step_logits(m, x, hm, e) for m, hm in zip(net.members, torch.split(h, net._sizes(), dim=-1))]
-            logits = torch.stack([s[0] for s in steps]).mean(dim=0)
-            h_new = torch.cat([s[1] for s in steps], dim=-1)
-        else:
-            logits, h_new = _step_logits(net, x, h, e)
+        logits, h_new = self.net.step(x, h, e)
         return torch.sigmoid(logits)[0], h_new
 
 

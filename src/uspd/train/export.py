@@ -143,7 +143,8 @@ def model_figures(net: DopplerNet | EnsembleNet) -> dict[str, Any]:
     }
 
 
-def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet, spec: FeatureSpec, info: dict[str, Any]) -> Path:
+def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet, spec: FeatureSpec,
+                   info: dict[str, Any]) -> Path:
     """Manifest beside ``model_path``: features, hop, carriers, training command/seeds, size figures, ``info``."""
     manifest = {
         "format": "uspd-nn-detector/1",
