@@ -629,3 +629,57 @@ def test_ensemble_joins_trained_models_into_one_streaming_model_with_their_mean_
     assert "bad.pt: not a uspd training checkpoint" in err and "built on other features" in err
     assert "takes no --data" in err and "is the model of member" in err and "Traceback" not in err
 
+
+def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_streams(tmp_path, clips, capsys):
+    """--proj P puts a linear P-wide bottleneck between the pooled features and the GRU: the network equals one
+    without it whose GRU input matrix is the rank-P product of the two, so it only trades input-matrix parameters
+    for state; it trains, exports float + int8 (every matrix quantized), round-trips its checkpoint and streams in
+    any chunking; a width below 4 is refused."""
+    from uspd.cli import main
+    from uspd.detector.model import DopplerNet, count_params, macs_per_hop
+    from uspd.detector.neural import NeuralDetector
+    from uspd.train.export import load_checkpoint, onnx_op_types, run_onnx_sequence
+
+    n_in, n_echo = clips[0]["x"].shape[-1], clips[0]["e"].shape[-1]
+    torch.manual_seed(2)
+    low = DopplerNet(n_in=n_in, enc=8, hidden=12, n_echo=n_echo, echo_enc=8, proj=6).eval()
+    full = DopplerNet(n_in=n_in, enc=8, hidden=12, n_echo=n_echo, echo_enc=8).eval()
+    state = {k: v for k, v in low.state_dict().items() if not k.startswith(("proj.", "gru.weight_ih", "gru.bias_ih"))}
+    w_gru, b_gru = low.gru.weight_ih_l0.detach(), low.gru.bias_ih_l0.detach()
+    state["gru.weight_ih_l0"] = w_gru @ low.proj.weight.detach()   # (3H, pooled) of rank <= P
+    state["gru.bias_ih_l0"] = b_gru + w_gru @ low.proj.bias.detach()
+    full.load_state_dict(state)
+    x, e = torch.from_numpy(clips[1]["x"].astype(np.float32))[None], torch.from_numpy(clips[1]["e"].astype(np.float32))[None]
+    with torch.no_grad():
+        np.testing.assert_allclose(low(x, e=e)[0].numpy(), full(x, e=e)[0].numpy(), atol=1e-4)
+    pooled, h3 = full.pooled_dim, 3 * 12
+    assert count_params(full) - count_params(low) == pooled * h3 - (pooled * 6 + 6 + 6 * h3)
+    assert macs_per_hop(full, 8) - macs_per_hop(low, 8) == pooled * h3 - (pooled * 6 + 6 * h3)
+
+    data = tmp_path / "data"
+    data.mkdir()
+    arrays = {f"{k}_{j}": (v[:, None, :] if k == "e" else v) for j, c in enumerate(clips[:6]) for k, v in c.items()
+              if k != "meta"}
+    arrays["meta"] = np.array(json.dumps([c["meta"] for c in clips[:6]]))
+    np.savez(data / "shard_00000.npz", **arrays)
+    (data / "manifest.json").write_text(json.dumps({"seed": 7, "hours": 0.01, "features": {"n_per_side": 16}}))
+    out = tmp_path / "p.onnx"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--batch", "4", "--crop-s", "4",
+                 "--proj", "6", "--hidden", "12", "--no-background"]) == 0
+    net = load_checkpoint(out.with_suffix(".pt"))
+    assert net.arch["proj"] == 6 and tuple(net.gru.weight_ih_l0.shape) == (36, 6)
+    assert json.loads(out.with_suffix(".json").read_text())["parameters"] == count_params(net)
+    assert "MatMul" not in onnx_op_types(out)  # the projection is int8 too
+    xs, es = clips[2]["x"].astype(np.float32), clips[2]["e"].astype(np.float32)
+    with torch.no_grad():
+        p_torch = torch.sigmoid(net(torch.from_numpy(xs)[None], e=torch.from_numpy(es)[None])[0])[0].numpy()
+    np.testing.assert_allclose(run_onnx_sequence(out.with_name("p.float.onnx"), xs, es), p_torch, atol=1e-4)
+    assert np.abs(run_onnx_sequence(out, xs, es) - p_torch).mean() < 0.02
+    det = NeuralDetector(out)
+    whole = det.process_bands(xs, es[:, None, :]).score
+    det.reset()
+    parts = [det.process_bands(xs[i:j], es[i:j, None, :]).score for i, j in ((0, 5), (5, 77), (77, len(xs)))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+    assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
+    assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=int, default=56, help="GRU state size (the parameter count grows with it)")
     p.add_argument("--enc", type=int, default=32,
                    help="size of the per-channel encoding (the MACs per second grow with it times the channels)")
+    p.add_argument("--proj", type=int, default=0,
+                   help="size of a linear projection of the pooled features before the GRU (a low-rank input "
+                        "matrix, which leaves parameters for a larger --hidden); 0 = none")
     p.add_argument("--mining", type=float, default=0.0,
                    help="hard-example mining strength: clips are drawn in proportion to length x (running loss / "
                         "mean loss) ** MINING, capped at 4x (0 = by length only)")
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--hidden {args.hidden}: must be at least 4")
     if args.enc < 4:
         raise UspdError(f"--enc {args.enc}: must be at least 4")
+    if args.proj != 0 and args.proj < 4:
+        raise UspdError(f"--proj {args.proj}: must be 0 (none) or at least 4")
     if args.peak_hops < 1:
         raise UspdError(f"--peak-hops {args.peak_hops}: must be at least 1")
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
@@ -139,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
+                      proj=args.proj,
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
                       distill=args.distill)

@@ -11,7 +11,9 @@ The network is:
    optionally (``n_echo`` > 0) a small dense encoding of the echo features ``e (n_echo,)``: the velocity-band power
    of the front end's echo spectrum (Doppler power NOT common to all mics, so loudspeaker/music distortion removed),
    averaged over carriers;
-3. a GRU over hops (fixed-size state: the only memory);
+3. optionally (``proj`` > 0) a linear projection of the pooled vector to ``proj`` values (a low-rank GRU input
+   matrix: its full form holds most of the parameters, so a bottleneck leaves room for a larger state);
+   then a GRU over hops (fixed-size state: the only memory);
 4. a dense head: two logits, ``score`` (any motion) and ``major``.
 
 Training runs the batched sequence form (:meth:`DopplerNet.forward`, torch's fused GRU); export uses
@@ -33,9 +35,10 @@ class DopplerNet(nn.Module):
     """Causal streaming detector. Shapes: x (N, T, C, n_in) dB, mask (N, T, C) 1 = channel present (or None),
     e (N, T, n_echo) dB echo features when ``n_echo`` > 0."""
 
-    def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48, n_echo: int = 0, echo_enc: int = 16):
+    def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48, n_echo: int = 0, echo_enc: int = 16,
+                 proj: int = 0):
         super().__init__()
-        self.n_in, self.enc_dim, self.hidden = n_in, enc, hidden
+        self.n_in, self.enc_dim, self.hidden, self.proj_dim = n_in, enc, hidden, proj
         self.n_echo, self.echo_enc = n_echo, (echo_enc if n_echo else 0)
         self.register_buffer("in_mean_db", torch.zeros(n_in))
         self.register_buffer("in_std_db", torch.ones(n_in))
@@ -45,14 +48,16 @@ class DopplerNet(nn.Module):
             self.register_buffer("echo_mean_db", torch.zeros(n_echo))
             self.register_buffer("echo_std_db", torch.ones(n_echo))
             self.enc_echo = nn.Linear(n_echo, echo_enc)
-        self.gru = nn.GRU(self.pooled_dim, hidden, batch_first=True)
+        if proj:
+            self.proj = nn.Linear(self.pooled_dim, proj)
+        self.gru = nn.GRU(proj or self.pooled_dim, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 2)
 
     @property
     def arch(self) -> dict[str, int]:
         """Constructor arguments that rebuild this network (stored with the weights in a checkpoint)."""
         return {"n_in": self.n_in, "enc": self.enc_dim, "hidden": self.hidden, "n_echo": self.n_echo,
-                "echo_enc": self.echo_enc}
+                "echo_enc": self.echo_enc, "proj": self.proj_dim}
 
     @property
     def pooled_dim(self) -> int:
@@ -60,7 +65,7 @@ class DopplerNet(nn.Module):
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None, echo: torch.Tensor | None = None
               ) -> torch.Tensor:
-        """Per-hop pooled embedding: x (..., C, n_in), echo (..., n_echo) -> (..., pooled_dim)."""
+        """Per-hop GRU input: x (..., C, n_in), echo (..., n_echo) -> (..., proj or pooled_dim)."""
         z = (x - self.in_mean_db) / self.in_std_db
         e = torch.relu(_linear(torch.relu(_linear(z, self.enc1)), self.enc2))
         if mask is None:
@@ -82,7 +87,8 @@ class DopplerNet(nn.Module):
                 raise ValueError("DopplerNet: this network takes echo features e")
             ze = (echo - self.echo_mean_db) / self.echo_std_db
             parts.append(torch.relu(_linear(ze, self.enc_echo)))
-        return torch.cat(parts, dim=-1)
+        pooled = torch.cat(parts, dim=-1)
+        return _linear(pooled, self.proj) if self.proj_dim else pooled
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 h0: torch.Tensor | None = None, e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,5 +175,6 @@ def macs_per_hop(net: DopplerNet | EnsembleNet, n_channels: int) -> int:
     if isinstance(net, EnsembleNet):
         return sum(macs_per_hop(m, n_channels) for m in net.members)
     per_ch = net.n_in * net.enc_dim + net.enc_dim * net.enc_dim
-    gru = 3 * (net.pooled_dim * net.hidden + net.hidden * net.hidden)
+    gru_in = net.proj_dim or net.pooled_dim
+    gru = 3 * (gru_in * net.hidden + net.hidden * net.hidden) + net.pooled_dim * net.proj_dim
     return int(n_channels * per_ch + net.n_echo * net.echo_enc + gru + net.hidden * 2)

@@ -63,6 +63,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0 = no limit
     hidden: int = 48
     enc: int = 32
+    proj: int = 0  # size of a linear projection of the pooled features before the GRU (0 = none)
     mining: float = 1.0  # hard-example mining strength: crops drawn more often from clips the model gets wrong
     mining_cap: float = 4.0  # a clip is drawn at most this many times more often than its length alone says
     echo: bool = True  # also feed the echo features (front end's Doppler power not common to all mics)
@@ -270,7 +271,8 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
         raise UspdError("training: --echo needs shards with echo features (built by this version of "
                         "'uspd dataset train'); these are older")
     n_echo = int(clips[0]["e"].shape[1]) if cfg.echo else 0
-    net = DopplerNet(n_in=n_in, enc=cfg.enc, hidden=cfg.hidden, n_echo=n_echo, echo_enc=cfg.echo_enc)
+    net = DopplerNet(n_in=n_in, enc=cfg.enc, hidden=cfg.hidden, n_echo=n_echo, echo_enc=cfg.echo_enc,
+                     proj=cfg.proj)
     mean, std = input_stats(train, n_in, rng)
     net.in_mean_db.copy_(torch.from_numpy(mean.astype(np.float32)))
     net.in_std_db.copy_(torch.from_numpy(std.astype(np.float32)))
