@@ -645,7 +645,8 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     state["gru.weight_ih_l0"] = w_gru @ low.proj.weight.detach()   # (3H, pooled) of rank <= P
     state["gru.bias_ih_l0"] = b_gru + w_gru @ low.proj.bias.detach()
     full.load_state_dict(state)
-    x, e = torch.from_numpy(clips[1]["x"].astype(np.float32))[None], torch.from_numpy(clips[1]["e"].astype(np.float32))[None]
+    x = torch.from_numpy(clips[1]["x"].astype(np.float32))[None]
+    e = torch.from_numpy(clips[1]["e"].astype(np.float32))[None]
     with torch.no_grad():
         np.testing.assert_allclose(low(x, e=e)[0].numpy(), full(x, e=e)[0].numpy(), atol=1e-4)
     pooled, h3 = full.pooled_dim, 3 * 12

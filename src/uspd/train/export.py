@@ -169,7 +169,8 @@ def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet,
                               "96 kHz and 18-22 kHz carriers at 48 kHz",
         "mics_supported": "2-8 (permutation-invariant pooling over channels)",
         "state_size": net.hidden,
-        "quantization": "8-bit weights (onnxruntime quantize_dynamic, MatMul, uint8 x uint8), activations quantized per hop",
+        "quantization": "8-bit weights (onnxruntime quantize_dynamic, MatMul, uint8 x uint8), activations quantized "
+                        "per hop",
         **model_figures(net),
     }
     manifest.update(info)
