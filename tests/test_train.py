@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -137,6 +138,31 @@ def test_level_jitter_shifts_only_the_band_levels_by_a_bounded_gain_per_crop_and
     np.testing.assert_array_equal(x0, np.broadcast_to(np.asarray(clip["x"][0], np.float32), x0.shape))
 
 
+def test_burn_in_drops_the_loss_of_the_first_hops_of_crops_that_start_inside_a_clip_only():
+    """--burn-in-s: a crop that starts inside a clip (zero GRU state on a warm front end, never seen live) carries no
+    loss on its first burn_in_hops; a crop from the clip's start (a cold start, as live) keeps all its weights."""
+    from nn_fixtures import synthetic_clip
+    from uspd.train.trainer import TrainConfig, _Batcher, hop_weights
+
+    clip = synthetic_clip(np.random.default_rng(0), n_hops=300, n_mics=2)
+    clip["x"] = clip["x"].copy()
+    clip["x"][:, 0, 0] = np.arange(300)  # the hop index, to read each crop's start back (exact in float16)
+    cfg = TrainConfig(batch=64, crop_hops=60, mining=0.0, channel_drop=0.0, burn_in_hops=10)
+    _, wa, wm = hop_weights(clip, cfg)
+    x, _, _, w, _ = _Batcher([clip], cfg, np.random.default_rng(3)).batch()
+    starts = x.numpy()[:, 0, 0, 0].astype(int)
+    w = w.numpy()
+    assert (starts == 0).sum() >= 3 and (starts > 0).sum() >= 30  # both kinds of crop were drawn
+    for b, a in enumerate(starts):
+        expect = np.stack([wa[a:a + 60], wm[a:a + 60]], axis=1)
+        if a > 0:
+            expect[:10] = 0.0
+        np.testing.assert_array_equal(w[b], expect)
+    assert (w[starts > 0, 10:].sum(axis=(1, 2)) > 0).all()  # the rest of the crop still counts
+    _, _, _, w0, _ = _Batcher([clip], replace(cfg, burn_in_hops=0), np.random.default_rng(3)).batch()
+    assert (w0.numpy()[starts > 0, :10] > 0).any()  # without burn-in the first hops count
+
+
 def test_peak_loss_takes_each_crops_highest_negative_scores_only():
     """The event-level loss is the BCE towards 0 of each crop's k highest logits among negative hops (target 0,
     weight > 0): positive and zero-weight (edge) hops are ignored however high they score, crops with fewer than k
@@ -237,13 +263,14 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],
-                ["--peak-hops", "0"], ["--enc", "2"]):
+                ["--peak-hops", "0"], ["--enc", "2"], ["--burn-in-s", "30"], ["--burn-in-s", "-1"]):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
     assert "--hard-positive-weight -1.0: must not be negative" in err and "--mining nan" in err and "--hidden 2" in err
     assert "--peak-weight inf: must be finite" in err and "--peak-hops 0: must be at least 1" in err
     assert "--enc 2: must be at least 4" in err
+    assert "--burn-in-s 30.0: must be >= 0 and shorter than --crop-s (24.0)" in err and "--burn-in-s -1.0" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):

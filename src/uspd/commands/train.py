@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-s", type=float, default=24.0,
                    help="crop length in seconds of audio (20 hops per s); the GRU starts each crop from zero state, "
                         "so long crops teach it to stay quiet over long confuser stretches")
+    p.add_argument("--burn-in-s", type=float, default=0.0,
+                   help="crops that start inside a clip carry no loss on their first BURN_IN_S seconds, so the GRU "
+                        "is not taught to judge from zero state with the front end already warm (which never "
+                        "happens live); crops from a clip's start (a cold start) keep their loss; 0 = off")
     p.add_argument("--level-jitter-db", type=float, default=0.0,
                    help="augmentation: shift each crop's band levels by U(-J, J) dB and each channel's by "
                         "U(-J/2, J/2) dB (other echo strengths, mic sensitivities); 0 = off")
@@ -129,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--proj {args.proj}: must be 0 (none) or at least 4")
     if args.peak_hops < 1:
         raise UspdError(f"--peak-hops {args.peak_hops}: must be at least 1")
+    if not 0.0 <= args.burn_in_s < args.crop_s:  # also NaN
+        raise UspdError(f"--burn-in-s {args.burn_in_s}: must be >= 0 and shorter than --crop-s ({args.crop_s})")
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
@@ -147,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
                       proj=args.proj,
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
-                      distill=args.distill)
+                      distill=args.distill, burn_in_hops=round(args.burn_in_s * 20))
     command = _command_line()
     overrides = {"background": False} if args.no_background else {}
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,

@@ -72,6 +72,7 @@ class TrainConfig:
     level_bands: int = 0  # leading inputs that are absolute band levels (set from the FeatureSpec; 0 = all)
     peak_weight: float = 0.0  # weight of the event-level loss on each crop's highest negative scores (0 = off)
     peak_hops: int = 4  # how many of a crop's highest negative hops that loss takes (a hop is 50 ms)
+    burn_in_hops: int = 0  # crops that start inside a clip carry no loss on their first hops (GRU warm-up)
     teachers: tuple[str, ...] = ()  # model files whose mean score the "any motion" target is mixed with
     distill: float = 0.5  # share of the teachers' score in that target (only with teachers)
 
@@ -168,6 +169,8 @@ class _Batcher:
             y[b, :m] = targets[:, start:stop].T
             w[b, :m, 0] = wa[start:stop]
             w[b, :m, 1] = wm[start:stop]
+            if start > 0 and cfg.burn_in_hops > 0:  # zero GRU state on warm inputs never happens live: let the
+                w[b, :min(cfg.burn_in_hops, m)] = 0.0  # state warm up before the loss counts (a clip's start keeps it)
         return (*(torch.from_numpy(a) for a in (x, mask, y, w)), None if e is None else torch.from_numpy(e))
 
 
