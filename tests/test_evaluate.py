@@ -108,6 +108,15 @@ def test_false_alarms_are_events_with_cooldown_warmup_and_margins():
     # ... and so does a detector on from the start, at the end of the warm-up
     c_on = clip(60, [iv(0, 60, "hvac")], motion_spans=[(0, 60)])
     assert M.false_alarm_metrics([c_on], M.MetricsConfig())["alarms"] == 1
+    # settled: only alarms and negative time from settled_s (30 s) after each recording's start
+    assert r["settled"]["alarms"] == 4 and r["settled"]["negative_h"] == pytest.approx((3600 - 30 + HOP_S) / 3600,
+                                                                                      rel=1e-3)
+    c_cold = clip(300, [iv(0, 300, "pet")], motion_spans=[(8, 9), (20, 21), (29.5, 31), (200, 201)])
+    rc = M.false_alarm_metrics([c_cold], M.MetricsConfig())
+    assert rc["alarms"] == 4 and rc["settled"]["alarms"] == 1  # the edge at 29.5 s is before 30 s
+    assert rc["settled"]["fa_per_h"] == pytest.approx(1 / ((300 - 30 + HOP_S) / 3600), rel=1e-3)
+    assert M.false_alarm_metrics([c_cold], M.MetricsConfig(settled_s=5.0))["settled"]["alarms"] == 4
+    assert M.false_alarm_metrics([c_walk], M.MetricsConfig())["settled"]["alarms"] == 1  # the burst at 40 s
 
 
 def test_presence_metrics_on_off_and_empty_room():

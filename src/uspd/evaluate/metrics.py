@@ -18,7 +18,10 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
   ``cooldown_s`` after the previous counted false alarm. Motion still on when negative time begins (at the end of
   the warm-up, or ``margin_after_s`` after a label) counts as a rising edge there: a detector stuck on is not
   "free of false alarms". FA/h = alarms / negative hours; also restricted to
-  negative time inside ``music`` intervals, inside each confuser's intervals, and on clips without people.
+  negative time inside ``music`` intervals, inside each confuser's intervals, and on clips without people; and
+  **settled**: only alarms and negative time from ``settled_s`` after each recording's start. Every recording starts
+  with the detector cold (front-end background, model state), which a device that has been running for a while is
+  past; the headline FA/h keeps those first seconds.
 * **Motion fraction**: share of negative time with ``motion`` true (hangover included).
 * **Presence**: person spans = union of major/minor/presence intervals, gaps up to ``vacancy_timeout_s`` merged.
   On: presence becomes true inside the span (latency = first true hop - span start). Held: share of the span after
@@ -54,6 +57,7 @@ class MetricsConfig:
     margin_after_s: float = 3.0
     cooldown_s: float = 5.0
     warmup_s: float = 5.0
+    settled_s: float = 30.0
     off_grace_s: float = 10.0
     entry_gap_s: float = 30.0
     distance_bins_m: tuple[tuple[float, float], ...] = DISTANCE_BINS_M
@@ -200,7 +204,7 @@ def false_alarm_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str
     """FA/h overall, on clips without people, during music and by confuser; share of negative time with motion;
     ``clips_alarmed`` of ``clips_negative`` (clips with negative time): alarms cluster in a few clips, so how many
     clips alarm at all separates detectors more steadily than the alarm count."""
-    acc: dict[str, list[float]] = {"all": [0, 0.0, 0.0], "empty_clips": [0, 0.0, 0.0]}
+    acc: dict[str, list[float]] = {"all": [0, 0.0, 0.0], "empty_clips": [0, 0.0, 0.0], "settled": [0, 0.0, 0.0]}
     clips_negative = clips_alarmed = 0
     for k in FA_CONFUSERS:
         acc[k] = [0, 0.0, 0.0]
@@ -210,7 +214,7 @@ def false_alarm_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str
         clips_negative += bool(neg.any())
         clips_alarmed += bool(len(alarms))
         hop_s = c.hop_s
-        groups = {"all": neg}
+        groups = {"all": neg, "settled": neg & (c.t_s >= cfg.settled_s)}
         if not c.labels.has_people():
             groups["empty_clips"] = neg
         for k in FA_CONFUSERS:
@@ -225,6 +229,8 @@ def false_alarm_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str
     out = _fa_entry(acc["all"][0], acc["all"][1], acc["all"][2])
     out["clips_negative"], out["clips_alarmed"] = clips_negative, clips_alarmed
     out["empty_clips"] = _fa_entry(*acc["empty_clips"][:2])
+    out["settled"] = _fa_entry(*acc["settled"][:2])
+    out["settled"]["settled_s"] = cfg.settled_s
     out["by_confuser"] = {k: _fa_entry(*acc[k][:2]) for k in FA_CONFUSERS if acc[k][1] > 0}
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from uspd.evaluate.metrics import DISTANCE_BINS_M, FA_CONFUSERS
+from uspd.evaluate.metrics import DISTANCE_BINS_M, FA_CONFUSERS, MetricsConfig
 from uspd.recording.labels import MINOR_ACTIONS
 
 
@@ -152,6 +152,7 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
         ("minor delay median / p95 (s)", _stats("minor.delay_s")),
         ("false alarms /h (negative time)", _fa("false_alarms")),
         ("  clips without people", _fa("false_alarms.empty_clips")),
+        (f"  from {MetricsConfig.settled_s:g} s after each recording's start", _fa("false_alarms.settled")),
         ("  clips with any false alarm", _clips_alarmed),
     ]
     present = sorted({k for r in results.values() for k in (_get(r, "false_alarms.by_confuser") or {})},
