@@ -45,7 +45,8 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     for one model (None: the shipped one; "A+B+C": the ensemble of those models, their logits averaged); the
     sensitive threshold sits ``gap`` below each strict one on the logit scale (None: the defaults' gap).
     ``settled_fa_per_h`` counts only alarms and negative time from ``settled_s`` after each negative clip's start
-    (the detector has run that long, as a device that was already on); ``early_alarms`` are the ones before."""
+    (the detector has run that long, as a device that was already on); ``early_alarms`` are the ones before;
+    ``settled_found`` of ``settled_majors``: the major movements that start from ``settled_s`` on."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector, shift_logit
@@ -74,7 +75,7 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
     for thr in thresholds:
         cfg = with_threshold(base, thr, sensitive="follow")
         alarms, clips_alarmed, neg_s, missed, majors, on_hops = 0, 0, 0.0, 0, 0, 0
-        early, settled_neg_s = 0, 0.0
+        early, settled_neg_s, settled_majors, settled_missed = 0, 0.0, 0, 0
         for k, (clip, s, t_s, neg_mask) in enumerate(zip(neg + pos, scores, times, neg_masks)):
             motion = np.asarray(decisions_to_arrays(PresenceTracker(cfg).update(t_s, s))["motion"], bool)
             # a model whose scores hover near the sensitive threshold keeps motion on: an occupied room never empties
@@ -86,12 +87,15 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
                 settled_neg_s += float((neg_mask & (t_s >= settled_s)).sum()) * HOP_S
                 clips_alarmed += bool(len(hops))
             else:
-                majors += len(major_runs(clip["motion"]))
-                missed += len(missed_majors(motion, clip))
+                runs, lost = major_runs(clip["motion"]), missed_majors(motion, clip)
+                majors, missed = majors + len(runs), missed + len(lost)
+                settled_majors += sum(t_s[a] >= settled_s for a, _ in runs)
+                settled_missed += sum(t_s[a] >= settled_s for a, _ in lost)
         rows.append({"threshold": thr, "alarms": alarms, "clips_alarmed": clips_alarmed, "clips_negative": len(neg),
                      "fa_per_h": alarms / (neg_s / 3600.0), "motion_on_share": on_hops / max(neg_hops, 1),
                      "early_alarms": early, "settled_fa_per_h": (alarms - early) / max(settled_neg_s / 3600.0, 1e-9),
-                     "settled_h": settled_neg_s / 3600.0,
+                     "settled_h": settled_neg_s / 3600.0, "settled_majors": settled_majors,
+                     "settled_found": settled_majors - settled_missed,
                      "found": majors - missed, "majors": majors, "negative_h": neg_s / 3600.0})
     return rows
 
@@ -158,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
           f" / alarms in the first {args.settled_s:g} s")
     for m, rows in results.items():
         print(f"{m[-32:]:<32}" + "".join(f"{r['settled_fa_per_h']:7.2f} / {r['early_alarms']:<5d}  " for r in rows))
+    if first[0]["settled_majors"]:
+        print(f"major movements found of the {first[0]['settled_majors']} that start from {args.settled_s:g} s after "
+              "their clip's start")
+        for m, rows in results.items():
+            print(f"{m[-32:]:<32}" + "".join(f"{100 * r['settled_found'] / r['settled_majors']:>15.1f}%" for r in rows))
     print("motion on, share of negative time in both pools (high: an occupied room would not go vacant)")
     for m, rows in results.items():
         print(f"{m[-32:]:<32}" + "".join(f"{100 * r['motion_on_share']:>15.1f}%" for r in rows))
