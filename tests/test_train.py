@@ -326,7 +326,8 @@ def test_record_evaluation_puts_the_side_by_side_table_in_the_manifest(tmp_path,
     write_manifest(model, net, FeatureSpec(), {})
     det = lambda recall, fa: {"major": {"recall": recall, "by_distance": {"0-2m": {"recall": 1.0}}},  # noqa: E731
                               "minor": {"recall": 0.5, "by_action": {"page": {"recall": 0.25}}},
-                              "false_alarms": {"fa_per_h": fa, "by_confuser": {"fan": {"fa_per_h": 2 * fa}}},
+                              "false_alarms": {"fa_per_h": fa, "by_confuser": {"fan": {"fa_per_h": 2 * fa}},
+                                               "settled": {"fa_per_h": fa / 2}},
                               "matched_fa": [{"target_fa_per_h": 1.0, "major_recall": recall / 2, "alarms": 3}]}
     result = {"dir": "/x", "recordings": 3, "detectors": {"classic": det(0.9, 60.0), "nn": det(0.95, 0.4)}}
     ev = tmp_path / "eval.json"
@@ -334,6 +335,7 @@ def test_record_evaluation_puts_the_side_by_side_table_in_the_manifest(tmp_path,
     assert main(["train", "--out", str(model), "--record-eval", f"{ev}:heldout"]) == 0
     table = json.loads(model.with_suffix(".json").read_text())["evaluation"]["heldout"]["detectors"]
     assert table["nn"]["fa_per_h"] == 0.4 and table["classic"]["fa_per_h_by_confuser"]["fan"] == 120.0
+    assert table["nn"]["fa_per_h_settled"] == 0.2 and table["classic"]["fa_per_h_settled"] == 30.0
     assert table["nn"]["matched_fa"] == [{"target_fa_per_h": 1.0, "major_recall": 0.475}]
     assert table["classic"]["minor_recall_by_action"] == {"page": 0.25}
     assert main(["train", "--out", str(model)]) == 2  # neither --data nor --record-eval

@@ -214,6 +214,7 @@ def evaluation_summary(eval_result: dict[str, Any]) -> dict[str, Any]:
             "minor_recall_by_action": {k: r(v.get("recall")) for k, v in minor.get("by_action", {}).items()},
             "fa_per_h": r(fa.get("fa_per_h")),
             "negative_h": r(fa.get("negative_h")),
+            **({"fa_per_h_settled": r(fa["settled"].get("fa_per_h"))} if fa.get("settled") else {}),
             "fa_per_h_by_confuser": {k: r(v.get("fa_per_h")) for k, v in fa.get("by_confuser", {}).items()},
             "matched_fa": [{k: r(v) for k, v in m.items() if k in _SWEEP_KEYS} for m in d.get("matched_fa", [])],
             "fa_at_recall": [{k: r(v) for k, v in m.items() if k in _SWEEP_KEYS + ("major_recall_level",)}
