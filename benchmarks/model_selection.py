@@ -9,8 +9,9 @@ sensitive threshold keeps its logit gap to it, as ``uspd evaluate --sweep-sensit
 catches a model whose scores hover near the sensitive threshold: it keeps motion on, so an occupied room never goes
 vacant (a calibrated candidate did this: 7.3 % against the shipped model's 0.4 %, and presence went off in time in
 none of 9 visits). False alarms are also counted from ``--settled-s`` (30 s) after each negative clip's start: a
-clip starts with the front end's background and the GRU cold, and most of the shipped model's alarms on evaluation-style
-negatives fall in that first half minute, which a device that has been running does not see again. Scores are computed once per model. A model is better when its row finds more at no more false
+clip starts with the front end's background and the GRU cold, and most of the shipped model's alarms on
+evaluation-style negatives fall in that first half minute, which a device that has been running does not see again.
+Scores are computed once per model. A model is better when its row finds more at no more false
 alarms. It reads precomputed features, so it takes about a minute per model for 5 h of pools, against ten for ``uspd
 evaluate`` on rendered audio; the final figures still come from ``detector_comparison.py``.
 
