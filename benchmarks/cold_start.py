@@ -29,13 +29,15 @@ def clip_scores(detector, clip: dict, reset_hops: int | None = None):
 
     detector.reset()
     if reset_hops is None:
-        return detector.process_bands(clip["x"].astype(np.float32), clip["e"].astype(np.float32) if "e" in clip else None)
+        echo = clip["e"].astype(np.float32) if "e" in clip else None
+        return detector.process_bands(clip["x"].astype(np.float32), echo)
     feats = detector._stream.process(clip["x"].astype(np.float32))
     echo = echo_inputs(clip["e"].astype(np.float32), detector._echo_stream) if detector.uses_echo else None
     parts = []
     for a in range(0, feats.shape[0], reset_hops):
         detector._h = np.zeros_like(detector._h)
-        parts.append(detector.process_features(feats[a:a + reset_hops], None if echo is None else echo[a:a + reset_hops]))
+        b = a + reset_hops
+        parts.append(detector.process_features(feats[a:b], None if echo is None else echo[a:b]))
     return Scores(score=np.concatenate([p.score for p in parts]), major=np.concatenate([p.major for p in parts]))
 
 
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             for conf in (False, True):
                 f, n = r["found"].get((i, conf), [0, 0])
                 span = f"{a:g}-{b:g} s" if b < 1e9 else f">= {a:g} s"
-                cells.append(f"{span} {'confuser' if conf else 'none'}: " + (f"{100 * f / n:.0f} % of {n}" if n else "-"))
+                share = f"{100 * f / n:.0f} % of {n}" if n else "-"
+                cells.append(f"{span} {'confuser' if conf else 'none'}: {share}")
         f_all = sum(v[0] for v in r["found"].values())
         n_all = sum(v[1] for v in r["found"].values())
         print(f"  {name:<28} all {100 * f_all / max(n_all, 1):.1f} % of {n_all}; " + "; ".join(cells))

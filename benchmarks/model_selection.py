@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     for m, rows in results.items():
         print(f"{m[-32:]:<32}" + "".join(f"{r['clips_alarmed']:>16}" for r in rows))
     # a clip starts with the front end and the model cold; a device that runs for hours is past that
-    print(f"false alarms per hour from {args.settled_s:g} s after each negative clip's start ({first[0]['settled_h']:.2f} h)"
+    print(f"false alarms per hour from {args.settled_s:g} s after each negative clip's start "
+          f"({first[0]['settled_h']:.2f} h)"
           f" / alarms in the first {args.settled_s:g} s")
     for m, rows in results.items():
         print(f"{m[-32:]:<32}" + "".join(f"{r['settled_fa_per_h']:7.2f} / {r['early_alarms']:<5d}  " for r in rows))
