@@ -23,21 +23,18 @@ START_BINS_S = (0, 10, 30, 1e9)
 
 
 def clip_scores(detector, clip: dict, reset_hops: int | None = None):
-    """Scores of one clip through the detector's streams; the GRU state zeroed every ``reset_hops`` (None: live)."""
+    """Scores of one clip as live, fed in chunks of ``reset_hops`` (None: one chunk) with the GRU state zeroed before
+    each; the front end's streams carry across chunks as they do live."""
     from uspd.detector.base import Scores
-    from uspd.detector.neural import echo_inputs
 
     detector.reset()
-    if reset_hops is None:
-        echo = clip["e"].astype(np.float32) if "e" in clip else None
-        return detector.process_bands(clip["x"].astype(np.float32), echo)
-    feats = detector._stream.process(clip["x"].astype(np.float32))
-    echo = echo_inputs(clip["e"].astype(np.float32), detector._echo_stream) if detector.uses_echo else None
+    x = clip["x"].astype(np.float32)
+    e = clip["e"].astype(np.float32) if "e" in clip else None
+    step = reset_hops or len(x)
     parts = []
-    for a in range(0, feats.shape[0], reset_hops):
-        detector._h = np.zeros_like(detector._h)
-        b = a + reset_hops
-        parts.append(detector.process_features(feats[a:b], None if echo is None else echo[a:b]))
+    for a in range(0, len(x), step):
+        detector._h = np.zeros_like(detector._h)  # the GRU state only (reset() would restart the streams too)
+        parts.append(detector.process_bands(x[a:a + step], None if e is None else e[a:a + step]))
     return Scores(score=np.concatenate([p.score for p in parts]), major=np.concatenate([p.major for p in parts]))
 
 
@@ -79,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from uspd.errors import UspdError
     from uspd.train.data import load_shards
+    from uspd.train.mining import HOP_S
 
     if not 0.0 < args.threshold < 1.0 or not 0.05 <= args.reset_s < float("inf"):
         print("error: --threshold must be in (0, 1) and --reset-s a finite number >= 0.05 s", file=sys.stderr)
@@ -87,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         neg, pos = load_shards(args.neg_pool), load_shards(args.pos_pool)
         res = {"live": run(args.model, neg, pos, args.threshold, None),
                f"GRU zeroed every {args.reset_s:g} s": run(args.model, neg, pos, args.threshold,
-                                                          max(1, round(args.reset_s / 0.05)))}
+                                                          max(1, round(args.reset_s / HOP_S)))}
     except UspdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -41,7 +41,7 @@ def ensemble_scores(members: list):
 
 
 def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[float],
-          gap: float | None = None, settled_s: float = 30.0) -> list[dict]:
+          gap: float | None = None, *, settled_s: float) -> list[dict]:
     """[{threshold, alarms, clips_alarmed, fa_per_h, settled_fa_per_h, early_alarms, motion_on_share, found, majors}]
     for one model (None: the shipped one; "A+B+C": the ensemble of those models, their logits averaged); the
     sensitive threshold sits ``gap`` below each strict one on the logit scale (None: the defaults' gap).
@@ -102,6 +102,8 @@ def sweep(model: str | None, neg: list[dict], pos: list[dict], thresholds: list[
 
 
 def main(argv: list[str] | None = None) -> int:
+    from uspd.evaluate.metrics import MetricsConfig
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--neg-pool", required=True, help="shards without people moving (false alarms)")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sensitive-gap", type=float, default=None,
                    help="logit gap of the sensitive threshold below the strict one (default: the [presence] "
                         "defaults' gap, 1.02 for 0.6 / 0.35; 0 makes them equal)")
-    p.add_argument("--settled-s", type=float, default=30.0,  # MetricsConfig.settled_s, as uspd evaluate reports it
+    p.add_argument("--settled-s", type=float, default=MetricsConfig.settled_s,  # as uspd evaluate reports it
                    help="also count false alarms only from this many seconds after each negative clip's start (s): "
                         "the detector has settled, as in a device that was already running")
     args = p.parse_args(argv)
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         roles = {pool: pool_role(read_manifest(pool)) for pool in (args.neg_pool, args.pos_pool)}
         neg, pos = load_shards(args.neg_pool), load_shards(args.pos_pool)
         results = {m: sweep(None if m == "shipped" else m, neg, pos, thresholds, args.sensitive_gap,
-                                  args.settled_s) for m in args.models}
+                            settled_s=args.settled_s) for m in args.models}
     except UspdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
