@@ -243,3 +243,24 @@ def test_background_stream_shows_new_energy_and_forgets_steady_energy():
     parts = FeatureStream(spec)
     chunked = np.concatenate([parts.process(x[a:a + 37]) for a in range(0, 2400, 37)])
     np.testing.assert_array_equal(chunked, out)
+
+
+def test_background_without_warmup_follows_its_fixed_rates_from_the_first_hop():
+    """x steps from -90 to -60 dB at hop 1 and back at hop 1000: the rise above the background decays as
+    30 (1 - hop/up_s)^n, then falls as (1 - hop/down_s)^n -- the same at any time since the start. The default
+    (warm-up) tracker averages the first hops instead, so its first rise is halved."""
+    from uspd.detector.neural import FeatureStream
+
+    spec = FeatureSpec(background_warmup=False)
+    x = np.full((1400, 1, spec.n_bands), -90.0, np.float32)
+    x[1:1000] = -60.0
+    rise = FeatureStream(spec).process(x)[:, 0, spec.n_bands + 3].astype(np.float64)
+    n = np.arange(1, 1000)
+    up, down = 0.05 / spec.background_up_s, 0.05 / spec.background_down_s
+    np.testing.assert_allclose(rise[1:1000], 30.0 * (1 - up) ** n, rtol=1e-4)
+    bg_end = -60.0 - 30.0 * (1 - up) ** 999  # background at hop 999
+    m = np.arange(1, 400)
+    np.testing.assert_allclose(rise[1000:1399], (-90.0 - bg_end) * (1 - down) ** m, rtol=1e-4, atol=1e-4)
+    warm = FeatureStream(FeatureSpec()).process(x)[:, 0, spec.n_bands + 3]
+    assert warm[1] == pytest.approx(15.0) and rise[1] == pytest.approx(30.0 * (1 - up))
+    assert FeatureSpec.from_dict({"n_per_side": 16}).background_warmup  # old manifests keep the warm-up

@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "shards built with them")
     p.add_argument("--no-background", action="store_true",
                    help="feed only the band levels, not their rise above the slow per-channel background")
+    p.add_argument("--no-background-warmup", action="store_true",
+                   help="track the background with its fixed rise/fall rates (30 s / 1 s) from the first hop, instead "
+                        "of a running mean over the first 30 s (the features then do not change regime 30 s in)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 is fastest for this tiny model; more threads only contend)")
     p.add_argument("--max-minutes", type=float, default=0.0,
@@ -156,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
                       distill=args.distill, burn_in_hops=round(args.burn_in_s * 20))
     command = _command_line()
     overrides = {"background": False} if args.no_background else {}
+    if args.no_background_warmup:
+        overrides["background_warmup"] = False
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
                             feature_overrides=overrides)
     hist = info["training"]["history"]

@@ -51,7 +51,9 @@ FLOOR_DB = -140.0
 class FeatureSpec:
     """Velocity band grid: ``n_per_side`` geometric bands from ``v_min_m_s`` to ``v_max_m_s`` on each side.
     ``background``: also feed each band's rise above a slow per-channel background (rises with time constant
-    ``background_up_s``, falls with ``background_down_s``), so the model sees "new" Doppler energy on each mic."""
+    ``background_up_s``, falls with ``background_down_s``), so the model sees "new" Doppler energy on each mic.
+    ``background_warmup``: the background is a running mean until those rates are slower (the first
+    ``background_up_s``), so the features change regime then; False keeps the rates fixed from the first hop."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
@@ -59,6 +61,7 @@ class FeatureSpec:
     background: bool = True
     background_up_s: float = 30.0
     background_down_s: float = 1.0
+    background_warmup: bool = True
 
     @property
     def n_bands(self) -> int:
@@ -148,9 +151,10 @@ def echo_inputs(echo_bands: np.ndarray, stream: "FeatureStream") -> np.ndarray:
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
-    With ``spec.background`` the output is [x, x - bg] where bg (per channel and band, dB) follows x with the rate
-    max(1/(n+1), hop/tau): a running mean over the first hops, then rising with ``background_up_s`` and falling with
-    ``background_down_s``. State carries across calls (any chunking gives identical output); a change in the channel
+    With ``spec.background`` the output is [x, x - bg] where bg (per channel and band, dB) starts at the first hop's x
+    and follows x with the rate max(1/(n+1), hop/tau): a running mean over the first hops, then rising with
+    ``background_up_s`` and falling with ``background_down_s`` (rate hop/tau from the start without
+    ``spec.background_warmup``). State carries across calls (any chunking gives identical output); a change in the channel
     count restarts it.
     """
 
@@ -177,7 +181,7 @@ class FeatureStream:
             if bg is None:
                 bg = xi.copy()
             else:
-                first = 1.0 / (n + 1)
+                first = 1.0 / (n + 1) if self.spec.background_warmup else 0.0
                 rate = np.where(xi > bg, max(first, up), max(first, down)).astype(np.float32)
                 bg = bg + rate * (xi - bg)
             n += 1
