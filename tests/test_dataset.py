@@ -49,11 +49,14 @@ def test_scene_specs_follow_the_job():
         lo, hi = (18000, 22000) if job.sample_rate == 48000 else (32000, 45000)
         assert len(spec["carrier_hz"]) == 1 and lo <= spec["carrier_hz"][0] <= hi
         assert spec["duration_s"] == job.duration_s
-        if job.kind in ("negative", "visit"):
+        if job.kind in ("negative", "visit", "late_walk"):
             assert 2 <= spec["device"]["n_mics"] <= 4
         if job.kind == "visit":
             (person,) = [m for m in spec["movers"] if m.get("type") == "person"]
             assert person["route"] == "seated" and person["leave_s"] + 300 + 20 < spec["duration_s"]
+        elif job.kind == "late_walk":  # the room runs for a while before the person walks in
+            (person,) = [m for m in spec["movers"] if m.get("type") == "person"]
+            assert D.LATE_ENTRY_S[0] <= person["start_s"] <= D.LATE_ENTRY_S[1] and person["route"] != "seated"
         elif job.kind == "negative":
             assert not any(m.get("type") == "person" for m in spec["movers"])
         elif job.kind in ("walk", "seated", "far"):
@@ -64,6 +67,9 @@ def test_scene_specs_follow_the_job():
     visits = [D.scene_spec_for(j) for j in D.eval_set_plan(9000, 1.0) if j.kind == "visit"]
     leave = sorted(m["leave_s"] for v in visits for m in v["movers"] if m.get("type") == "person")
     assert len(leave) == 4 and leave[0] < 300 < leave[-1]      # short and longer-than-timeout seated spells
+    late = [D.scene_spec_for(j) for j in D.eval_set_plan(9000, 1.0) if j.kind == "late_walk"]
+    enter = sorted(m["start_s"] for v in late for m in v["movers"] if m.get("type") == "person")
+    assert len(enter) == 16 and enter[0] < 60 and enter[-1] > 100   # entries spread over the late window
 
 
 def test_refuses_training_seed_and_foreign_folders(tmp_path, capsys):

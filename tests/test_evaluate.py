@@ -59,6 +59,19 @@ def test_major_recall_by_distance_and_delay_stats():
     assert r["far"] == {"n": 2, "detected": 1, "recall": 0.5}
     assert r["delay_s"]["median"] == pytest.approx(0.5)
     assert r["delay_s"]["p95"] == pytest.approx(np.percentile([0.3, 0.5, 1.0], 95))
+    assert r["settled"]["n"] == 0 and r["settled"]["recall"] is None      # every walk-in starts in the first 30 s
+
+
+def test_settled_major_recall_counts_only_movements_starting_after_settled_s():
+    late = clip(150, [iv(5, 10, "major", 2.0), iv(60, 70, "major", 2.0), iv(100, 110, "major", 3.0),
+                      iv(29.9, 35, "major", 1.0)], motion_spans=[(5.4, 6), (61, 62)])
+    r = M.major_metrics([late], M.MetricsConfig())
+    assert (r["n"], r["detected"]) == (4, 2)
+    assert (r["settled"]["n"], r["settled"]["detected"], r["settled"]["settled_s"]) == (2, 1, 30.0)
+    assert r["settled"]["delay_s"]["median"] == pytest.approx(1.0)
+    s60 = M.major_metrics([late], M.MetricsConfig(settled_s=60.0))["settled"]
+    assert (s60["n"], s60["detected"]) == (2, 1)
+    assert M.major_metrics([late], M.MetricsConfig(settled_s=61.0))["settled"]["n"] == 1
 
 
 def test_minor_recall_by_action():

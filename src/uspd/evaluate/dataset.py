@@ -12,6 +12,9 @@ Set composition at ``scale`` 1 (counts are rounded, at least 1 each):
 * ``visit``: 4 clips of 14 minutes: walk in, sit, minor actions, leave after 20-480 s (stratified: some sit longer
   than the 300 s vacancy timeout), then no people -- presence must hold through the seated spell and go off after
   the timeout (none below scale 0.125); 2-4 mics;
+* ``late_walk``: 16 clips of 150 s: the room runs with its confusers (or empty) for 45-120 s before a person walks
+  in, as a device that was already running meets them (the walk-ins above start within the detector's first 20 s);
+  2-4 mics (none below scale 0.03125);
 * every 4th clip of the set at 48 kHz (carrier 18-22 kHz), the others at 96 kHz (32-45 kHz).
 
 Clip ``i`` of dataset seed ``S`` samples its scene with ``clip_seed(S, i, 0)`` and renders with
@@ -49,14 +52,17 @@ EVAL_SET: dict[str, tuple[int, float | None]] = {
     "music_motion": (24, 20.0),
     "far": (8, 20.0),
     "visit": (4, 840.0),
+    "late_walk": (16, 150.0),
 }
 #: kinds whose count may round to 0 at small scales (long clips), and the sampler kind each set kind uses.
-OPTIONAL_KINDS = ("visit",)
-SAMPLER_KIND = {"visit": "seated"}
+OPTIONAL_KINDS = ("visit", "late_walk")
+SAMPLER_KIND = {"visit": "seated", "late_walk": "walk"}
 #: a visit: the seated person leaves after this long (s), stratified over the visits so some sit longer than the
 #: 300 s vacancy timeout (minor motion must keep presence on); the clip then runs past the timeout.
 VISIT_LEAVE_S = (20.0, 480.0)
-LONG_KINDS = ("negative", "visit")
+#: a late walk-in: the person enters this long after the clip's start (s), stratified over the late walks.
+LATE_ENTRY_S = (45.0, 120.0)
+LONG_KINDS = ("negative", "visit", "late_walk")
 #: every n-th clip of the set (index 1, 5, 9, ...: spread over the kinds) is at 48 kHz, the others at 96 kHz.
 EVERY_48K = 4
 #: max mics for the long negatives.
@@ -116,13 +122,13 @@ def scene_spec_for(job: ClipJob) -> dict:
 
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
-    if job.kind == "visit":  # the seated person stands up and leaves; the room stays empty of people after
-        lo, hi = VISIT_LEAVE_S
+    if job.kind in ("visit", "late_walk"):  # a visit's person leaves; a late walk's enters after the room has run
+        lo, hi = VISIT_LEAVE_S if job.kind == "visit" else LATE_ENTRY_S
         step = (hi - lo) / job.extra["kind_count"]
-        leave_s = lo + step * (job.extra["kind_index"] + float(rng.uniform()))
+        when_s = round(lo + step * (job.extra["kind_index"] + float(rng.uniform())), 2)
         for m in spec.get("movers", []):
             if m.get("type") == "person":
-                m["leave_s"] = round(leave_s, 2)
+                m["leave_s" if job.kind == "visit" else "start_s"] = when_s
     if job.sample_rate is not None and spec.get("sample_rate") != job.sample_rate:
         lo, hi = CARRIER_RANGE_HZ[job.sample_rate]
         spec["sample_rate"] = job.sample_rate

@@ -9,7 +9,9 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
   labelled ``far``, not ``major``; its "detected" rate is reported separately and should be LOW. The simulator
   splits a walk with pauses into several major intervals (still spells are ``presence``), so **entry** recall and
   delay are also given: the first major interval of each person span (spans merged over gaps up to
-  ``entry_gap_s``) -- someone walking into a room empty of people, the "lights on" case.
+  ``entry_gap_s``) -- someone walking into a room empty of people, the "lights on" case. **Settled** major recall
+  and delay: only intervals starting ``settled_s`` or more after the recording's start, when the detector is past
+  its cold start as a device that has been running is (see settled false alarms).
 * **Minor recall** by action (reach, page, typing, cup).
 * **Negative time**: hops at ``t >= warmup_s`` outside every ``major``/``minor``/``presence`` interval widened by
   ``margin_before_s`` before and ``margin_after_s`` after (the detector's hangover and the label edges are not
@@ -149,7 +151,8 @@ def interval_recall(clips: list[ClipResult], cfg: MetricsConfig, kind: str) -> l
 
 
 def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]:
-    """Major recall overall and by distance bin, detection delay (median, p95), and the ``far`` detected rate."""
+    """Major recall overall, by distance bin and settled (starting from ``settled_s``), detection delay (median,
+    p95), entries, and the ``far`` detected rate."""
     res = interval_recall(clips, cfg, "major")
     delays = [d for _, d in res if d is not None]
     out = _rate(len(delays), len(res))
@@ -159,6 +162,10 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
         sel = [d for iv, d in res if iv.distance_m is not None and lo <= iv.distance_m < hi]
         by_bin[f"{lo:g}-{hi:g}m"] = _rate(sum(d is not None for d in sel), len(sel))
     out["by_distance"] = by_bin
+    settled = [d for iv, d in res if iv.start_s >= cfg.settled_s]
+    out["settled"] = _rate(sum(d is not None for d in settled), len(settled))
+    out["settled"]["delay_s"] = _stats([d for d in settled if d is not None])
+    out["settled"]["settled_s"] = cfg.settled_s
     entry = entry_recall(clips, cfg)
     out["entry"] = _rate(sum(d is not None for d in entry), len(entry))
     out["entry"]["delay_s"] = _stats([d for d in entry if d is not None])

@@ -143,6 +143,8 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
     out += [
         ("  far > 5 m detected (lower is better)", _recall("major.far")),
         ("major delay median / p95 (s)", _stats("major.delay_s")),
+        (f"  starting from {MetricsConfig.settled_s:g} s after the recording's start", _recall("major.settled")),
+        ("  their delay median / p95 (s)", _stats("major.settled.delay_s")),
         ("entries (first major of a visit)", _recall("major.entry")),
         ("entry delay median / p95 (s)", _stats("major.entry.delay_s")),
         ("minor recall", _recall("minor")),
