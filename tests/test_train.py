@@ -324,7 +324,8 @@ def test_record_evaluation_puts_the_side_by_side_table_in_the_manifest(tmp_path,
     net, _ = trained
     model = tmp_path / "m.onnx"
     write_manifest(model, net, FeatureSpec(), {})
-    det = lambda recall, fa: {"major": {"recall": recall, "by_distance": {"0-2m": {"recall": 1.0}}},  # noqa: E731
+    det = lambda recall, fa: {"major": {"recall": recall, "by_distance": {"0-2m": {"recall": 1.0}},  # noqa: E731
+                                        "settled": {"recall": recall - 0.5}},
                               "minor": {"recall": 0.5, "by_action": {"page": {"recall": 0.25}}},
                               "false_alarms": {"fa_per_h": fa, "by_confuser": {"fan": {"fa_per_h": 2 * fa}},
                                                "settled": {"fa_per_h": fa / 2}},
@@ -336,6 +337,7 @@ def test_record_evaluation_puts_the_side_by_side_table_in_the_manifest(tmp_path,
     table = json.loads(model.with_suffix(".json").read_text())["evaluation"]["heldout"]["detectors"]
     assert table["nn"]["fa_per_h"] == 0.4 and table["classic"]["fa_per_h_by_confuser"]["fan"] == 120.0
     assert table["nn"]["fa_per_h_settled"] == 0.2 and table["classic"]["fa_per_h_settled"] == 30.0
+    assert table["nn"]["major_recall_settled"] == 0.45 and table["classic"]["major_recall_settled"] == 0.4
     assert table["nn"]["matched_fa"] == [{"target_fa_per_h": 1.0, "major_recall": 0.475}]
     assert table["classic"]["minor_recall_by_action"] == {"page": 0.25}
     assert main(["train", "--out", str(model)]) == 2  # neither --data nor --record-eval

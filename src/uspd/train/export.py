@@ -197,8 +197,8 @@ def run_onnx_sequence(path: str | os.PathLike, feats: np.ndarray, echo: np.ndarr
 
 
 def evaluation_summary(eval_result: dict[str, Any]) -> dict[str, Any]:
-    """The side-by-side table of a ``uspd evaluate --json`` result, per detector: recalls, delays, FA/h (total
-    and by confuser), recall at matched false-alarm rates."""
+    """The side-by-side table of a ``uspd evaluate --json`` result, per detector: recalls (major also settled),
+    delays, FA/h (total, settled and by confuser), recall at matched false-alarm rates."""
     def r(x: Any) -> Any:
         return round(float(x), 4) if isinstance(x, float) else x
 
@@ -209,6 +209,7 @@ def evaluation_summary(eval_result: dict[str, Any]) -> dict[str, Any]:
             "major_recall": r(major.get("recall")),
             "major_recall_by_distance": {k: r(v.get("recall")) for k, v in major.get("by_distance", {}).items()},
             "major_delay_s": {k: r(v) for k, v in major.get("delay_s", {}).items()},
+            **({"major_recall_settled": r(major["settled"].get("recall"))} if major.get("settled") else {}),
             "far_detected": r(major.get("far", {}).get("recall")),
             "minor_recall": r(minor.get("recall")),
             "minor_recall_by_action": {k: r(v.get("recall")) for k, v in minor.get("by_action", {}).items()},
