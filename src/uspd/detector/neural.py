@@ -151,11 +151,11 @@ def echo_inputs(echo_bands: np.ndarray, stream: "FeatureStream") -> np.ndarray:
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
-    With ``spec.background`` the output is [x, x - bg] where bg (per channel and band, dB) starts at the first hop's x
-    and follows x with the rate max(1/(n+1), hop/tau): a running mean over the first hops, then rising with
+    With ``spec.background`` the output is [x, x - bg] where bg (per channel and band, dB) starts at the first hop's
+    x and follows x with the rate max(1/(n+1), hop/tau): a running mean over the first hops, then rising with
     ``background_up_s`` and falling with ``background_down_s`` (rate hop/tau from the start without
-    ``spec.background_warmup``). State carries across calls (any chunking gives identical output); a change in the channel
-    count restarts it.
+    ``spec.background_warmup``). State carries across calls (any chunking gives identical output); a change in the
+    channel count restarts it.
     """
 
     def __init__(self, spec: FeatureSpec, hop_s: float = 0.05):
