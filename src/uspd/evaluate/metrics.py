@@ -151,8 +151,9 @@ def interval_recall(clips: list[ClipResult], cfg: MetricsConfig, kind: str) -> l
 
 
 def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]:
-    """Major recall overall, by distance bin and settled (starting from ``settled_s``), detection delay (median,
-    p95), entries, and the ``far`` detected rate."""
+    """Major recall overall, by distance bin, by the evaluation set's clip kind (``set_kind`` in the labels' extra,
+    when given) and settled (starting from ``settled_s``), detection delay (median, p95), entries, and the ``far``
+    detected rate."""
     res = interval_recall(clips, cfg, "major")
     delays = [d for _, d in res if d is not None]
     out = _rate(len(delays), len(res))
@@ -162,6 +163,9 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
         sel = [d for iv, d in res if iv.distance_m is not None and lo <= iv.distance_m < hi]
         by_bin[f"{lo:g}-{hi:g}m"] = _rate(sum(d is not None for d in sel), len(sel))
     out["by_distance"] = by_bin
+    kinds = [c.labels.extra.get("set_kind") for c in clips for _ in c.labels.of_kind("major")]  # res's order
+    out["by_set_kind"] = {k: _rate(sum(d is not None for (_, d), kk in zip(res, kinds) if kk == k), kinds.count(k))
+                          for k in sorted({k for k in kinds if k})}
     settled = [d for iv, d in res if iv.start_s >= cfg.settled_s]
     out["settled"] = _rate(sum(d is not None for d in settled), len(settled))
     out["settled"]["delay_s"] = _stats([d for d in settled if d is not None])

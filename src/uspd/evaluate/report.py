@@ -140,6 +140,8 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
     ]
     out += [(f"  closest approach {lo:g}-{hi:g} m", _recall(f"major.by_distance.{lo:g}-{hi:g}m"))
             for lo, hi in DISTANCE_BINS_M]
+    set_kinds = sorted({k for r in results.values() for k in (_get(r, "major.by_set_kind") or {})})
+    out += [(f"  in {k} clips", _recall(f"major.by_set_kind.{k}")) for k in set_kinds]
     out += [
         ("  far > 5 m detected (lower is better)", _recall("major.far")),
         ("major delay median / p95 (s)", _stats("major.delay_s")),
