@@ -5,7 +5,8 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
 * **Detected interval** (major or minor): ``motion`` is true at some hop with ``start_s <= t <= max(end_s, start_s +
   grace_s)`` — within the interval, or within ``grace_s`` after its start for intervals shorter than that.
   **Detection delay** = first such hop's ``t`` - ``start_s`` (0 if motion was already on at the start).
-* **Major recall** overall and by closest approach (``distance_m``) in bins 0-2, 2-4, 4-6 m. A person beyond 5 m is
+* **Major recall** overall, by closest approach (``distance_m``) in bins 0-2, 2-4, 4-6 m, and by the evaluation
+  set's clip kind (the labels' ``set_kind``). A person beyond 5 m is
   labelled ``far``, not ``major``; its "detected" rate is reported separately and should be LOW. The simulator
   splits a walk with pauses into several major intervals (still spells are ``presence``), so **entry** recall and
   delay are also given: the first major interval of each person span (spans merged over gaps up to
