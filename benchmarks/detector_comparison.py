@@ -65,7 +65,8 @@ def mic_subset(src: Path, n_mics: int) -> tuple[Path, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--seed", type=int, default=9300, help="evaluation dataset seed (>= 9000)")
-    ap.add_argument("--scale", type=float, default=2.3, help="set size (2.3 gives about 7.1 h of negative time, 37 late walk-ins among 399 clips)")
+    ap.add_argument("--scale", type=float, default=2.3,
+                    help="set size (2.3: 399 clips, about 7.1 h of negative time and 37 late walk-ins)")
     ap.add_argument("--out", type=Path, default=None, help="evaluation set folder (default: /tmp/eval<SEED>)")
     ap.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="parallel processes")
     ap.add_argument("--json", type=Path, default=None, help="also keep the evaluate JSON here")
