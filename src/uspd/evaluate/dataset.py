@@ -62,6 +62,8 @@ SAMPLER_KIND = {"visit": "seated", "late_walk": "walk"}
 VISIT_LEAVE_S = (20.0, 480.0)
 #: a late walk-in: the person enters this long after the clip's start (s), stratified over the late walks.
 LATE_ENTRY_S = (45.0, 120.0)
+#: kinds whose person's time is stratified over the kind's clips: kind -> (person spec key, window in s).
+STRATIFIED_PERSON_TIME = {"visit": ("leave_s", VISIT_LEAVE_S), "late_walk": ("start_s", LATE_ENTRY_S)}
 LONG_KINDS = ("negative", "visit", "late_walk")
 #: every n-th clip of the set (index 1, 5, 9, ...: spread over the kinds) is at 48 kHz, the others at 96 kHz.
 EVERY_48K = 4
@@ -122,13 +124,13 @@ def scene_spec_for(job: ClipJob) -> dict:
 
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
-    if job.kind in ("visit", "late_walk"):  # a visit's person leaves; a late walk's enters after the room has run
-        lo, hi = VISIT_LEAVE_S if job.kind == "visit" else LATE_ENTRY_S
+    if job.kind in STRATIFIED_PERSON_TIME:  # a visit's person leaves; a late walk's enters after the room has run
+        key, (lo, hi) = STRATIFIED_PERSON_TIME[job.kind]
         step = (hi - lo) / job.extra["kind_count"]
         when_s = round(lo + step * (job.extra["kind_index"] + float(rng.uniform())), 2)
         for m in spec.get("movers", []):
             if m.get("type") == "person":
-                m["leave_s" if job.kind == "visit" else "start_s"] = when_s
+                m[key] = when_s
     if job.sample_rate is not None and spec.get("sample_rate") != job.sample_rate:
         lo, hi = CARRIER_RANGE_HZ[job.sample_rate]
         spec["sample_rate"] = job.sample_rate
