@@ -174,6 +174,7 @@ class FeatureStream:
             self.reset()
         up = self.hop_s / self.spec.background_up_s
         down = self.hop_s / self.spec.background_down_s
+        warmup = self.spec.background_warmup
         out = np.empty(x.shape[:2] + (2 * x.shape[2],), np.float32)
         bg, n = self._bg, self._n
         for i in range(x.shape[0]):
@@ -181,7 +182,7 @@ class FeatureStream:
             if bg is None:
                 bg = xi.copy()
             else:
-                first = 1.0 / (n + 1) if self.spec.background_warmup else 0.0
+                first = 1.0 / (n + 1) if warmup else 0.0
                 rate = np.where(xi > bg, max(first, up), max(first, down)).astype(np.float32)
                 bg = bg + rate * (xi - bg)
             n += 1
