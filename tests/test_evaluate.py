@@ -76,7 +76,8 @@ def test_settled_major_recall_counts_only_movements_starting_after_settled_s():
     early = clip(20, [iv(2, 8, "major", 1.0)], motion_spans=[(2.5, 9)])
     early.labels.extra["set_kind"] = "walk"
     by_kind = M.major_metrics([late, early, clip(20, [iv(2, 8, "major", 1.0)])], M.MetricsConfig())["by_set_kind"]
-    assert by_kind == {"late_walk": {"n": 4, "detected": 2, "recall": 0.5}, "walk": {"n": 1, "detected": 1, "recall": 1.0}}
+    assert by_kind == {"late_walk": {"n": 4, "detected": 2, "recall": 0.5},
+                       "walk": {"n": 1, "detected": 1, "recall": 1.0}}
 
 
 def test_minor_recall_by_action():

@@ -710,8 +710,8 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     np.testing.assert_array_equal(np.concatenate(parts), whole)
 
     fixed = tmp_path / "fixed.onnx"  # the background tracker without its warm-up travels in the manifest
-    assert main(["-q", "train", "--data", str(data), "--out", str(fixed), "--epochs", "1", "--batch", "4", "--crop-s", "4",
-                 "--hidden", "12", "--no-background-warmup"]) == 0
+    assert main(["-q", "train", "--data", str(data), "--out", str(fixed), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--hidden", "12", "--no-background-warmup"]) == 0
     assert json.loads(fixed.with_suffix(".json").read_text())["features"]["background_warmup"] is False
     assert NeuralDetector(fixed).spec.background_warmup is False and det.spec.background_warmup
 
