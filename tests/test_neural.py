@@ -264,3 +264,33 @@ def test_background_without_warmup_follows_its_fixed_rates_from_the_first_hop():
     warm = FeatureStream(FeatureSpec()).process(x)[:, 0, spec.n_bands + 3]
     assert warm[1] == pytest.approx(15.0) and rise[1] == pytest.approx(30.0 * (1 - up))
     assert FeatureSpec.from_dict({"n_per_side": 16}).background_warmup  # old manifests keep the warm-up
+
+
+def test_spread_feature_is_a_z_score_against_each_bands_own_fluctuation():
+    """Two bands carry Gaussian level noise, 1 dB and 6 dB spread; the spread tracker learns each (within 15 %, its
+    clipped updates slightly under-estimate), so the same +12 dB burst is ~12 sigma in the quiet band and ~2 in the
+    noisy one (the fan-like band). A steady source is forgiven only as fast as spread_tau_s allows, and any chunking
+    gives the same output."""
+    from uspd.detector.neural import FeatureStream, SPREAD_MAX_Z
+
+    spec = FeatureSpec(spread=True, spread_tau_s=10.0)
+    rng = np.random.default_rng(0)
+    n = 4000  # 200 s
+    x = np.full((n, 1, spec.n_bands), -90.0, np.float32)
+    x[:, 0, 3] += rng.normal(0.0, 1.0, n)
+    x[:, 0, 20] += rng.normal(0.0, 6.0, n)
+    x[3000:3010, 0, [3, 20]] += 12.0  # the same 0.5 s burst in both bands
+    out = FeatureStream(spec).process(x)
+    assert out.shape == (n, 1, 3 * spec.n_bands) and spec.n_inputs == 3 * spec.n_bands
+    np.testing.assert_array_equal(out[:, :, :spec.n_bands], x)
+    z = out[:, 0, 2 * spec.n_bands:]
+    assert np.all(z[0] == 0.0) and np.abs(z).max() <= SPREAD_MAX_Z
+    settled = slice(1000, 3000)
+    for band in (3, 20):
+        assert 0.85 < np.std(z[settled, band]) < 1.2, band  # unit spread in both bands
+    burst = slice(3000, 3010)
+    assert np.median(z[burst, 3]) > 8.0 and np.median(z[burst, 20]) < 3.5
+    parts = FeatureStream(spec)
+    chunked = np.concatenate([parts.process(x[a:a + 53]) for a in range(0, n, 53)])
+    np.testing.assert_array_equal(chunked, out)
+    assert not FeatureSpec.from_dict({"n_per_side": 16}).spread  # old manifests keep their inputs

@@ -715,5 +715,14 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     assert json.loads(fixed.with_suffix(".json").read_text())["features"]["background_warmup"] is False
     assert NeuralDetector(fixed).spec.background_warmup is False and det.spec.background_warmup
 
+    spread = tmp_path / "spread.onnx"  # the spread features travel too, and widen the model's input
+    assert main(["-q", "train", "--data", str(data), "--out", str(spread), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--hidden", "12", "--spread", "--spread-tau-s", "8"]) == 0
+    sdet = NeuralDetector(spread)
+    assert sdet.spec.spread and sdet.spec.spread_tau_s == 8.0 and not det.spec.spread
+    assert sdet._session.get_inputs()[0].shape[-1] == 3 * sdet.spec.n_bands
+    assert main(["train", "--data", str(data), "--out", str(spread), "--spread", "--spread-tau-s", "0"]) == 2
+    assert "--spread-tau-s 0.0: must be a positive number of seconds" in capsys.readouterr().err
+
     assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
     assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err

@@ -71,6 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-background-warmup", action="store_true",
                    help="track the background with its fixed rise/fall rates (30 s / 1 s) from the first hop, instead "
                         "of a running mean over the first 30 s (the features then do not change regime 30 s in)")
+    p.add_argument("--spread", action="store_true",
+                   help="also feed each band's z-score against its own slow running mean and spread (like the "
+                        "classic detector's floor: a band that always fluctuates, e.g. a fan's, rises less)")
+    p.add_argument("--spread-tau-s", type=float, default=20.0,
+                   help="time constant of that running mean and spread, seconds of audio (with --spread)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 is fastest for this tiny model; more threads only contend)")
     p.add_argument("--max-minutes", type=float, default=0.0,
@@ -161,6 +166,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"background": False} if args.no_background else {}
     if args.no_background_warmup:
         overrides["background_warmup"] = False
+    if args.spread:
+        if not (math.isfinite(args.spread_tau_s) and args.spread_tau_s > 0):
+            raise UspdError(f"--spread-tau-s {args.spread_tau_s}: must be a positive number of seconds")
+        overrides.update(spread=True, spread_tau_s=args.spread_tau_s)
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
                             feature_overrides=overrides)
     hist = info["training"]["history"]

@@ -45,6 +45,12 @@ SHIPPED_MODEL = "nn_detector.onnx"
 SOUND_SPEED_M_S = 343.2
 #: Value (dB re carrier) given to a band the front end's Doppler range does not cover.
 FLOOR_DB = -140.0
+#: Spread features (``FeatureSpec.spread``): starting variance (dB^2), smallest variance, deviation clip (spreads)
+#: and the z-score's range.
+SPREAD_START_DB2 = 9.0
+SPREAD_MIN_DB2 = 0.25
+SPREAD_CLIP_Z = 3.0
+SPREAD_MAX_Z = 10.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,10 @@ class FeatureSpec:
     ``background``: also feed each band's rise above a slow per-channel background (rises with time constant
     ``background_up_s``, falls with ``background_down_s``), so the model sees "new" Doppler energy on each mic.
     ``background_warmup``: the background is a running mean until those rates are slower (the first
-    ``background_up_s``), so the features change regime then; False keeps the rates fixed from the first hop."""
+    ``background_up_s``), so the features change regime then; False keeps the rates fixed from the first hop.
+    ``spread``: also feed each band's z-score against its own slow running mean and spread (time constant
+    ``spread_tau_s``, deviations clipped to ``SPREAD_CLIP_Z`` spreads before they update them, like the classic
+    detector's floor), so a band that always fluctuates (a fan) rises less than a quiet one for the same dB."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
@@ -62,6 +71,8 @@ class FeatureSpec:
     background_up_s: float = 30.0
     background_down_s: float = 1.0
     background_warmup: bool = True
+    spread: bool = False
+    spread_tau_s: float = 20.0
 
     @property
     def n_bands(self) -> int:
@@ -70,7 +81,7 @@ class FeatureSpec:
     @property
     def n_inputs(self) -> int:
         """Model inputs per channel."""
-        return self.n_bands * (2 if self.background else 1)
+        return self.n_bands * (1 + int(self.background) + int(self.spread))
 
     def edges_m_s(self) -> np.ndarray:
         """Band edges (n_bands, 2) in m/s, ordered from -v_max to +v_max."""
@@ -151,11 +162,14 @@ def echo_inputs(echo_bands: np.ndarray, stream: "FeatureStream") -> np.ndarray:
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
-    With ``spec.background`` the output is [x, x - bg] where bg (per channel and band, dB) starts at the first hop's
-    x and follows x with the rate max(1/(n+1), hop/tau): a running mean over the first hops, then rising with
-    ``background_up_s`` and falling with ``background_down_s`` (rate hop/tau from the start without
-    ``spec.background_warmup``). State carries across calls (any chunking gives identical output); a change in the
-    channel count restarts it.
+    The output is [x, x - bg (with ``spec.background``), z (with ``spec.spread``)], each (B,) per channel.
+    bg (per channel and band, dB) starts at the first hop's x and follows x with the rate max(1/(n+1), hop/tau): a
+    running mean over the first hops, then rising with ``background_up_s`` and falling with ``background_down_s``
+    (rate hop/tau from the start without ``spec.background_warmup``).
+    z = (x - mean) / spread against the band's state before this hop (0 on the first hop), clipped to
+    +-``SPREAD_MAX_Z``; mean and variance then follow the deviation clipped to ``SPREAD_CLIP_Z`` spreads with the
+    rate hop / ``spread_tau_s`` from the first hop (variance starts at ``SPREAD_START_DB2``).
+    State carries across calls (any chunking gives identical output); a change in the channel count restarts it.
     """
 
     def __init__(self, spec: FeatureSpec, hop_s: float = 0.05):
@@ -164,31 +178,55 @@ class FeatureStream:
 
     def reset(self) -> None:
         self._bg: np.ndarray | None = None
+        self._mean: np.ndarray | None = None
+        self._var: np.ndarray | None = None
         self._n = 0
 
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
-        if not self.spec.background:
+        spec = self.spec
+        if not (spec.background or spec.spread):
             return x
-        if self._bg is not None and self._bg.shape != x.shape[1:]:
+        if self._n and (self._bg if self._bg is not None else self._mean).shape != x.shape[1:]:
             self.reset()
-        up = self.hop_s / self.spec.background_up_s
-        down = self.hop_s / self.spec.background_down_s
-        warmup = self.spec.background_warmup
-        out = np.empty(x.shape[:2] + (2 * x.shape[2],), np.float32)
-        bg, n = self._bg, self._n
-        for i in range(x.shape[0]):
-            xi = x[i]
-            if bg is None:
-                bg = xi.copy()
-            else:
-                first = 1.0 / (n + 1) if warmup else 0.0
-                rate = np.where(xi > bg, max(first, up), max(first, down)).astype(np.float32)
-                bg = bg + rate * (xi - bg)
-            n += 1
-            out[i, :, : xi.shape[1]] = xi
-            out[i, :, xi.shape[1]:] = xi - bg
-        self._bg, self._n = bg, n
+        up = self.hop_s / spec.background_up_s
+        down = self.hop_s / spec.background_down_s
+        warmup = spec.background_warmup
+        a = np.float32(self.hop_s / spec.spread_tau_s)
+        nb = x.shape[2]
+        out = np.empty(x.shape[:2] + (spec.n_inputs // spec.n_bands * nb,), np.float32)
+        out[:, :, :nb] = x
+        col = nb
+        if spec.background:
+            bg, n = self._bg, self._n
+            for i in range(x.shape[0]):
+                xi = x[i]
+                if bg is None:
+                    bg = xi.copy()
+                else:
+                    first = 1.0 / (n + 1) if warmup else 0.0
+                    rate = np.where(xi > bg, max(first, up), max(first, down)).astype(np.float32)
+                    bg = bg + rate * (xi - bg)
+                n += 1
+                out[i, :, col:col + nb] = xi - bg
+            self._bg = bg
+            col += nb
+        if spec.spread:
+            mean, var = self._mean, self._var
+            for i in range(x.shape[0]):
+                xi = x[i]
+                if mean is None:
+                    mean, var = xi.copy(), np.full_like(xi, SPREAD_START_DB2)
+                    out[i, :, col:col + nb] = 0.0
+                    continue
+                sd = np.sqrt(var)
+                d = xi - mean
+                out[i, :, col:col + nb] = np.clip(d / sd, -SPREAD_MAX_Z, SPREAD_MAX_Z)
+                d = np.clip(d, -SPREAD_CLIP_Z * sd, SPREAD_CLIP_Z * sd)
+                mean = mean + a * d
+                var = np.maximum(var + a * (d * d - var), np.float32(SPREAD_MIN_DB2))
+            self._mean, self._var = mean, var
+        self._n += x.shape[0]
         return out
 
 
