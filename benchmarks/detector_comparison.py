@@ -3,7 +3,8 @@
 Renders the evaluation set if it is not there yet (``uspd dataset eval``; resumable, complete clips are skipped),
 then runs ``uspd evaluate DIR --detector both --matched-fa 1,0.1`` (the shipped int8 model through the streaming
 pipeline, default ``[presence]`` thresholds) and checks the figures against the targets, the classic detector
-being the reference measured in the same run.
+being the reference measured in the same run. ``--hybrid``: ``--detector all``, the hybrid detector (classic and nn
+fused per hop) checked against the same targets beside them.
 
 Usage: ``python benchmarks/detector_comparison.py [--seed 9300] [--scale 2.3] [--out /tmp/eval9300]
 [--workers 2] [--json OUT.json] [--existing] [--mics 5]``. Seeds >= 9000 only (evaluation); use a seed no model was
@@ -20,25 +21,28 @@ import tempfile
 from pathlib import Path
 
 
-def targets(res: dict) -> list[tuple[str, str, str, bool]]:
-    """(metric, value, target, met) rows from ``uspd evaluate --json`` output."""
-    nn, cl = res["detectors"]["nn"], res["detectors"]["classic"]
+def targets(res: dict, name: str = "nn") -> list[tuple[str, str, str, bool]]:
+    """(metric, value, target, met) rows from ``uspd evaluate --json`` output, for detector ``name`` (nn or
+    hybrid) against classic."""
+    nn, cl = res["detectors"][name], res["detectors"]["classic"]
     by_action = nn["minor"]["by_action"]
     reach_page = [by_action[a]["recall"] for a in ("reach", "page")]
     neg_h = nn["false_alarms"]["negative_h"]
     nn_fa, cl_fa = nn["false_alarms"]["fa_per_h"], cl["false_alarms"]["fa_per_h"]
-    ratio = next((r for r in res.get("fa_at_recall_ratio") or [] if r.get("ratio") is not None), None)
+    per_level = [{**(r.get("ratios") or {name: r}).get(name, {}), "major_recall_level": r["major_recall_level"]}
+                 for r in res.get("fa_at_recall_ratio") or []]  # JSON of older versions: one "ratio" (classic/nn)
+    ratio = next((r for r in per_level if r.get("ratio") is not None), None)
     rows = [
-        ("nn major recall (<= 5 m)", f"{nn['major']['recall']:.1%}", ">= 97 %", nn["major"]["recall"] >= 0.97),
-        ("nn minor recall reach / page", " / ".join(f"{r:.1%}" for r in reach_page), ">= 85 %",
+        (f"{name} major recall (<= 5 m)", f"{nn['major']['recall']:.1%}", ">= 97 %", nn["major"]["recall"] >= 0.97),
+        (f"{name} minor recall reach / page", " / ".join(f"{r:.1%}" for r in reach_page), ">= 85 %",
          min(reach_page) >= 0.85),
-        ("nn false alarms /h", f"{nn_fa:.2f} in {neg_h:.2f} h", "<= 0.5 on >= 5 h", nn_fa <= 0.5 and neg_h >= 5.0),
-        ("nn major delay median (s)", f"{nn['major']['delay_s']['median']:.2f}", "<= 0.3",
+        (f"{name} false alarms /h", f"{nn_fa:.2f} in {neg_h:.2f} h", "<= 0.5 on >= 5 h", nn_fa <= 0.5 and neg_h >= 5.0),
+        (f"{name} major delay median (s)", f"{nn['major']['delay_s']['median']:.2f}", "<= 0.3",
          nn["major"]["delay_s"]["median"] <= 0.3 + 1e-9),
-        ("nn vs classic FA/h at equal major recall",
+        (f"{name} vs classic FA/h at equal major recall",
          f"{ratio['ratio']:.1f}x at >= {ratio['major_recall_level']:.0%}" if ratio else "n/a", ">= 10x",
          bool(ratio) and ratio["ratio"] >= 10.0),
-        ("nn vs classic false alarms /h", f"{nn_fa:.2f} vs {cl_fa:.2f}", "fewer", nn_fa < cl_fa),
+        (f"{name} vs classic false alarms /h", f"{nn_fa:.2f} vs {cl_fa:.2f}", "fewer", nn_fa < cl_fa),
     ]
     return rows
 
@@ -74,6 +78,8 @@ def main() -> int:
                     help="evaluate --out as it is, without rendering (e.g. a subset such as the 5-mic clips)")
     ap.add_argument("--mics", type=int, default=None,
                     help="evaluate only the clips recorded with this many mics (5: the held-out device family)")
+    ap.add_argument("--hybrid", action="store_true",
+                    help="also evaluate the hybrid detector (classic and nn fused per hop) in the same run")
     args = ap.parse_args()
     from uspd.cli import main as uspd
 
@@ -99,11 +105,12 @@ def main() -> int:
         out = subset
         print(f"{n} clips recorded with {args.mics} mics, linked in {out}")
     js = args.json or out.with_name(out.name + "_comparison.json")
-    code = uspd(["-q", "evaluate", str(out), "--detector", "both", "--matched-fa", "1,0.1", "--workers",
-                 str(args.workers), "--json", str(js)])
+    code = uspd(["-q", "evaluate", str(out), "--detector", "all" if args.hybrid else "both", "--matched-fa", "1,0.1",
+                 "--workers", str(args.workers), "--json", str(js)])
     if code != 0:
         return code
-    rows = targets(json.loads(js.read_text(encoding="utf-8")))
+    res = json.loads(js.read_text(encoding="utf-8"))
+    rows = [row for name in ("nn", "hybrid") if name in res["detectors"] for row in targets(res, name)]
     print(f"\n{'target check':44s} {'value':26s} {'target':18s} met")
     for name, value, target, met in rows:
         print(f"{name:44s} {value:26s} {target:18s} {'yes' if met else 'NO'}")

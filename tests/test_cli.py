@@ -94,3 +94,24 @@ def test_verbosity_flags(tmp_path, flag, info, debug):
     assert ("INFO uspd.commands.spectrogram: wrote" in proc.stderr) == info
     assert ("DEBUG uspd.viz.spectrogram: spectrogram: decimate by" in proc.stderr) == debug
     assert "findfont" not in proc.stderr  # uspd's -vv is about uspd, not matplotlib's font search
+
+
+def test_a_full_disk_is_a_one_line_error_and_other_os_errors_are_not_hidden(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import uspd.evaluate.dataset as dataset
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "set" / "clip.wav"))
+
+    monkeypatch.setattr(dataset, "build_eval_set", full)
+    assert cli.main(["-q", "dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "set")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no space left on the disk" in err and "clip.wav" in err
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(dataset, "build_eval_set", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        cli.main(["-q", "dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "set")])

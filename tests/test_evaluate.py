@@ -454,6 +454,12 @@ def test_report_prints_matched_points_and_the_fa_ratio_at_equal_recall():
     (bound,) = fa_ratios(results)
     assert bound["ratio"] is None and bound["ratio_at_least"] == pytest.approx(10.0)
     assert ">= 10.0x (nn: 0 alarms)" in format_table(results)
+    # three detectors: the first one's FA/h over each other's
+    results = {"classic": result(10), "nn": result(2), "hybrid": result(1)}
+    (three,) = fa_ratios(results)
+    assert three["ratio"] == pytest.approx(5.0) and three["ratios"]["hybrid"]["ratio"] == pytest.approx(10.0)
+    text = format_table(results)
+    assert "ratio classic/nn" in text and "ratio classic/hybrid" in text and "10.0x" in text
     # one detector: no ratio column, still its FA/h per level
     single = format_table({"classic": results["classic"]})
     assert "classic FA/h" in single and "ratio" not in single

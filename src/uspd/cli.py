@@ -7,6 +7,7 @@ Each module in ``uspd/commands/`` defines ``register(subparsers)`` which adds it
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -74,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UspdError as exc:
         print(f"uspd: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"uspd: error: no space left on the disk{where}: free some and run the command again "
+              "(dataset runs resume from their complete clips and shards)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("uspd: interrupted", file=sys.stderr)

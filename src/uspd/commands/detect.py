@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from uspd.detector.base import DETECTOR_NAMES
 from uspd.errors import UspdError
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recording", metavar="REC.wav", help="recording (multichannel WAV with a JSON sidecar)")
     p.add_argument("-o", "--output", metavar="OUT.jsonl", default="-",
                    help="JSON-lines output file, or - for standard output")
-    p.add_argument("--detector", choices=["classic", "nn"], default=None,
-                   help="detector (default: [detector] name from --config, else nn)")
+    p.add_argument("--detector", choices=DETECTOR_NAMES, default=None,
+                   help="detector (default: [detector] name from --config, else nn; hybrid: classic and nn fused)")
     p.add_argument("--config", metavar="FILE", default=None, help="TOML config file (default: built-in defaults)")
     p.add_argument("--chunk-s", type=float, default=1.0,
                    help="audio read and processed per step (s); any value gives the same decisions")

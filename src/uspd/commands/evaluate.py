@@ -12,7 +12,9 @@ from uspd import __version__
 from uspd.commands.dataset import positive_int
 from uspd.errors import ConfigError, UspdError
 
-DETECTORS = ("classic", "nn")
+DETECTORS = ("classic", "nn", "hybrid")
+#: --detector groups: "both" is the issue's side-by-side table, "all" adds the hybrid.
+DETECTOR_GROUPS = {"both": ["classic", "nn"], "all": list(DETECTORS)}
 
 
 def _number_list(kind: type, what: str, valid: Callable[[Any], bool], rule: str) -> Callable[[str], list]:
@@ -51,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "accuracy and the real-time factor. Definitions: uspd/evaluate/metrics.py.",
         formatter_class=HelpFormatter)
     p.add_argument("dir", metavar="DIR", type=Path, help="folder of labelled recordings (e.g. from `uspd dataset eval`)")
-    p.add_argument("--detector", choices=(*DETECTORS, "both"), default="nn",
-                   help="detector to evaluate; 'both' puts classic and nn side by side")
+    p.add_argument("--detector", choices=(*DETECTORS, *DETECTOR_GROUPS), default="nn",
+                   help="detector to evaluate; 'both' puts classic and nn side by side, 'all' adds hybrid (the two "
+                        "fused per hop)")
     p.add_argument("--config", metavar="FILE", default=None, help="uspd TOML config ([presence], [detector], ...)")
     p.add_argument("--json", metavar="OUT.json", type=Path, default=None, help="also write all metrics as JSON")
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("the [presence] section is unavailable in this installation")
     wavs = find_recordings(args.dir)
     roles = check_seeds(wavs, allow_training=args.allow_training_seeds)
-    detectors = list(DETECTORS) if args.detector == "both" else [args.detector]
+    detectors = DETECTOR_GROUPS.get(args.detector, [args.detector])
     mcfg = MetricsConfig()
     clips = run_all(wavs, detectors, config_path=args.config, workers=min(args.workers, len(wavs) * len(detectors)),
                     progress=not getattr(args, "quiet", False))
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                                    **({"sweep": _sweep_definitions(sweep_kw)} if targets or levels else {})},
             "detectors": {det: {**res, **misses_and_alarms(clips[det], mcfg)} for det, res in results.items()},
         }
-        if levels and len(results) == 2:
+        if levels and len(results) >= 2:
             out["fa_at_recall_ratio"] = fa_ratios(results)
         try:
             write_json_atomic(args.json, nan_to_none(out))

@@ -12,6 +12,7 @@ import sys
 import tomllib
 
 from uspd.config import load_config
+from uspd.detector.base import DETECTOR_NAMES
 from uspd.errors import ConfigError
 from uspd.live.audio import AudioDevice, SimulatedDevice, SoundcardDevice
 from uspd.live.config import DeviceConfig, EmissionConfig
@@ -43,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
                    help="override one config value (TOML syntax, repeatable), e.g. --set presence.vacancy_timeout_s=20 "
                         "--set emission.duty_cycle=false")
-    p.add_argument("--detector", choices=["classic", "nn"], help="detector (default: the config's [detector] name, nn)")
+    p.add_argument("--detector", choices=DETECTOR_NAMES,
+                   help="detector (default: the config's [detector] name, nn; hybrid: classic and nn fused)")
     p.add_argument("--duration-s", type=float, metavar="S",
                    help="stop after this much audio time in seconds (default: the scene's length with "
                         "--simulate, forever on a sound card)")

@@ -2,8 +2,9 @@
 
 Every detector follows the :class:`Detector` protocol: ``process(frames) -> Scores`` is streaming (state carries
 across calls, so any split of the frames gives the same scores) and ``reset()`` forgets the history.
-:func:`make_detector` builds one by name: ``"classic"`` (:class:`uspd.detector.classic.ClassicDetector`) or ``"nn"``
-(:class:`uspd.detector.neural.NeuralDetector`, imported lazily so the classic path never loads onnxruntime).
+:func:`make_detector` builds one by name: ``"classic"`` (:class:`uspd.detector.classic.ClassicDetector`), ``"nn"``
+(:class:`uspd.detector.neural.NeuralDetector`, imported lazily so the classic path never loads onnxruntime) or
+``"hybrid"`` (:class:`uspd.detector.hybrid.HybridDetector`: both on the same frames, scores fused per hop).
 
 Config example::
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from uspd.errors import ConfigError
 
-DETECTOR_NAMES = ("classic", "nn")
+DETECTOR_NAMES = ("classic", "nn", "hybrid")
 
 
 @dataclass
@@ -126,18 +127,38 @@ class ClassicConfig:
 
 
 @dataclass
+class HybridConfig:
+    """The ``[detector.hybrid]`` table: score = sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(classic)
+    + score_logit_offset), each detector's score clipped to [1e-6, 1 - 1e-6] first; ``major`` is the neural one's.
+    Defaults chosen on tuning seeds 1021 and 1022 (README); the offset puts the tuned operating point on the shared
+    ``[presence]`` thresholds."""
+
+    nn_weight: float = 0.7
+    score_logit_offset: float = 0.0
+
+    def validate(self, where: str = "[detector.hybrid]") -> None:
+        if not (0.0 <= self.nn_weight <= 1.0):
+            raise ConfigError(f"{where}.nn_weight: must be in [0, 1], got {self.nn_weight}")
+        if not math.isfinite(self.score_logit_offset):
+            raise ConfigError(f"{where}.score_logit_offset: must be finite, got {self.score_logit_offset}")
+
+
+@dataclass
 class DetectorConfig:
-    """The ``[detector]`` section. name: "nn" (default: the shipped neural model) or "classic" (the hand-tuned
-    baseline). model: ONNX file for "nn" ("" = the shipped model). classic: the ``[detector.classic]`` table."""
+    """The ``[detector]`` section. name: "nn" (default: the shipped neural model), "classic" (the hand-tuned
+    baseline) or "hybrid" (both, fused per hop). model: ONNX file for "nn" and "hybrid" ("" = the shipped model).
+    classic / hybrid: the ``[detector.classic]`` / ``[detector.hybrid]`` tables."""
 
     name: str = "nn"
     model: str = ""
     classic: ClassicConfig = field(default_factory=ClassicConfig)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
 
     def validate(self, where: str = "[detector]") -> None:
         if self.name not in DETECTOR_NAMES:
             raise ConfigError(f"{where}.name: must be one of {', '.join(DETECTOR_NAMES)}, got {self.name!r}")
         self.classic.validate(where[:-1] + ".classic]" if where.endswith("]") else f"{where}.classic")
+        self.hybrid.validate(where[:-1] + ".hybrid]" if where.endswith("]") else f"{where}.hybrid")
 
 
 def make_detector(name_or_config: str | DetectorConfig | None = None, config: DetectorConfig | None = None,
@@ -157,7 +178,11 @@ def make_detector(name_or_config: str | DetectorConfig | None = None, config: De
         from uspd.detector.neural import NeuralDetector
 
         return NeuralDetector(model_path=config.model or None, **kwargs)
+    if name == "hybrid":
+        from uspd.detector.hybrid import HybridDetector
+
+        return HybridDetector(config, **kwargs)
     raise ConfigError(f"unknown detector {name!r} (use one of {', '.join(DETECTOR_NAMES)})")
 
 
-__all__ = ["Scores", "Detector", "ClassicConfig", "DetectorConfig", "make_detector", "DETECTOR_NAMES"]
+__all__ = ["Scores", "Detector", "ClassicConfig", "HybridConfig", "DetectorConfig", "make_detector", "DETECTOR_NAMES"]

@@ -83,9 +83,10 @@ def _fa_at(e: dict) -> str:
 
 
 def fa_ratios(results: dict[str, dict]) -> list[dict[str, Any]]:
-    """Per major-recall level of ``fa_at_recall``: each detector's lowest FA/h and, with two detectors, the ratio
-    first / second (None when either is unreachable or both are 0); when the second raised no alarm at all,
-    ``ratio_at_least`` bounds it as if it had raised one."""
+    """Per major-recall level of ``fa_at_recall``: each detector's lowest FA/h and, for every detector after the
+    first, ``ratios[name]`` = {"ratio": first / it (None when either is unreachable or both are 0),
+    "ratio_at_least": a bound as if it had raised one alarm, when it raised none}; ``ratio`` / ``ratio_at_least``
+    repeat the second detector's (the issue's "classic / nn")."""
     names = list(results)
     levels = [e["major_recall_level"] for e in results[names[0]].get("fa_at_recall") or []] if names else []
     out = []
@@ -94,40 +95,41 @@ def fa_ratios(results: dict[str, dict]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"major_recall_level": level,
                                "fa_per_h": {n: e.get("fa_per_h") if e.get("reachable") else None
                                             for n, e in es.items()},
-                               "ratio": None, "ratio_at_least": None}
-        if len(names) == 2:
-            a, b = (row["fa_per_h"][n] for n in names)
+                               "ratio": None, "ratio_at_least": None, "ratios": {}}
+        a = row["fa_per_h"][names[0]]
+        for n in names[1:]:
+            b, r = row["fa_per_h"][n], {"ratio": None, "ratio_at_least": None}
             if a is not None and b is not None and b > 0:
-                row["ratio"] = a / b
-            elif a is not None and b == 0 and a > 0 and es[names[1]].get("negative_h"):
-                row["ratio_at_least"] = a * es[names[1]]["negative_h"]
+                r["ratio"] = a / b
+            elif a is not None and b == 0 and a > 0 and es[n].get("negative_h"):
+                r["ratio_at_least"] = a * es[n]["negative_h"]
+            row["ratios"][n] = r
+        if len(names) >= 2:
+            row.update(row["ratios"][names[1]])
         out.append(row)
     return out
 
 
-def _ratio_cell(row: dict[str, Any], second: str) -> str:
-    if row["ratio"] is not None:
-        return f"{row['ratio']:.1f}x"
-    if row["ratio_at_least"] is not None:
-        return f">= {row['ratio_at_least']:.1f}x ({second}: 0 alarms)"
+def _ratio_cell(ratio: dict[str, Any], second: str) -> str:
+    if ratio["ratio"] is not None:
+        return f"{ratio['ratio']:.1f}x"
+    if ratio["ratio_at_least"] is not None:
+        return f">= {ratio['ratio_at_least']:.1f}x ({second}: 0 alarms)"
     return "-"
 
 
 def format_fa_ratios(results: dict[str, dict]) -> str:
-    """The 10x check: lowest FA/h of each detector at equal major recall, and their ratio (two detectors)."""
+    """The 10x check: lowest FA/h of each detector at equal major recall, and the first one's over each other's."""
     ratios = fa_ratios(results)
     if not ratios:
         return ""
     names = list(results)
-    head = ["major recall", *(f"{n} FA/h" for n in names)]
-    if len(names) == 2:
-        head.append(f"ratio {names[0]}/{names[1]}")
+    head = ["major recall", *(f"{n} FA/h" for n in names), *(f"ratio {names[0]}/{n}" for n in names[1:])]
     table = [head]
     for row in ratios:
         cells = [f">= {_pct(row['major_recall_level'])}",
-                 *("unreachable" if row["fa_per_h"][n] is None else _num(row["fa_per_h"][n]) for n in names)]
-        if len(names) == 2:
-            cells.append(_ratio_cell(row, names[1]))
+                 *("unreachable" if row["fa_per_h"][n] is None else _num(row["fa_per_h"][n]) for n in names),
+                 *(_ratio_cell(row["ratios"][n], n) for n in names[1:])]
         table.append(cells)
     return _layout(table, "false alarms at equal major recall (lowest FA/h over threshold x debounce)")
 

@@ -1,0 +1,116 @@
+"""Choose the hybrid detector's weight and operating point on tuning sets (never on evaluation seeds).
+
+Runs the classic and the neural detector through the streaming pipeline over every labelled recording of the given
+tuning sets (``uspd dataset eval --seed 1000-1999``), fuses their per-hop scores as the hybrid detector does
+(:func:`uspd.detector.hybrid.fuse_scores`: the weighted mean of their logits) and re-runs the presence tracker at
+each strict threshold (the sensitive one follows at the ``[presence]`` logit gap, as ``uspd evaluate``'s sweep).
+Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) and from 30 s after each recording's
+start, for the neural detector alone, the classic one alone and every weight; then the rule's choice: among the
+(weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
+major recall (ties: late-walk recall, then the higher threshold), and the ``[detector.hybrid]`` table that puts that
+point on the shared thresholds.
+
+    python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[str, list]:
+    """{"classic": [ClipResult], "nn": [...]} over every recording of ``dirs`` (tuning seeds only)."""
+    from uspd.evaluate.runner import check_seeds, find_recordings, run_all
+
+    if cache is not None and cache.exists():
+        return pickle.loads(cache.read_bytes())
+    wavs = [w for d in dirs for w in find_recordings(d)]
+    roles = check_seeds(wavs)
+    if set(roles) != {"tune"}:
+        raise SystemExit(f"error: tuning sets only (seeds 1000-1999), got {roles}")
+    clips = run_all(wavs, ["classic", "nn"], workers=workers)
+    if cache is not None:
+        cache.write_bytes(pickle.dumps(clips))
+    return clips
+
+
+def fused_clips(clips: dict[str, list], nn_weight: float) -> list:
+    """The nn clips with their score replaced by the hybrid's fused score (major stays the nn's)."""
+    from uspd.detector.hybrid import fuse_scores
+
+    out = []
+    for c, n in zip(clips["classic"], clips["nn"]):
+        if c.name != n.name or len(c.score) != len(n.score):
+            raise SystemExit(f"error: {n.name}: the two detectors' hops differ")
+        out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, nn_weight)))
+    return out
+
+
+def point(clips: list, presence, threshold: float) -> dict[str, float]:
+    """FA/h, major recall, its late-walk and settled parts at strict ``threshold`` (sensitive follows)."""
+    from uspd.evaluate.metrics import MetricsConfig, false_alarm_metrics, major_metrics
+    from uspd.evaluate.runner import rescore, with_threshold
+
+    mcfg = MetricsConfig()
+    cfg = with_threshold(presence, threshold)
+    rs = [rescore(c, cfg) for c in clips]
+    fa, mm = false_alarm_metrics(rs, mcfg), major_metrics(rs, mcfg)
+    late = (mm.get("by_set_kind") or {}).get("late_walk") or {}
+    return {"threshold": threshold, "fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"],
+            "major": mm["recall"],
+            "late_walk": late.get("recall"), "settled": mm["settled"]["recall"]}
+
+
+def _fmt(p: dict) -> str:
+    pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
+    return f"{p['fa_per_h']:5.2f} {pct(p['major'])} {pct(p['late_walk'])} {pct(p['settled'])}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
+    ap.add_argument("--weights", default="0.5,0.6,0.7,0.8", help="nn weights to try (0..1) (default: %(default)s)")
+    ap.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9",
+                    help="strict thresholds to try (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
+    ap.add_argument("--cache", type=Path, default=None, help="keep the per-hop scores here (pickle) and reuse them")
+    args = ap.parse_args()
+    from uspd.config import load_config
+
+    weights = [float(w) for w in args.weights.split(",")]
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    presence = load_config(None).presence
+    clips = detector_clips(args.dirs, args.workers, args.cache)
+    audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
+    print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
+    print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %")
+    print(f"{'detector':12s} " + " | ".join(f"{t:^26.2f}" for t in thresholds))
+    rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
+                                   "classic": [point(clips["classic"], presence, t) for t in thresholds]}
+    for w in weights:
+        rows[f"hybrid w={w:g}"] = [point(fused_clips(clips, w), presence, t) for t in thresholds]
+    for name, pts in rows.items():
+        print(f"{name:12s} " + " | ".join(_fmt(p) for p in pts), flush=True)
+    ref = point(clips["nn"], presence, presence.threshold)
+    print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
+    ok = [(w, p) for w in weights for p in rows[f"hybrid w={w:g}"] if p["fa_per_h"] <= ref["fa_per_h"] + 1e-9]
+    if not ok:
+        print(f"no hybrid point raises at most the nn's {ref['fa_per_h']:.2f} FA/h")
+        return 0
+    w, best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
+    logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
+    offset = logit(presence.threshold) - logit(best["threshold"])
+    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}")
+    print(f"chosen: w = {w:g} at {best['threshold']:g}: {_fmt(best)}")
+    print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The hybrid detector: the classic and the neural detector on the same Doppler frames, their scores fused per hop.
+
+The two fail differently. The neural model rejects confusers (fans, pets, music) far better, but beside a confuser
+that has run for a while it misses many walk-ins; the classic detector's per-bin noise floor finds those and raises
+more false alarms on confusers alone. Averaging their logits,
+
+    score = sigmoid(w * logit(nn) + (1 - w) * logit(classic) + offset)      (w = ``nn_weight``)
+
+needs both to lean the same way for a confident score: one detector's burst on its own is damped by the other.
+``major`` is the neural detector's (it separates walking from a seated reach; the classic one's Doppler extent does
+less well). Both run hop by hop with their own carried state, so any chunking gives the same scores.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from uspd.detector.base import DetectorConfig, Scores
+from uspd.detector.classic import ClassicDetector
+
+#: Scores are clipped to [EPS, 1 - EPS] before the logit (the classic detector gives exact 0 while warming up).
+EPS = 1e-6
+
+
+def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, offset: float = 0.0) -> np.ndarray:
+    """sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(classic) + offset), (F,) float32."""
+    def logit(p):
+        q = np.clip(np.asarray(p, np.float64), EPS, 1.0 - EPS)
+        return np.log(q / (1.0 - q))
+
+    z = nn_weight * logit(nn_score) + (1.0 - nn_weight) * logit(classic_score) + offset
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+class HybridDetector:
+    """Detector protocol over :class:`ClassicDetector` and :class:`~uspd.detector.neural.NeuralDetector` (see the
+    module doc). config: :class:`DetectorConfig` (``classic``, ``model`` and ``hybrid`` are used)."""
+
+    def __init__(self, config: DetectorConfig | None = None, carriers_hz=None):
+        from uspd.detector.neural import NeuralDetector
+
+        self.config = config if config is not None else DetectorConfig()
+        self.config.hybrid.validate()
+        self.classic = ClassicDetector(self.config.classic, carriers_hz=carriers_hz)
+        self.nn = NeuralDetector(model_path=self.config.model or None, carriers_hz=carriers_hz)
+
+    def reset(self) -> None:
+        self.classic.reset()
+        self.nn.reset()
+
+    def process(self, frames) -> Scores:
+        """frames (F hops) -> Scores (F,): the fused score and the neural ``major``."""
+        c, n = self.classic.process(frames), self.nn.process(frames)
+        h = self.config.hybrid
+        return Scores(score=fuse_scores(n.score, c.score, h.nn_weight, h.score_logit_offset), major=n.major)
