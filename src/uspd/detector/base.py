@@ -134,7 +134,7 @@ class HybridConfig:
     ``[presence]`` thresholds."""
 
     nn_weight: float = 0.7
-    score_logit_offset: float = 0.0
+    score_logit_offset: float = 0.4055  # logit(0.6) - logit(0.5): the tuned threshold 0.5 lands on [presence] 0.6
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
