@@ -529,7 +529,7 @@ def test_evaluate_end_to_end_on_simulated_set(sim_set, tmp_path, capsys):
     assert "major recall" in text and "real-time factor" in text
     res = json.loads(out.read_text())
     assert res["recordings"] == 5 and res["seed_roles"] == {"eval": 5}
-    c = res["detectors"]["nn"]  # the default detector
+    c = res["detectors"]["hybrid"]  # the default detector
     labels = [read_labels(w) for w in sim_set.rglob("*_0000.wav")]
     assert c["major"]["n"] == sum(len(lab.of_kind("major")) for lab in labels) > 0
     assert c["minor"]["n"] == sum(len(lab.of_kind("minor")) for lab in labels)

@@ -92,7 +92,7 @@ def test_detector_instance_name_or_config_default():
     assert any(e.type == "presence_on" for d in out for e in d.events)
     alt = Pipeline(sidecar(), cfg, "classic")
     assert alt.detector_name == "classic" and alt.config is cfg and alt.detector is not det
-    assert Pipeline(sidecar(), None, None).detector_name == "nn"  # the default detector
+    assert Pipeline(sidecar(), None, None).detector_name == "hybrid"  # the default detector
     with pytest.raises(TypeError, match="config"):
         Pipeline(sidecar(), "classic", cfg)  # the old swapped order is gone
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from uspd.config import Config, load_config
-from uspd.detector.base import Detector, make_detector
+from uspd.detector.base import Detector, DetectorConfig, make_detector
 from uspd.errors import ConfigError
 from uspd.features.frontend import DopplerFrontEnd, FrontEndConfig
 from uspd.presence.tracker import Decision, PresenceConfig, PresenceTracker
@@ -30,7 +30,7 @@ class Pipeline:
     """Front end -> detector -> presence tracker for one recording geometry (a sidecar).
 
     ``Pipeline(sidecar, config=None, detector=None)``: config is a :class:`uspd.config.Config` (None = defaults);
-    detector is a name ("classic"/"nn"), a :class:`Detector` instance, or None for ``config.detector.name``.
+    detector is a name ("classic"/"nn"/"hybrid"), a :class:`Detector` instance, or None for ``config.detector.name``.
     ``.process(chunk (n, n_mics)) -> list[Decision]``,
     one per completed hop; ``.flush()``; ``.reset()``. ``frontend``, ``detector``, ``tracker`` are public (the live
     service drives them through the tone duty cycle).
@@ -46,7 +46,7 @@ class Pipeline:
         self.frontend = DopplerFrontEnd(sidecar.sample_rate, sidecar.carrier_hz, sidecar.n_mics, fe_cfg)
         det_cfg = self.config.detector
         if detector is None or isinstance(detector, str):
-            name = detector or (det_cfg.name if det_cfg is not None else "nn")
+            name = detector or (det_cfg if det_cfg is not None else DetectorConfig()).name
             self.detector = make_detector(name, det_cfg)
             self.detector_name = name
         else:

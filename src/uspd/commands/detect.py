@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT.jsonl", default="-",
                    help="JSON-lines output file, or - for standard output")
     p.add_argument("--detector", choices=DETECTOR_NAMES, default=None,
-                   help="detector (default: [detector] name from --config, else nn; hybrid: classic and nn fused)")
+                   help="detector (default: [detector] name from --config, else hybrid: classic and nn fused)")
     p.add_argument("--config", metavar="FILE", default=None, help="TOML config file (default: built-in defaults)")
     p.add_argument("--chunk-s", type=float, default=1.0,
                    help="audio read and processed per step (s); any value gives the same decisions")

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "accuracy and the real-time factor. Definitions: uspd/evaluate/metrics.py.",
         formatter_class=HelpFormatter)
     p.add_argument("dir", metavar="DIR", type=Path, help="folder of labelled recordings (e.g. from `uspd dataset eval`)")
-    p.add_argument("--detector", choices=(*DETECTORS, *DETECTOR_GROUPS), default="nn",
+    p.add_argument("--detector", choices=(*DETECTORS, *DETECTOR_GROUPS), default="hybrid",
                    help="detector to evaluate; 'both' puts classic and nn side by side, 'all' adds hybrid (the two "
                         "fused per hop)")
     p.add_argument("--config", metavar="FILE", default=None, help="uspd TOML config ([presence], [detector], ...)")

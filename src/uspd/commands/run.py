@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override one config value (TOML syntax, repeatable), e.g. --set presence.vacancy_timeout_s=20 "
                         "--set emission.duty_cycle=false")
     p.add_argument("--detector", choices=DETECTOR_NAMES,
-                   help="detector (default: the config's [detector] name, nn; hybrid: classic and nn fused)")
+                   help="detector (default: the config's [detector] name, hybrid: classic and nn fused)")
     p.add_argument("--duration-s", type=float, metavar="S",
                    help="stop after this much audio time in seconds (default: the scene's length with "
                         "--simulate, forever on a sound card)")

@@ -9,7 +9,7 @@ across calls, so any split of the frames gives the same scores) and ``reset()`` 
 Config example::
 
     [detector]
-    name = "classic"            # default "nn"
+    name = "classic"            # default "hybrid"
     [detector.classic]
     z_mid = 6.0
 """
@@ -145,11 +145,11 @@ class HybridConfig:
 
 @dataclass
 class DetectorConfig:
-    """The ``[detector]`` section. name: "nn" (default: the shipped neural model), "classic" (the hand-tuned
-    baseline) or "hybrid" (both, fused per hop). model: ONNX file for "nn" and "hybrid" ("" = the shipped model).
+    """The ``[detector]`` section. name: "hybrid" (default: the classic detector and the shipped neural model,
+    fused per hop), "nn" (the neural model alone) or "classic" (the hand-tuned baseline alone). model: ONNX file for "nn" and "hybrid" ("" = the shipped model).
     classic / hybrid: the ``[detector.classic]`` / ``[detector.hybrid]`` tables."""
 
-    name: str = "nn"
+    name: str = "hybrid"
     model: str = ""
     classic: ClassicConfig = field(default_factory=ClassicConfig)
     hybrid: HybridConfig = field(default_factory=HybridConfig)
