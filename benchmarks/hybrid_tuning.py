@@ -26,6 +26,7 @@ import numpy as np
 
 def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[str, list]:
     """{"classic": [ClipResult], "nn": [...]} over every recording of ``dirs`` (tuning seeds only)."""
+    from uspd.errors import UspdError
     from uspd.evaluate.runner import check_seeds, find_recordings, run_all
 
     if cache is not None and cache.exists():
@@ -33,7 +34,7 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[s
     wavs = [w for d in dirs for w in find_recordings(d)]
     roles = check_seeds(wavs)
     if set(roles) != {"tune"}:
-        raise SystemExit(f"error: tuning sets only (seeds 1000-1999), got {roles}")
+        raise UspdError(f"tuning sets only (seeds 1000-1999), got {roles}")
     clips = run_all(wavs, ["classic", "nn"], workers=workers)
     if cache is not None:
         cache.write_bytes(pickle.dumps(clips))
@@ -43,11 +44,12 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[s
 def fused_clips(clips: dict[str, list], nn_weight: float) -> list:
     """The nn clips with their score replaced by the hybrid's fused score (major stays the nn's)."""
     from uspd.detector.hybrid import fuse_scores
+    from uspd.errors import UspdError
 
     out = []
     for c, n in zip(clips["classic"], clips["nn"]):
         if c.name != n.name or len(c.score) != len(n.score):
-            raise SystemExit(f"error: {n.name}: the two detectors' hops differ")
+            raise UspdError(f"{n.name}: the two detectors' hops differ")
         out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, nn_weight)))
     return out
 
@@ -113,4 +115,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from uspd.errors import UspdError
+
+    try:
+        sys.exit(main())
+    except UspdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
