@@ -16,7 +16,7 @@ The recording is made with the room simulator when it is installed (``--source s
 ``--source synthetic``) with a synthetic scene (carrier, static clutter, a walker every minute, noise), and cached
 in ``--work-dir``. All children run with OMP/OPENBLAS/MKL_NUM_THREADS=1.
 
-    python benchmarks/detect_speed.py [--minutes 10] [--detector classic nn] [--work-dir /tmp/uspd-bench]
+    python benchmarks/detect_speed.py [--minutes 10] [--detector classic nn hybrid] [--work-dir /tmp/uspd-bench]
 """
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ def fmt_ok(ok: bool) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the test recording (min)")
-    ap.add_argument("--detector", nargs="+", default=["classic", "nn"], choices=["classic", "nn", "hybrid"],
+    ap.add_argument("--detector", nargs="+", default=["classic", "nn", "hybrid"], choices=["classic", "nn", "hybrid"],
                     help="detectors to measure (one column each)")
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/uspd-bench"), help="where the recording is cached")
     ap.add_argument("--source", choices=["auto", "sim", "synthetic"], default="auto",
