@@ -185,7 +185,8 @@ def fmt_ok(ok: bool) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the test recording (min)")
-    ap.add_argument("--detector", nargs="+", default=["classic", "nn", "hybrid"], choices=["classic", "nn", "hybrid"],
+    ap.add_argument("--detector", nargs="+", default=["classic", "nn", "hybrid"],
+                    choices=["classic", "nn", "hybrid"],
                     help="detectors to measure (one column each)")
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/uspd-bench"), help="where the recording is cached")
     ap.add_argument("--source", choices=["auto", "sim", "synthetic"], default="auto",

@@ -146,7 +146,8 @@ class HybridConfig:
 @dataclass
 class DetectorConfig:
     """The ``[detector]`` section. name: "hybrid" (default: the classic detector and the shipped neural model,
-    fused per hop), "nn" (the neural model alone) or "classic" (the hand-tuned baseline alone). model: ONNX file for "nn" and "hybrid" ("" = the shipped model).
+    fused per hop), "nn" (the neural model alone) or "classic" (the hand-tuned baseline alone). model: ONNX file
+    for "nn" and "hybrid" ("" = the shipped model).
     classic / hybrid: the ``[detector.classic]`` / ``[detector.hybrid]`` tables."""
 
     name: str = "hybrid"
