@@ -7,8 +7,8 @@ more false alarms on confusers alone. Averaging their logits,
     score = sigmoid(w * logit(nn) + (1 - w) * logit(classic) + offset)      (w = ``nn_weight``)
 
 needs both to lean the same way for a confident score: one detector's burst on its own is damped by the other.
-``major`` is the neural detector's (it separates walking from a seated reach; the classic one's Doppler extent does
-less well). Both run hop by hop with their own carried state, so any chunking gives the same scores.
+``major`` is the neural detector's. Both run hop by hop with their own carried state, so any chunking gives the same
+scores. README: how the weight was chosen (tuning seeds) and what it changed on a fresh evaluation seed.
 """
 from __future__ import annotations
 
