@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import pickle
 import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[str, list]:
@@ -84,6 +81,7 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=None, help="keep the per-hop scores here (pickle) and reuse them")
     args = ap.parse_args()
     from uspd.config import load_config
+    from uspd.detector.neural import calibration_offset
 
     weights = [float(w) for w in args.weights.split(",")]
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -106,8 +104,7 @@ def main() -> int:
         print(f"no hybrid point raises at most the nn's {ref['fa_per_h']:.2f} FA/h")
         return 0
     w, best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
-    logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
-    offset = logit(presence.threshold) - logit(best["threshold"])
+    offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}")
     print(f"chosen: w = {w:g} at {best['threshold']:g}: {_fmt(best)}")
     print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from uspd.detector.base import DetectorConfig, Scores
 from uspd.detector.classic import ClassicDetector
+from uspd.detector.neural import NeuralDetector, _logits, _sigmoid32  # neural.py loads onnxruntime only in use
 
 #: Scores are clipped to [EPS, 1 - EPS] before the logit (the classic detector gives exact 0 while warming up).
 EPS = 1e-6
@@ -23,12 +24,7 @@ EPS = 1e-6
 
 def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, offset: float = 0.0) -> np.ndarray:
     """sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(classic) + offset), (F,) float32."""
-    def logit(p):
-        q = np.clip(np.asarray(p, np.float64), EPS, 1.0 - EPS)
-        return np.log(q / (1.0 - q))
-
-    z = nn_weight * logit(nn_score) + (1.0 - nn_weight) * logit(classic_score) + offset
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return _sigmoid32(nn_weight * _logits(nn_score, EPS) + (1.0 - nn_weight) * _logits(classic_score, EPS) + offset)
 
 
 class HybridDetector:
@@ -36,8 +32,6 @@ class HybridDetector:
     module doc). config: :class:`DetectorConfig` (``classic``, ``model`` and ``hybrid`` are used)."""
 
     def __init__(self, config: DetectorConfig | None = None, carriers_hz=None):
-        from uspd.detector.neural import NeuralDetector
-
         self.config = config if config is not None else DetectorConfig()
         self.config.hybrid.validate()
         self.classic = ClassicDetector(self.config.classic, carriers_hz=carriers_hz)

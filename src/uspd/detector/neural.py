@@ -187,7 +187,7 @@ class FeatureStream:
         spec = self.spec
         if not (spec.background or spec.spread):
             return x
-        if self._n and (self._bg if self._bg is not None else self._mean).shape != x.shape[1:]:
+        if any(state is not None and state.shape != x.shape[1:] for state in (self._bg, self._mean)):
             self.reset()
         up = self.hop_s / spec.background_up_s
         down = self.hop_s / spec.background_down_s
@@ -241,9 +241,9 @@ def frames_carriers_hz(frames, fallback) -> np.ndarray:
     return np.atleast_1d(np.asarray(c, dtype=np.float64))
 
 
-def _logits(p) -> np.ndarray:
-    """logit(p) in float64, p clipped to [1e-7, 1 - 1e-7]."""
-    q = np.clip(np.asarray(p, np.float64), 1e-7, 1.0 - 1e-7)
+def _logits(p, eps: float = 1e-7) -> np.ndarray:
+    """logit(p) in float64, p clipped to [eps, 1 - eps]."""
+    q = np.clip(np.asarray(p, np.float64), eps, 1.0 - eps)
     return np.log(q / (1.0 - q))
 
 
