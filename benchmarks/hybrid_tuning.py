@@ -11,6 +11,11 @@ major recall (ties: late-walk recall, then the higher threshold), and the ``[det
 point on the shared thresholds.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
+        [--config C.toml] [--max-fa-per-h X]
+
+``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
+neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
+(to compare a variant against the shipped model's budget).
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ import sys
 from pathlib import Path
 
 
-def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[str, list]:
+def detector_clips(dirs: list[Path], workers: int, cache: Path | None, config_path: str | None = None
+                   ) -> dict[str, list]:
     """{"classic": [ClipResult], "nn": [...]} over every recording of ``dirs`` (tuning seeds only)."""
     from uspd.errors import UspdError
     from uspd.evaluate.runner import check_seeds, find_recordings, run_all
@@ -32,7 +38,7 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None) -> dict[s
     roles = check_seeds(wavs)
     if set(roles) != {"tune"}:
         raise UspdError(f"tuning sets only (seeds 1000-1999), got {roles}")
-    clips = run_all(wavs, ["classic", "nn"], workers=workers)
+    clips = run_all(wavs, ["classic", "nn"], config_path=config_path, workers=workers)
     if cache is not None:
         cache.write_bytes(pickle.dumps(clips))
     return clips
@@ -78,15 +84,20 @@ def main() -> int:
     ap.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9",
                     help="strict thresholds to try (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
-    ap.add_argument("--cache", type=Path, default=None, help="keep the per-hop scores here (pickle) and reuse them")
+    ap.add_argument("--cache", type=Path, default=None, help="keep the per-hop scores here (pickle) and reuse them (one cache per --config)")
+    ap.add_argument("--config", default=None, help="uspd config (TOML) to run the detectors with (default: built-in)")
+    ap.add_argument("--max-fa-per-h", type=float, default=None,
+                    help="false-alarm budget of the rule, per hour (default: the nn's at its [presence] threshold)")
     args = ap.parse_args()
+    if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
+        ap.error("--max-fa-per-h must be a finite number >= 0")
     from uspd.config import load_config
     from uspd.detector.neural import calibration_offset
 
     weights = [float(w) for w in args.weights.split(",")]
     thresholds = [float(t) for t in args.thresholds.split(",")]
-    presence = load_config(None).presence
-    clips = detector_clips(args.dirs, args.workers, args.cache)
+    presence = load_config(args.config).presence
+    clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %")
@@ -99,13 +110,14 @@ def main() -> int:
         print(f"{name:12s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)
     print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
-    ok = [(w, p) for w in weights for p in rows[f"hybrid w={w:g}"] if p["fa_per_h"] <= ref["fa_per_h"] + 1e-9]
+    budget = ref["fa_per_h"] if args.max_fa_per_h is None else args.max_fa_per_h
+    ok = [(w, p) for w in weights for p in rows[f"hybrid w={w:g}"] if p["fa_per_h"] <= budget + 1e-9]
     if not ok:
-        print(f"no hybrid point raises at most the nn's {ref['fa_per_h']:.2f} FA/h")
+        print(f"no hybrid point raises at most {budget:.2f} FA/h")
         return 0
     w, best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
-    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}")
+    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
     print(f"chosen: w = {w:g} at {best['threshold']:g}: {_fmt(best)}")
     print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}")
     return 0
