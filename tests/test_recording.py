@@ -88,6 +88,23 @@ def test_sample_formats_round_trip(tmp_path, fmt, tol):
     assert len(np.concatenate(list(r.reference_chunks(777)))) == r.n_frames
 
 
+def test_int16_samples_are_libsndfiles_float_values_at_any_chunking(tmp_path):
+    """16-bit PCM is scaled by uspd itself (faster): every value, the extremes included, must equal libsndfile's own
+    float conversion, and chunk boundaries must not matter."""
+    rng = np.random.default_rng(5)
+    raw = rng.integers(-32768, 32768, size=(5003, 3), dtype=np.int16)
+    raw[:4, 0] = [-32768, 32767, 0, -1]
+    sf.write(str(tmp_path / "r.wav"), raw, FS, subtype="PCM_16")
+    write_json(tmp_path / "r.json", minimal_sidecar("r", None, carrier_hz=[40000.0], mic_positions_m=ring(3)))
+    expected = sf.read(str(tmp_path / "r.wav"), dtype="float32", always_2d=True)[0]
+    assert expected[0, 0] == -1.0 and expected[1, 0] == np.float32(32767 / 32768)
+    r = RecordingReader(tmp_path / "r.wav")
+    for chunk in (1, 777, 5003, 10 ** 6):
+        blocks = list(r.chunks(chunk))
+        assert all(b.dtype == np.float32 and b.shape[1] == 3 for b in blocks)
+        np.testing.assert_array_equal(np.concatenate(blocks), expected)
+
+
 def test_extensible_wav_int24_four_channels(tmp_path):
     """WAVE_FORMAT_EXTENSIBLE, as many recorders write for >2 channels or 24 bit."""
     x = 0.4 * np.stack([tones(FS, 4800, [38000.0 + 100 * k], [1.0]) for k in range(4)], axis=1)

@@ -24,6 +24,9 @@ _BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE"
 ACCEPTED_SUBTYPES = set(_BYTES_PER_SAMPLE)
 #: Subtypes that can hold NaN/Inf (integer PCM cannot, so it is not scanned).
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+#: 16-bit PCM is read as int16 and scaled here (x / 32768, as libsndfile's float conversion: the same float32 values),
+#: straight into channel-major memory: about 3x less time than libsndfile's conversion plus the front end's transpose.
+_PCM16_SCALE = np.float32(1.0 / 32768.0)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -169,7 +172,11 @@ class RecordingReader:
             while pos < stop:
                 n = min(chunk_samples, stop - pos)
                 try:
-                    block = f.read(n, dtype="float32", always_2d=True)
+                    if subtype == "PCM_16":
+                        raw = f.read(n, dtype="int16", always_2d=True)
+                        block = np.multiply(np.ascontiguousarray(raw.T), _PCM16_SCALE, dtype=np.float32).T
+                    else:
+                        block = f.read(n, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError, OSError) as exc:
                     raise RecordingError(
                         f"{path}: read error at {pos / self.sample_rate:.3f} s ({_one_line(exc)})") from None
@@ -183,7 +190,8 @@ class RecordingReader:
                 yield block
 
     def chunks(self, chunk_samples: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        """Yield mic blocks of shape ``(<=chunk_samples, n_mics)``, float32 in [-1, 1] full scale."""
+        """Yield mic blocks of shape ``(<=chunk_samples, n_mics)``, float32 in [-1, 1] full scale (from 16-bit files a
+        transposed view of channel-major memory, which the front end uses without a copy)."""
         yield from self._stream(self.path, self._subtype, chunk_samples, start, stop)
 
     def reference_chunks(self, chunk_samples: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
