@@ -133,8 +133,8 @@ class HybridConfig:
     Defaults chosen on tuning seeds 1021 and 1022 (README); the offset puts the tuned operating point on the shared
     ``[presence]`` thresholds."""
 
-    nn_weight: float = 0.7
-    score_logit_offset: float = 0.4055  # logit(0.6) - logit(0.5): the tuned threshold 0.5 lands on [presence] 0.6
+    nn_weight: float = 0.5
+    score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
