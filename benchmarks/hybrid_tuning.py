@@ -11,11 +11,12 @@ major recall (ties: late-walk recall, then the higher threshold), and the ``[det
 point on the shared thresholds.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
-        [--config C.toml] [--max-fa-per-h X]
+        [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
-(to compare a variant against the shipped model's budget).
+(to compare a variant against the shipped model's budget); ``--classic-floors``: also try these
+``classic_score_floor`` values (the classic score raised to at least this before fusing; 0 = off).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None, config_pa
     return clips
 
 
-def fused_clips(clips: dict[str, list], nn_weight: float) -> list:
+def fused_clips(clips: dict[str, list], nn_weight: float, classic_floor: float = 0.0) -> list:
     """The nn clips with their score replaced by the hybrid's fused score (major stays the nn's)."""
     from uspd.detector.hybrid import fuse_scores
     from uspd.errors import UspdError
@@ -53,28 +54,29 @@ def fused_clips(clips: dict[str, list], nn_weight: float) -> list:
     for c, n in zip(clips["classic"], clips["nn"]):
         if c.name != n.name or len(c.score) != len(n.score):
             raise UspdError(f"{n.name}: the two detectors' hops differ")
-        out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, nn_weight)))
+        out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, nn_weight, 0.0, classic_floor)))
     return out
 
 
 def point(clips: list, presence, threshold: float) -> dict[str, float]:
     """FA/h, major recall, its late-walk and settled parts at strict ``threshold`` (sensitive follows)."""
-    from uspd.evaluate.metrics import MetricsConfig, false_alarm_metrics, major_metrics
+    from uspd.evaluate.metrics import MetricsConfig, false_alarm_metrics, major_metrics, minor_metrics
     from uspd.evaluate.runner import rescore, with_threshold
 
     mcfg = MetricsConfig()
     cfg = with_threshold(presence, threshold)
     rs = [rescore(c, cfg) for c in clips]
-    fa, mm = false_alarm_metrics(rs, mcfg), major_metrics(rs, mcfg)
+    fa, mm, mi = false_alarm_metrics(rs, mcfg), major_metrics(rs, mcfg), minor_metrics(rs, mcfg)
     late = (mm.get("by_set_kind") or {}).get("late_walk") or {}
     return {"threshold": threshold, "fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"],
             "major": mm["recall"],
-            "late_walk": late.get("recall"), "settled": mm["settled"]["recall"]}
+            "late_walk": late.get("recall"), "settled": mm["settled"]["recall"],
+            "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall")}
 
 
 def _fmt(p: dict) -> str:
     pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
-    return f"{p['fa_per_h']:5.2f} {pct(p['major'])} {pct(p['late_walk'])} {pct(p['settled'])}"
+    return f"{p['fa_per_h']:5.2f} {pct(p['major'])} {pct(p['late_walk'])} {pct(p['settled'])} {pct(p.get('typing'))}"
 
 
 def main() -> int:
@@ -88,7 +90,15 @@ def main() -> int:
     ap.add_argument("--config", default=None, help="uspd config (TOML) to run the detectors with (default: built-in)")
     ap.add_argument("--max-fa-per-h", type=float, default=None,
                     help="false-alarm budget of the rule, per hour (default: the nn's at its [presence] threshold)")
+    ap.add_argument("--classic-floors", default="0",
+                    help="classic_score_floor values to try, in [0, 1) (0 = off) (default: %(default)s)")
     args = ap.parse_args()
+    try:
+        floors = [float(f) for f in args.classic_floors.split(",")]
+    except ValueError:
+        ap.error("--classic-floors must be comma-separated numbers")
+    if not all(0.0 <= f < 1.0 for f in floors):
+        ap.error("--classic-floors must be in [0, 1)")
     if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
         ap.error("--max-fa-per-h must be a finite number >= 0")
     from uspd.config import load_config
@@ -100,26 +110,30 @@ def main() -> int:
     clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
-    print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %")
-    print(f"{'detector':12s} " + " | ".join(f"{t:^26.2f}" for t in thresholds))
+    print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
+    print(f"{'detector':19s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
                                    "classic": [point(clips["classic"], presence, t) for t in thresholds]}
+    names: dict[str, tuple[float, float]] = {}
     for w in weights:
-        rows[f"hybrid w={w:g}"] = [point(fused_clips(clips, w), presence, t) for t in thresholds]
+        for f in floors:
+            name = f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
+            names[name] = (w, f)
+            rows[name] = [point(fused_clips(clips, w, f), presence, t) for t in thresholds]
     for name, pts in rows.items():
-        print(f"{name:12s} " + " | ".join(_fmt(p) for p in pts), flush=True)
+        print(f"{name:19s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)
     print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
     budget = ref["fa_per_h"] if args.max_fa_per_h is None else args.max_fa_per_h
-    ok = [(w, p) for w in weights for p in rows[f"hybrid w={w:g}"] if p["fa_per_h"] <= budget + 1e-9]
+    ok = [(names[n], p) for n in names for p in rows[n] if p["fa_per_h"] <= budget + 1e-9]
     if not ok:
         print(f"no hybrid point raises at most {budget:.2f} FA/h")
         return 0
-    w, best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
+    (w, floor), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
-    print(f"chosen: w = {w:g} at {best['threshold']:g}: {_fmt(best)}")
-    print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}")
+    print(f"chosen: w = {w:g}, classic floor {floor:g} at {best['threshold']:g}: {_fmt(best)}")
+    print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}\nclassic_score_floor = {floor:g}")
     return 0
 
 

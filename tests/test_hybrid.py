@@ -37,6 +37,18 @@ def test_fuse_scores_is_the_weighted_logit_mean():
     assert fuse_scores(nn, classic, 0.7)[0] > 0.5 > fuse_scores(nn, classic, 0.7)[1]  # the heavier one leads
 
 
+def test_classic_floor_limits_the_classic_veto_only():
+    nn = np.array([0.7, 0.7, 0.7, 0.1])
+    classic = np.array([0.0, 0.05, 0.9, 0.9])
+    floored = fuse_scores(nn, classic, 0.5, 0.0, classic_floor=0.1)
+    np.testing.assert_allclose(floored, fuse_scores(nn, np.maximum(classic, 0.1), 0.5), rtol=1e-6)
+    np.testing.assert_array_equal(fuse_scores(nn, classic, 0.5, 0.2, classic_floor=0.0), fuse_scores(nn, classic, 0.5, 0.2))
+    plain = fuse_scores(nn, classic, 0.5)
+    assert floored[0] > plain[0] and floored[1] > plain[1]  # a quiet classic detector pulls the score down less
+    np.testing.assert_array_equal(floored[2:], plain[2:])  # above the floor nothing changes
+    assert floored[0] < 0.7  # it still pulls down: the floor is 0.1, not 0.5
+
+
 def _scores(pipe: Pipeline, x: np.ndarray, chunk: int):
     rows = []
     for i in range(0, len(x), chunk):
@@ -62,5 +74,9 @@ def test_hybrid_config_is_validated():
         load_config(None, {"detector": {"hybrid": {"nn_weight": 1.5}}})
     with pytest.raises(ConfigError, match="score_logit_offset: must be finite"):
         DetectorConfig(hybrid=HybridConfig(score_logit_offset=float("nan"))).validate()
+    with pytest.raises(ConfigError, match=r"classic_score_floor: must be in \[0, 1\), got 1.0"):
+        load_config(None, {"detector": {"hybrid": {"classic_score_floor": 1.0}}})
+    with pytest.raises(ConfigError, match="classic_score_floor"):
+        load_config(None, {"detector": {"hybrid": {"classic_score_floor": -0.1}}})
     det = make_detector("hybrid")
     assert det.config.hybrid == HybridConfig()

@@ -131,16 +131,20 @@ class HybridConfig:
     """The ``[detector.hybrid]`` table: score = sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(classic)
     + score_logit_offset), each detector's score clipped to [1e-6, 1 - 1e-6] first; ``major`` is the neural one's.
     Defaults chosen on tuning seeds 1021 and 1022 (README); the offset puts the tuned operating point on the shared
-    ``[presence]`` thresholds."""
+    ``[presence]`` thresholds. ``classic_score_floor``: the classic score is raised to at least this before the
+    logit, so a quiet classic detector vetoes less (0 = off, the default; not chosen by any rule yet)."""
 
     nn_weight: float = 0.5
     score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6
+    classic_score_floor: float = 0.0
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
             raise ConfigError(f"{where}.nn_weight: must be in [0, 1], got {self.nn_weight}")
         if not math.isfinite(self.score_logit_offset):
             raise ConfigError(f"{where}.score_logit_offset: must be finite, got {self.score_logit_offset}")
+        if not (0.0 <= self.classic_score_floor < 1.0):
+            raise ConfigError(f"{where}.classic_score_floor: must be in [0, 1), got {self.classic_score_floor}")
 
 
 @dataclass

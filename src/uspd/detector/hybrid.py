@@ -22,9 +22,13 @@ from uspd.detector.neural import NeuralDetector, _logits, _sigmoid32  # neural.p
 EPS = 1e-6
 
 
-def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, offset: float = 0.0) -> np.ndarray:
-    """sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(classic) + offset), (F,) float32."""
-    return _sigmoid32(nn_weight * _logits(nn_score, EPS) + (1.0 - nn_weight) * _logits(classic_score, EPS) + offset)
+def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, offset: float = 0.0,
+                classic_floor: float = 0.0) -> np.ndarray:
+    """sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(max(classic, classic_floor)) + offset), (F,) float32.
+    ``classic_floor`` > 0 limits how far a quiet classic detector pulls the score down (it can add evidence but veto
+    less); 0 = off."""
+    classic = np.maximum(classic_score, classic_floor) if classic_floor > 0 else classic_score
+    return _sigmoid32(nn_weight * _logits(nn_score, EPS) + (1.0 - nn_weight) * _logits(classic, EPS) + offset)
 
 
 class HybridDetector:
@@ -45,4 +49,5 @@ class HybridDetector:
         """frames (F hops) -> Scores (F,): the fused score and the neural ``major``."""
         c, n = self.classic.process(frames), self.nn.process(frames)
         h = self.config.hybrid
-        return Scores(score=fuse_scores(n.score, c.score, h.nn_weight, h.score_logit_offset), major=n.major)
+        return Scores(score=fuse_scores(n.score, c.score, h.nn_weight, h.score_logit_offset, h.classic_score_floor),
+                      major=n.major)
