@@ -64,7 +64,9 @@ def test_hybrid_streams_and_equals_the_fusion_of_its_two_detectors(walk_audio):
         np.testing.assert_array_equal(_scores(Pipeline(_sidecar(), cfg, "hybrid"), walk_audio, chunk), whole)
     classic = _scores(Pipeline(_sidecar(), cfg, "classic"), walk_audio, 4800)
     nn = _scores(Pipeline(_sidecar(), cfg, "nn"), walk_audio, 4800)
-    np.testing.assert_allclose(whole, fuse_scores(nn, classic, 0.6, -0.3), atol=1e-6)
+    floor = cfg.detector.hybrid.classic_score_floor  # the default floor applies too
+    assert floor > 0
+    np.testing.assert_allclose(whole, fuse_scores(nn, classic, 0.6, -0.3, floor), atol=1e-6)
     t = np.arange(1, len(whole) + 1) * 0.05
     assert np.median(whole[(t > 3.5) & (t < 5.5)]) > 0.6 > np.median(whole[t < 2.5])  # the walker stands out
 

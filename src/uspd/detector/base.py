@@ -132,11 +132,11 @@ class HybridConfig:
     + score_logit_offset), each detector's score clipped to [1e-6, 1 - 1e-6] first; ``major`` is the neural one's.
     Defaults chosen on tuning seeds 1021 and 1022 (README); the offset puts the tuned operating point on the shared
     ``[presence]`` thresholds. ``classic_score_floor``: the classic score is raised to at least this before the
-    logit, so a quiet classic detector vetoes less (0 = off, the default; not chosen by any rule yet)."""
+    logit, so a quiet classic detector vetoes less (it hardly sees typing); 0 = off."""
 
-    nn_weight: float = 0.5
+    nn_weight: float = 0.6
     score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6
-    classic_score_floor: float = 0.0
+    classic_score_floor: float = 0.05
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
