@@ -59,7 +59,8 @@ def fused_clips(clips: dict[str, list], nn_weight: float, classic_floor: float =
 
 
 def point(clips: list, presence, threshold: float) -> dict[str, float]:
-    """FA/h, major recall, its late-walk and settled parts at strict ``threshold`` (sensitive follows)."""
+    """FA/h, major recall, its late-walk and settled parts, and typing recall at strict ``threshold`` (sensitive
+    follows)."""
     from uspd.evaluate.metrics import MetricsConfig, false_alarm_metrics, major_metrics, minor_metrics
     from uspd.evaluate.runner import rescore, with_threshold
 
@@ -86,7 +87,8 @@ def main() -> int:
     ap.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9",
                     help="strict thresholds to try (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
-    ap.add_argument("--cache", type=Path, default=None, help="keep the per-hop scores here (pickle) and reuse them (one cache per --config)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="keep the per-hop scores here (pickle) and reuse them (one cache per --config)")
     ap.add_argument("--config", default=None, help="uspd config (TOML) to run the detectors with (default: built-in)")
     ap.add_argument("--max-fa-per-h", type=float, default=None,
                     help="false-alarm budget of the rule, per hour (default: the nn's at its [presence] threshold)")
