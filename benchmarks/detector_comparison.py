@@ -7,9 +7,12 @@ being the reference measured in the same run. ``--hybrid``: ``--detector all``, 
 fused per hop) checked against the same targets beside them.
 
 Usage: ``python benchmarks/detector_comparison.py [--seed 9300] [--scale 2.3] [--out /tmp/eval9300]
-[--workers 2] [--json OUT.json] [--existing] [--mics 5]``. Seeds >= 9000 only (evaluation); use a seed no model was
-selected on. ``--mics 5`` evaluates only the clips recorded with 5 mics (the held-out device family: training never
-renders 5-mic devices), through a folder of links ``OUT_mics5`` beside the set.
+[--workers 2] [--json OUT.json] [--existing] [--mics 5] [--config C.toml] [--candidate C.toml]``. Seeds >= 9000 only
+(evaluation); use a seed no model was selected on. ``--mics 5`` evaluates only the clips recorded with 5 mics (the
+held-out device family: training never renders 5-mic devices), through a folder of links ``OUT_mics5`` beside the set.
+``--config``: run the detectors with this uspd config (e.g. another model and its ``[detector.hybrid]`` table).
+``--candidate``: then evaluate the same set again with this config and print the two runs side by side (the nn and,
+with ``--hybrid``, the hybrid: the figures a rule for replacing the shipped model or defaults is written in).
 """
 from __future__ import annotations
 
@@ -47,6 +50,65 @@ def targets(res: dict, name: str = "nn") -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def _late(d: dict, key: str = "late_walk") -> float | None:
+    return ((d["major"].get("by_set_kind") or {}).get(key) or {}).get("recall")
+
+
+def _action(d: dict, action: str) -> float | None:
+    return ((d["minor"].get("by_action") or {}).get(action) or {}).get("recall")
+
+
+def _fa_at(d: dict, level: float) -> float | None:
+    hit = [p for p in d.get("fa_at_recall") or [] if abs(p["major_recall_level"] - level) < 1e-9]
+    return hit[0]["fa_per_h"] if hit and hit[0].get("reachable", True) else None
+
+
+def _recall_at(d: dict, rate: float) -> float | None:
+    hit = [p for p in d.get("matched_fa") or [] if abs(p.get("target_fa_per_h", -1.0) - rate) < 1e-9]
+    return hit[0].get("major_recall") if hit else None
+
+
+#: (label, getter of one detector's ``uspd evaluate --json`` entry, format) rows of the side-by-side table.
+SIDE_BY_SIDE = [
+    ("major recall %", lambda d: d["major"]["recall"], "pct"),
+    ("  in late_walk clips %", _late, "pct"),
+    ("  from 30 s %", lambda d: d["major"]["settled"]["recall"], "pct"),
+    ("  entries %", lambda d: d["major"]["entry"]["recall"], "pct"),
+    ("minor recall %", lambda d: d["minor"]["recall"], "pct"),
+    ("  reach / page / typing %", lambda d: tuple(_action(d, a) for a in ("reach", "page", "typing")), "pct"),
+    ("false alarms /h", lambda d: d["false_alarms"]["fa_per_h"], "rate"),
+    ("  clips without people /h", lambda d: (d["false_alarms"].get("empty_clips") or {}).get("fa_per_h"), "rate"),
+    ("  clips with any false alarm", lambda d: d["false_alarms"].get("clips_alarmed"), "int"),
+    ("FA/h at 80 / 90 % major recall", lambda d: (_fa_at(d, 0.8), _fa_at(d, 0.9)), "rate"),
+    ("major recall at 1 / 0.1 FA/h %", lambda d: (_recall_at(d, 1.0), _recall_at(d, 0.1)), "pct"),
+    ("major delay median (s)", lambda d: d["major"]["delay_s"]["median"], "rate"),
+]
+
+
+def _cell(v, kind: str) -> str:
+    if isinstance(v, tuple):
+        return " / ".join(_cell(x, kind) for x in v)
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}" if kind == "pct" else (f"{v:d}" if kind == "int" else f"{v:.2f}")
+
+
+def side_by_side(base: dict, cand: dict, names: list[str]) -> list[str]:
+    """Lines of a table: for each detector in ``names``, the SIDE_BY_SIDE rows of two ``uspd evaluate --json``
+    results of the same set (the first run's config, then the candidate's)."""
+    lines = [f"{'metric':34s} " + " ".join(f"{n + ' ' + w:>24s}" for n in names for w in ("base", "candidate"))]
+    for label, get, kind in SIDE_BY_SIDE:
+        cells = []
+        for n in names:
+            for res in (base, cand):
+                try:
+                    cells.append(_cell(get(res["detectors"][n]), kind))
+                except (KeyError, TypeError):
+                    cells.append("-")
+        lines.append(f"{label:34s} " + " ".join(f"{c:>24s}" for c in cells))
+    return lines
+
+
 def mic_subset(src: Path, n_mics: int) -> tuple[Path, int]:
     """(folder, clips): ``SRC_mics<N>`` holding links to every file of the clips in SRC recorded with n_mics mics
     (``uspd evaluate``'s recordings, their sidecars read as it reads them; sub-folders kept, manifest linked)."""
@@ -80,7 +142,14 @@ def main() -> int:
                     help="evaluate only the clips recorded with this many mics (5: the held-out device family)")
     ap.add_argument("--hybrid", action="store_true",
                     help="also evaluate the hybrid detector (classic and nn fused per hop) in the same run")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="uspd config (TOML) to run the detectors with (default: the built-in defaults)")
+    ap.add_argument("--candidate", type=Path, default=None,
+                    help="also evaluate with this config and print both runs side by side")
     args = ap.parse_args()
+    for opt, path in (("--config", args.config), ("--candidate", args.candidate)):
+        if path is not None and not path.is_file():
+            ap.error(f"{opt}: {path}: no such file")
     from uspd.cli import main as uspd
 
     out = args.out or Path(tempfile.gettempdir()) / f"eval{args.seed}"
@@ -104,16 +173,29 @@ def main() -> int:
             return 2
         out = subset
         print(f"{n} clips recorded with {args.mics} mics, linked in {out}")
-    js = args.json or out.with_name(out.name + "_comparison.json")
-    code = uspd(["-q", "evaluate", str(out), "--detector", "all" if args.hybrid else "both", "--matched-fa", "1,0.1",
-                 "--workers", str(args.workers), "--json", str(js)])
-    if code != 0:
-        return code
-    res = json.loads(js.read_text(encoding="utf-8"))
-    rows = [row for name in ("nn", "hybrid") if name in res["detectors"] for row in targets(res, name)]
-    print(f"\n{'target check':44s} {'value':26s} {'target':18s} met")
-    for name, value, target, met in rows:
-        print(f"{name:44s} {value:26s} {target:18s} {'yes' if met else 'NO'}")
+    js = args.json or out.with_name(out.name + (f"_{args.config.stem}" if args.config else "") + "_comparison.json")
+    runs = [(args.config, js)]
+    if args.candidate is not None:
+        runs.append((args.candidate, js.with_name(js.stem + f"_candidate_{args.candidate.stem}.json")))
+    results = []
+    for config, path in runs:
+        if len(runs) > 1:
+            print(f"\n=== {'candidate ' if results else ''}config: {config or 'built-in defaults'}", flush=True)
+        cmd = ["-q", "evaluate", str(out), "--detector", "all" if args.hybrid else "both", "--matched-fa", "1,0.1",
+               "--workers", str(args.workers), "--json", str(path)]
+        code = uspd(cmd + (["--config", str(config)] if config else []))
+        if code != 0:
+            return code
+        res = json.loads(path.read_text(encoding="utf-8"))
+        results.append(res)
+        rows = [row for name in ("nn", "hybrid") if name in res["detectors"] for row in targets(res, name)]
+        print(f"\n{'target check':44s} {'value':26s} {'target':18s} met")
+        for name, value, target, met in rows:
+            print(f"{name:44s} {value:26s} {target:18s} {'yes' if met else 'NO'}")
+    if len(results) == 2:
+        names = [n for n in ("nn", "hybrid") if n in results[0]["detectors"] and n in results[1]["detectors"]]
+        print(f"\nside by side on {out}: base = {args.config or 'built-in defaults'}, candidate = {args.candidate}")
+        print("\n".join(side_by_side(results[0], results[1], names)))
     return 0
 
 
