@@ -11,12 +11,14 @@ major recall (ties: late-walk recall, then the higher threshold), and the ``[det
 point on the shared thresholds.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
-        [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1]
+        [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1] [--distrust 0,120:0.1,300:0.15]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
 (to compare a variant against the shipped model's budget); ``--classic-floors``: also try these
-``classic_score_floor`` values (the classic score raised to at least this before fusing; 0 = off).
+``classic_score_floor`` values (the classic score raised to at least this before fusing; 0 = off);
+``--distrust``: also try these ``classic_distrust_s:classic_distrust_share`` pairs (the weight moves towards the
+model where the classic detector keeps firing alone; 0 = off).
 """
 from __future__ import annotations
 
@@ -45,16 +47,21 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None, config_pa
     return clips
 
 
-def fused_clips(clips: dict[str, list], nn_weight: float, classic_floor: float = 0.0) -> list:
-    """The nn clips with their score replaced by the hybrid's fused score (major stays the nn's)."""
-    from uspd.detector.hybrid import fuse_scores
+def fused_clips(clips: dict[str, list], nn_weight: float, classic_floor: float = 0.0,
+                distrust: tuple[float, float] = (0.0, 0.1)) -> list:
+    """The nn clips with their score replaced by the hybrid's fused score (major stays the nn's); ``distrust``:
+    (``classic_distrust_s``, ``classic_distrust_share``), 0 s = off."""
+    from uspd.detector.hybrid import distrust_weights, fuse_scores
     from uspd.errors import UspdError
 
     out = []
     for c, n in zip(clips["classic"], clips["nn"]):
         if c.name != n.name or len(c.score) != len(n.score):
             raise UspdError(f"{n.name}: the two detectors' hops differ")
-        out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, nn_weight, 0.0, classic_floor)))
+        weight = nn_weight
+        if distrust[0] > 0:
+            weight, _ = distrust_weights(n.score, c.score, nn_weight, distrust[0] / n.hop_s, distrust[1])
+        out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, weight, 0.0, classic_floor)))
     return out
 
 
@@ -94,7 +101,17 @@ def main() -> int:
                     help="false-alarm budget of the rule, per hour (default: the nn's at its [presence] threshold)")
     ap.add_argument("--classic-floors", default="0",
                     help="classic_score_floor values to try, in [0, 1) (0 = off) (default: %(default)s)")
+    ap.add_argument("--distrust", default="0",
+                    help="classic_distrust_s:classic_distrust_share pairs to try (s of audio >= 0, share in (0, 1]; "
+                         "0 = off) (default: %(default)s)")
     args = ap.parse_args()
+    try:
+        distrusts = [(float(d.split(":")[0]), float(d.split(":")[1]) if ":" in d else 0.1)
+                     for d in args.distrust.split(",")]
+    except ValueError:
+        ap.error("--distrust must be comma-separated S:SHARE pairs, e.g. 0,120:0.1")
+    if not all(0.0 <= d < float("inf") and 0.0 < f <= 1.0 for d, f in distrusts):
+        ap.error("--distrust: seconds must be finite and >= 0, shares in (0, 1]")
     try:
         floors = [float(f) for f in args.classic_floors.split(",")]
     except ValueError:
@@ -113,17 +130,21 @@ def main() -> int:
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
-    print(f"{'detector':19s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
+    width = max([19] + [len(f"hybrid w={w:g} f={f:g} d={d[0]:g}:{d[1]:g}") for w in weights for f in floors
+                         for d in distrusts])
+    print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
                                    "classic": [point(clips["classic"], presence, t) for t in thresholds]}
-    names: dict[str, tuple[float, float]] = {}
+    names: dict[str, tuple[float, float, tuple[float, float]]] = {}
     for w in weights:
         for f in floors:
-            name = f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
-            names[name] = (w, f)
-            rows[name] = [point(fused_clips(clips, w, f), presence, t) for t in thresholds]
+            for d in distrusts:
+                name = (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
+                        + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else ""))
+                names[name] = (w, f, d)
+                rows[name] = [point(fused_clips(clips, w, f, d), presence, t) for t in thresholds]
     for name, pts in rows.items():
-        print(f"{name:19s} " + " | ".join(_fmt(p) for p in pts), flush=True)
+        print(f"{name:{width}s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)
     print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
     budget = ref["fa_per_h"] if args.max_fa_per_h is None else args.max_fa_per_h
@@ -131,11 +152,15 @@ def main() -> int:
     if not ok:
         print(f"no hybrid point raises at most {budget:.2f} FA/h")
         return 0
-    (w, floor), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
+    (w, floor, (dist_s, share)), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0,
+                                                                 wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
-    print(f"chosen: w = {w:g}, classic floor {floor:g} at {best['threshold']:g}: {_fmt(best)}")
+    print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g} at {best['threshold']:g}: "
+          f"{_fmt(best)}")
     print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}\nclassic_score_floor = {floor:g}")
+    if dist_s > 0:
+        print(f"classic_distrust_s = {dist_s:g}\nclassic_distrust_share = {share:g}")
     return 0
 
 

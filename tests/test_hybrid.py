@@ -6,7 +6,7 @@ import pytest
 
 from uspd.config import load_config
 from uspd.detector.base import DetectorConfig, HybridConfig, make_detector
-from uspd.detector.hybrid import fuse_scores
+from uspd.detector.hybrid import CLASSIC_FIRES, NN_QUIET, distrust_weights, fuse_scores
 from uspd.errors import ConfigError
 from uspd.features.synthetic import SyntheticScene, walker
 from uspd.pipeline import Pipeline
@@ -49,6 +49,29 @@ def test_classic_floor_limits_the_classic_veto_only():
     assert floored[0] < 0.7  # it still pulls down: the floor is 0.1, not 0.5
 
 
+def test_distrust_moves_the_weight_to_the_model_where_the_classic_detector_fires_alone():
+    # 100 hops of a pet (classic fires, the model stays quiet), 100 of a walker (both fire), 300 of nothing
+    classic = np.r_[np.full(100, 0.99), np.full(100, 0.9), np.full(300, 0.1)]
+    nn = np.r_[np.full(100, 0.02), np.full(100, 0.8), np.full(300, 0.02)]
+    w, state = distrust_weights(nn, classic, 0.5, memory_hops=50.0, share=0.5)
+    s, want = 0.0, []
+    for c, n in zip(classic, nn):  # the definition, hop by hop
+        want.append(0.5 + 0.5 * min(1.0, s / 0.5))
+        s += (float(c > CLASSIC_FIRES and n < NN_QUIET) - s) / 50.0
+    np.testing.assert_allclose(w, want, rtol=1e-12)
+    assert state == pytest.approx(s)
+    assert w[0] == 0.5 and w[99] == 1.0  # no history yet; after 100 hops of the classic firing alone: the model's score
+    assert 0.5 < w[199] < w[150] < 1.0 and w[-1] < 0.51  # the walker and the quiet room let the trust come back
+    parts, st = [], 0.0
+    for a, b in ((0, 1), (1, 137), (137, 138), (138, 500)):  # any chunking, with the carried state
+        part, st = distrust_weights(nn[a:b], classic[a:b], 0.5, 50.0, 0.5, st)
+        parts.append(part)
+    np.testing.assert_array_equal(np.concatenate(parts), w)
+    fused, plain = fuse_scores(nn, classic, w), fuse_scores(nn, classic, 0.5)
+    assert fused[0] == pytest.approx(plain[0]) and fused[99] < 0.05 < 0.5 < plain[99]  # the pet no longer fires
+    assert fused[100] > 0.6  # a walker beside it still does (the model sees it)
+
+
 def _scores(pipe: Pipeline, x: np.ndarray, chunk: int):
     rows = []
     for i in range(0, len(x), chunk):
@@ -71,6 +94,20 @@ def test_hybrid_streams_and_equals_the_fusion_of_its_two_detectors(walk_audio):
     assert np.median(whole[(t > 3.5) & (t < 5.5)]) > 0.6 > np.median(whole[t < 2.5])  # the walker stands out
 
 
+def test_hybrid_with_distrust_streams_and_equals_its_definition(walk_audio):
+    cfg = load_config(None, {"detector": {"hybrid": {"nn_weight": 0.5, "classic_distrust_s": 1.0,
+                                                     "classic_distrust_share": 0.05}}})
+    whole = _scores(Pipeline(_sidecar(), cfg, "hybrid"), walk_audio, len(walk_audio))
+    for chunk in (2400, 777):
+        np.testing.assert_array_equal(_scores(Pipeline(_sidecar(), cfg, "hybrid"), walk_audio, chunk), whole)
+    classic = _scores(Pipeline(_sidecar(), cfg, "classic"), walk_audio, 4800)
+    nn = _scores(Pipeline(_sidecar(), cfg, "nn"), walk_audio, 4800)
+    w, _ = distrust_weights(nn, classic, 0.5, 1.0 / 0.05, 0.05)
+    assert w.min() == 0.5 and w.max() > 0.9  # the classic detector leads the walker's onset: the weight moves
+    np.testing.assert_allclose(whole, fuse_scores(nn, classic, w, cfg.detector.hybrid.score_logit_offset, 0.05),
+                               atol=1e-6)
+
+
 def test_hybrid_config_is_validated():
     with pytest.raises(ConfigError, match=r"hybrid.nn_weight: must be in \[0, 1\], got 1.5"):
         load_config(None, {"detector": {"hybrid": {"nn_weight": 1.5}}})
@@ -80,5 +117,12 @@ def test_hybrid_config_is_validated():
         load_config(None, {"detector": {"hybrid": {"classic_score_floor": 1.0}}})
     with pytest.raises(ConfigError, match="classic_score_floor"):
         load_config(None, {"detector": {"hybrid": {"classic_score_floor": -0.1}}})
+    with pytest.raises(ConfigError, match=r"classic_distrust_s: must be a finite number >= 0 \(s\), got -1.0"):
+        load_config(None, {"detector": {"hybrid": {"classic_distrust_s": -1.0}}})
+    with pytest.raises(ConfigError, match="classic_distrust_s"):
+        load_config(None, {"detector": {"hybrid": {"classic_distrust_s": float("inf")}}})
+    for share in (0.0, 1.5):
+        with pytest.raises(ConfigError, match=r"classic_distrust_share: must be in \(0, 1\]"):
+            load_config(None, {"detector": {"hybrid": {"classic_distrust_share": share}}})
     det = make_detector("hybrid")
     assert det.config.hybrid == HybridConfig()

@@ -132,11 +132,16 @@ class HybridConfig:
     + score_logit_offset), each detector's score clipped to [1e-6, 1 - 1e-6] first; ``major`` is the neural one's.
     Defaults chosen on tuning seeds 1021 and 1022 (README); the offset puts the tuned operating point on the shared
     ``[presence]`` thresholds. ``classic_score_floor``: the classic score is raised to at least this before the
-    logit, so a quiet classic detector vetoes less (it hardly sees typing); 0 = off."""
+    logit, so a quiet classic detector vetoes less (it hardly sees typing); 0 = off. ``classic_distrust_s``: memory
+    (s of audio) of how often the classic detector fired alone (score > 0.5 while the model's < 0.2); the weight
+    moves towards the model, reaching 1 when that share reaches ``classic_distrust_share``; 0 = off
+    (:func:`uspd.detector.hybrid.distrust_weights`)."""
 
     nn_weight: float = 0.6
     score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6
     classic_score_floor: float = 0.05
+    classic_distrust_s: float = 0.0
+    classic_distrust_share: float = 0.1
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
@@ -145,6 +150,10 @@ class HybridConfig:
             raise ConfigError(f"{where}.score_logit_offset: must be finite, got {self.score_logit_offset}")
         if not (0.0 <= self.classic_score_floor < 1.0):
             raise ConfigError(f"{where}.classic_score_floor: must be in [0, 1), got {self.classic_score_floor}")
+        if not (0.0 <= self.classic_distrust_s < math.inf):
+            raise ConfigError(f"{where}.classic_distrust_s: must be a finite number >= 0 (s), got {self.classic_distrust_s}")
+        if not (0.0 < self.classic_distrust_share <= 1.0):
+            raise ConfigError(f"{where}.classic_distrust_share: must be in (0, 1], got {self.classic_distrust_share}")
 
 
 @dataclass

@@ -7,12 +7,17 @@ more false alarms on confusers alone. Averaging their logits,
     score = sigmoid(w * logit(nn) + (1 - w) * logit(classic) + offset)      (w = ``nn_weight``)
 
 needs both to lean the same way for a confident score: one detector's burst on its own is damped by the other.
-``major`` is the neural detector's. Both run hop by hop with their own carried state, so any chunking gives the same
+With ``classic_distrust_s`` > 0 the weight moves towards the model where the classic detector keeps firing alone:
+w_k = w + (1 - w) * min(1, s_k / ``classic_distrust_share``), s_k the share of the hops before hop k (exponential
+memory of ``classic_distrust_s``) on which the classic score was above ``CLASSIC_FIRES`` while the model's was below
+``NN_QUIET`` -- a confuser the classic detector cannot reject (a pet, HVAC) rather than a walker, which the model sees
+too. ``major`` is the neural detector's. Both run hop by hop with their own carried state, so any chunking gives the same
 scores. README: how the weight was chosen (tuning seeds) and what it changed on a fresh evaluation seed.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
 from uspd.detector.base import DetectorConfig, Scores
 from uspd.detector.classic import ClassicDetector
@@ -20,15 +25,34 @@ from uspd.detector.neural import NeuralDetector, _logits, _sigmoid32  # neural.p
 
 #: Scores are clipped to [EPS, 1 - EPS] before the logit (the classic detector gives exact 0 while warming up).
 EPS = 1e-6
+#: The classic detector "fires alone" on a hop when its score is above CLASSIC_FIRES and the model's below NN_QUIET.
+CLASSIC_FIRES = 0.5
+NN_QUIET = 0.2
 
 
-def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, offset: float = 0.0,
+def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float | np.ndarray, offset: float = 0.0,
                 classic_floor: float = 0.0) -> np.ndarray:
-    """sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(max(classic, classic_floor)) + offset), (F,) float32.
+    """sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(max(classic, classic_floor)) + offset), (F,) float32;
+    nn_weight a number or one per hop (F,).
     ``classic_floor`` > 0 limits how far a quiet classic detector pulls the score down (it can add evidence but veto
     less); 0 = off."""
     classic = np.maximum(classic_score, classic_floor) if classic_floor > 0 else classic_score
     return _sigmoid32(nn_weight * _logits(nn_score, EPS) + (1.0 - nn_weight) * _logits(classic, EPS) + offset)
+
+
+def distrust_weights(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, memory_hops: float,
+                     share: float, state: float = 0.0) -> tuple[np.ndarray, float]:
+    """Per-hop nn weights (F,) float64 and the carried state (the alone-share after the last hop).
+
+    s_k = (1 - a) s_(k-1) + a [classic_k > CLASSIC_FIRES and nn_k < NN_QUIET], a = 1 / memory_hops, s_(-1) = state;
+    hop k's weight uses s_(k-1) (the hops before it): nn_weight + (1 - nn_weight) * min(1, s_(k-1) / share)."""
+    alone = ((np.asarray(classic_score) > CLASSIC_FIRES) & (np.asarray(nn_score) < NN_QUIET)).astype(np.float64)
+    if alone.size == 0:
+        return np.zeros(0), state
+    a = 1.0 / memory_hops
+    s, zf = lfilter([a], [1.0, a - 1.0], alone, zi=[(1.0 - a) * state])
+    before = np.concatenate([[state], s[:-1]])
+    return nn_weight + (1.0 - nn_weight) * np.minimum(1.0, before / share), float(s[-1])
 
 
 class HybridDetector:
@@ -40,14 +64,28 @@ class HybridDetector:
         self.config.hybrid.validate()
         self.classic = ClassicDetector(self.config.classic, carriers_hz=carriers_hz)
         self.nn = NeuralDetector(model_path=self.config.model or None, carriers_hz=carriers_hz)
+        self.reset()
 
     def reset(self) -> None:
         self.classic.reset()
         self.nn.reset()
+        self._alone_share = 0.0
+        self._t_last: float | None = None
+        self._hop_s: float | None = None
 
     def process(self, frames) -> Scores:
         """frames (F hops) -> Scores (F,): the fused score and the neural ``major``."""
         c, n = self.classic.process(frames), self.nn.process(frames)
         h = self.config.hybrid
-        return Scores(score=fuse_scores(n.score, c.score, h.nn_weight, h.score_logit_offset, h.classic_score_floor),
+        weight: float | np.ndarray = h.nn_weight
+        t_s = np.asarray(frames.t_s, dtype=np.float64)
+        if h.classic_distrust_s > 0 and len(t_s):
+            if self._hop_s is None:  # inferred once, as the classic detector does
+                self._hop_s = float(t_s[1] - t_s[0]) if len(t_s) > 1 else float(t_s[0] - (self._t_last or 0.0))
+            weight, self._alone_share = distrust_weights(n.score, c.score, h.nn_weight,
+                                                         h.classic_distrust_s / self._hop_s,
+                                                         h.classic_distrust_share, self._alone_share)
+        if len(t_s):
+            self._t_last = float(t_s[-1])
+        return Scores(score=fuse_scores(n.score, c.score, weight, h.score_logit_offset, h.classic_score_floor),
                       major=n.major)
