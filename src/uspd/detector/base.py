@@ -151,7 +151,8 @@ class HybridConfig:
         if not (0.0 <= self.classic_score_floor < 1.0):
             raise ConfigError(f"{where}.classic_score_floor: must be in [0, 1), got {self.classic_score_floor}")
         if not (0.0 <= self.classic_distrust_s < math.inf):
-            raise ConfigError(f"{where}.classic_distrust_s: must be a finite number >= 0 (s), got {self.classic_distrust_s}")
+            raise ConfigError(f"{where}.classic_distrust_s: must be a finite number >= 0 (s), "
+                              f"got {self.classic_distrust_s}")
         if not (0.0 < self.classic_distrust_share <= 1.0):
             raise ConfigError(f"{where}.classic_distrust_share: must be in (0, 1], got {self.classic_distrust_share}")
 
