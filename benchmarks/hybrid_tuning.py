@@ -1,9 +1,10 @@
 """Choose the hybrid detector's weight and operating point on tuning sets (never on evaluation seeds).
 
 Runs the classic and the neural detector through the streaming pipeline over every labelled recording of the given
-tuning sets (``uspd dataset eval --seed 1000-1999``), fuses their per-hop scores as the hybrid detector does
-(:func:`uspd.detector.hybrid.fuse_scores`: the weighted mean of their logits) and re-runs the presence tracker at
-each strict threshold (the sensitive one follows at the ``[presence]`` logit gap, as ``uspd evaluate``'s sweep).
+tuning sets (``uspd dataset eval --seed 1000-1999``), fuses their per-hop scores with the hybrid detector's own
+function (:func:`uspd.detector.hybrid.hybrid_score`: the weighted mean of their logits) and re-runs the presence
+tracker at each strict threshold (the sensitive one follows at the ``[presence]`` logit gap, as ``uspd evaluate``'s
+sweep).
 Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) and from 30 s after each recording's
 start, for the neural detector alone, the classic one alone and every weight; then the rule's choice: among the
 (weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
@@ -47,21 +48,17 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None, config_pa
     return clips
 
 
-def fused_clips(clips: dict[str, list], nn_weight: float, classic_floor: float = 0.0,
-                distrust: tuple[float, float] = (0.0, 0.1)) -> list:
-    """The nn clips with their score replaced by the hybrid's fused score (major stays the nn's); ``distrust``:
-    (``classic_distrust_s``, ``classic_distrust_share``), 0 s = off."""
-    from uspd.detector.hybrid import distrust_weights, fuse_scores
+def fused_clips(clips: dict[str, list], hybrid) -> list:
+    """The nn clips with their score replaced by the hybrid detector's fused score under ``hybrid`` (a
+    :class:`~uspd.detector.base.HybridConfig`; major stays the nn's)."""
+    from uspd.detector.hybrid import hybrid_score
     from uspd.errors import UspdError
 
     out = []
     for c, n in zip(clips["classic"], clips["nn"]):
         if c.name != n.name or len(c.score) != len(n.score):
             raise UspdError(f"{n.name}: the two detectors' hops differ")
-        weight = nn_weight
-        if distrust[0] > 0:
-            weight, _ = distrust_weights(n.score, c.score, nn_weight, distrust[0] / n.hop_s, distrust[1])
-        out.append(dataclasses.replace(n, score=fuse_scores(n.score, c.score, weight, 0.0, classic_floor)))
+        out.append(dataclasses.replace(n, score=hybrid_score(n.score, c.score, hybrid, n.hop_s)[0]))
     return out
 
 
@@ -105,19 +102,26 @@ def main() -> int:
                     help="classic_distrust_s:classic_distrust_share pairs to try (s of audio >= 0, share in (0, 1]; "
                          "0 = off) (default: %(default)s)")
     args = ap.parse_args()
+    from uspd.detector.base import HybridConfig
+    from uspd.errors import ConfigError
+
+    default_share = HybridConfig().classic_distrust_share
     try:
-        distrusts = [(float(d.split(":")[0]), float(d.split(":")[1]) if ":" in d else 0.1)
+        distrusts = [(float(d.split(":")[0]), float(d.split(":")[1]) if ":" in d else default_share)
                      for d in args.distrust.split(",")]
     except ValueError:
         ap.error("--distrust must be comma-separated S:SHARE pairs, e.g. 0,120:0.1")
-    if not all(0.0 <= d < float("inf") and 0.0 < f <= 1.0 for d, f in distrusts):
-        ap.error("--distrust: seconds must be finite and >= 0, shares in (0, 1]")
     try:
         floors = [float(f) for f in args.classic_floors.split(",")]
     except ValueError:
         ap.error("--classic-floors must be comma-separated numbers")
-    if not all(0.0 <= f < 1.0 for f in floors):
-        ap.error("--classic-floors must be in [0, 1)")
+    try:  # the [detector.hybrid] bounds themselves
+        for f in floors:
+            for d, share in distrusts:
+                HybridConfig(classic_score_floor=f, classic_distrust_s=d,
+                             classic_distrust_share=share).validate("[detector.hybrid]")
+    except ConfigError as exc:
+        ap.error(str(exc))
     if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
         ap.error("--max-fa-per-h must be a finite number >= 0")
     from uspd.config import load_config
@@ -142,7 +146,9 @@ def main() -> int:
                 name = (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
                         + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else ""))
                 names[name] = (w, f, d)
-                rows[name] = [point(fused_clips(clips, w, f, d), presence, t) for t in thresholds]
+                hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f,
+                                      classic_distrust_s=d[0], classic_distrust_share=d[1])
+                rows[name] = [point(fused_clips(clips, hybrid), presence, t) for t in thresholds]
     for name, pts in rows.items():
         print(f"{name:{width}s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)

@@ -58,6 +58,11 @@ class ClassicDetector:
         self._t_last: float | None = None
         self.reset()
 
+    @property
+    def hop_s(self) -> float | None:
+        """The stream's hop (s), inferred from the first frames processed; None before any."""
+        return self._hop_s
+
     def reset(self) -> None:
         """Forget the noise floor and all averages (a new warm-up follows)."""
         self._t_first: float | None = None

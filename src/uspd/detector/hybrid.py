@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from uspd.detector.base import DetectorConfig, Scores
+from uspd.detector.base import DetectorConfig, HybridConfig, Scores
 from uspd.detector.classic import ClassicDetector
 from uspd.detector.neural import NeuralDetector, _logits, _sigmoid32  # neural.py loads onnxruntime only in use
 
@@ -56,6 +56,19 @@ def distrust_weights(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight:
     return nn_weight + (1.0 - nn_weight) * np.minimum(1.0, before / share), float(s[-1])
 
 
+def hybrid_score(nn_score: np.ndarray, classic_score: np.ndarray, config: HybridConfig, hop_s: float,
+                 distrust_state: float = 0.0) -> tuple[np.ndarray, float]:
+    """The ``[detector.hybrid]`` fusion of one stretch of hops: (fused score (F,) float32, the distrust state to carry
+    into the next stretch). hop_s: time between hops (s), for ``classic_distrust_s``."""
+    weight: float | np.ndarray = config.nn_weight
+    if config.classic_distrust_s > 0:
+        weight, distrust_state = distrust_weights(nn_score, classic_score, config.nn_weight,
+                                                  config.classic_distrust_s / hop_s, config.classic_distrust_share,
+                                                  distrust_state)
+    return (fuse_scores(nn_score, classic_score, weight, config.score_logit_offset, config.classic_score_floor),
+            distrust_state)
+
+
 class HybridDetector:
     """Detector protocol over :class:`ClassicDetector` and :class:`~uspd.detector.neural.NeuralDetector` (see the
     module doc). config: :class:`DetectorConfig` (``classic``, ``model`` and ``hybrid`` are used)."""
@@ -70,23 +83,13 @@ class HybridDetector:
     def reset(self) -> None:
         self.classic.reset()
         self.nn.reset()
-        self._alone_share = 0.0
-        self._t_last: float | None = None
-        self._hop_s: float | None = None
+        self._distrust_state = 0.0
 
     def process(self, frames) -> Scores:
         """frames (F hops) -> Scores (F,): the fused score and the neural ``major``."""
         c, n = self.classic.process(frames), self.nn.process(frames)
-        h = self.config.hybrid
-        weight: float | np.ndarray = h.nn_weight
-        t_s = np.asarray(frames.t_s, dtype=np.float64)
-        if h.classic_distrust_s > 0 and len(t_s):
-            if self._hop_s is None:  # inferred once, as the classic detector does
-                self._hop_s = float(t_s[1] - t_s[0]) if len(t_s) > 1 else float(t_s[0] - (self._t_last or 0.0))
-            weight, self._alone_share = distrust_weights(n.score, c.score, h.nn_weight,
-                                                         h.classic_distrust_s / self._hop_s,
-                                                         h.classic_distrust_share, self._alone_share)
-        if len(t_s):
-            self._t_last = float(t_s[-1])
-        return Scores(score=fuse_scores(n.score, c.score, weight, h.score_logit_offset, h.classic_score_floor),
-                      major=n.major)
+        if len(n.score) == 0:
+            return n
+        score, self._distrust_state = hybrid_score(n.score, c.score, self.config.hybrid, self.classic.hop_s,
+                                                   self._distrust_state)
+        return Scores(score=score, major=n.major)
