@@ -294,3 +294,45 @@ def test_spread_feature_is_a_z_score_against_each_bands_own_fluctuation():
     chunked = np.concatenate([parts.process(x[a:a + 53]) for a in range(0, n, 53)])
     np.testing.assert_array_equal(chunked, out)
     assert not FeatureSpec.from_dict({"n_per_side": 16}).spread  # old manifests keep their inputs
+
+
+def test_echo_floor_is_the_classic_detectors_motion_gated_floor_on_the_bands():
+    """FloorStream on one carrier's bands (1 dB level noise, one band 6 dB): z = 0 during the 1.5 s warm-up, then
+    about unit spread; a walker (+20 dB in the 1 m/s band for 30 s) stays far above the floor because, while a motion
+    band is above the gate, only the mean moves (120 s); a fan left on for good (+15 dB) is learnt within minutes; a
+    rise alike at +v and -v (the loudspeaker's own distortion) scores far below the same rise on one side (an echo);
+    the same burst is many spreads in a quiet band and few in a fluctuating one; any chunking gives the same output."""
+    from uspd.detector.neural import FLOOR_GATE_Z, FLOOR_MAX_Z, EchoStream, FloorStream
+
+    spec = FeatureSpec(echo_floor=True)
+    edges = spec.edges_m_s()
+    walk, fan, sym, quiet_b, noisy_b = 27, 22, 25, 24, 20
+    assert edges[walk, 0] < 1.0 < edges[walk, 1] and edges[spec.n_bands - 1 - sym, 1] == -edges[sym, 0]
+    rng = np.random.default_rng(3)
+    hop = 20  # hops per second
+    n = 1000 * hop
+    x = -90.0 + rng.normal(0.0, 1.0, (n, 1, spec.n_bands))
+    x[:, 0, noisy_b] += rng.normal(0.0, 6.0, n)
+    x[60 * hop:90 * hop, 0, walk] += 20.0
+    x[100 * hop:, 0, fan] += 15.0
+    x[950 * hop:951 * hop, 0, [sym, spec.n_bands - 1 - sym]] += 12.0
+    x[970 * hop:971 * hop, 0, sym] += 12.0
+    x[980 * hop:981 * hop, 0, [quiet_b, noisy_b]] += 12.0
+    x = x.astype(np.float32)
+    z = FloorStream(spec).process(x)[:, 0]
+    assert z.shape == (n, spec.n_bands) and np.abs(z).max() <= FLOOR_MAX_Z
+    assert np.all(z[:30] == 0.0) and np.any(z[30] != 0.0)
+    assert 0.3 < np.std(z[20 * hop:60 * hop, quiet_b]) < 1.2  # ~0.5 dB after the 0.2 s average; 1 dB minimum spread
+    onset = z[61 * hop, walk]
+    assert onset > FLOOR_GATE_Z and z[85 * hop, walk] > 0.5 * onset  # not learnt as noise while it moves
+    assert z[101 * hop, fan] > FLOOR_GATE_Z and abs(np.median(z[850 * hop:940 * hop, fan])) < 2.0  # a fan is
+    assert np.median(z[950 * hop + 5:951 * hop, sym]) < 0.3 * np.median(z[970 * hop + 5:971 * hop, sym])
+    burst_quiet, burst_noisy = (np.median(z[980 * hop + 5:981 * hop, b]) for b in (quiet_b, noisy_b))
+    assert burst_quiet > 8.0 and burst_noisy < 0.65 * burst_quiet  # 12 dB over ~0.5 vs ~2 dB of averaged noise
+    parts = FloorStream(spec)
+    chunked = np.concatenate([parts.process(x[a:a + 777]) for a in range(0, n, 777)])
+    np.testing.assert_array_equal(chunked, z[:, None, :])
+    e = EchoStream(spec).process(np.concatenate([x, x], axis=1))  # two carriers alike: the mean is each one
+    assert e.shape == (n, spec.n_echo_inputs) and spec.n_echo_inputs == 3 * spec.n_bands
+    np.testing.assert_allclose(e[:, 2 * spec.n_bands:], z, atol=1e-5)
+    assert not FeatureSpec.from_dict({"n_per_side": 16}).echo_floor  # old manifests keep their inputs

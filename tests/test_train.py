@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from uspd.errors import UspdError
 from uspd.recording.labels import LabelInterval, Labels
 from uspd.train.labels import CONFUSER_BITS, MAJOR, MINOR, hop_labels
 
@@ -199,7 +200,7 @@ def test_export_int8_is_small_quantized_and_close_to_float(tmp_path, clips, trai
     q_path = quantize_int8(f_path, tmp_path / "m.onnx")
     ops = onnx_op_types(q_path)
     assert "MatMulInteger" in ops and "MatMul" not in ops  # every weight matrix is int8
-    mpath = write_manifest(q_path, net, FeatureSpec(), {"training": {"data_seed": 1}})
+    mpath = write_manifest(q_path, net, FeatureSpec(background=False), {"training": {"data_seed": 1}})
     man = json.loads(mpath.read_text())
     assert man["parameters"] <= 50_000
     assert man["macs_per_s_8_mics"] <= 2_000_000
@@ -236,6 +237,27 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert man["training"]["data_seed"] == 7 and man["model_file"] == "m.onnx"
     assert out.with_name("m.float.onnx").exists() and out.with_suffix(".pt").exists()  # the checkpoint for ensembles
     assert "e" in man["inputs"]  # echo features are fed by default
+
+    # --echo-floor: e also carries the classic floor's z-scores; the exported model streams them with any chunking
+    floor = tmp_path / "floor.onnx"
+    assert main(["train", "--data", str(data), "--out", str(floor), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--echo-floor"]) == 0
+    man_floor = json.loads(floor.with_suffix(".json").read_text())
+    assert man_floor["features"]["echo_floor"] and "FloorStream" in man_floor["inputs"]["e"]
+    from uspd.detector.neural import NeuralDetector
+    det = NeuralDetector(floor)
+    assert det.spec.n_echo_inputs == 96 and not man["features"]["echo_floor"]
+    x, e = arrays["x_0"].astype(np.float32), arrays["e_0"].astype(np.float32)
+    whole = det.process_bands(x, e).score
+    det.reset()
+    parts = [det.process_bands(x[i:j], e[i:j]).score for i, j in ((0, 1), (1, 37), (37, len(x)))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert main(["train", "--data", str(data), "--out", str(floor), "--echo-floor", "--no-echo"]) == 2
+    assert "--echo-floor works on the echo features" in capsys.readouterr().err
+    man_floor["features"]["echo_floor"] = False  # a manifest that does not match its graph
+    floor.with_suffix(".json").write_text(json.dumps(man_floor))
+    with pytest.raises(UspdError, match="give 64 echo inputs, the model takes 96"):
+        NeuralDetector(floor)
 
     # shards from before the echo features: --no-echo trains on them, --echo says why it cannot
     old = tmp_path / "old"
@@ -323,7 +345,7 @@ def test_record_evaluation_puts_the_side_by_side_table_in_the_manifest(tmp_path,
 
     net, _ = trained
     model = tmp_path / "m.onnx"
-    write_manifest(model, net, FeatureSpec(), {})
+    write_manifest(model, net, FeatureSpec(background=False), {})
     det = lambda recall, fa: {"major": {"recall": recall, "by_distance": {"0-2m": {"recall": 1.0}},  # noqa: E731
                                         "settled": {"recall": recall - 0.5}},
                               "minor": {"recall": 0.5, "by_action": {"page": {"recall": 0.25}}},
@@ -642,7 +664,7 @@ def test_ensemble_joins_trained_models_into_one_streaming_model_with_their_mean_
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     other = tmp_path / "other.onnx"  # a member built on other features
     export_float_onnx(net_b, other)
-    write_manifest(other, net_b, FeatureSpec(background=True), {})
+    write_manifest(other, net_b, FeatureSpec(background=False, background_up_s=10.0), {})
     save_checkpoint(net_b, tmp_path / "other.pt")
     a = str(tmp_path / "a.pt")
     for bad in ([a], [a, str(tmp_path / "missing.pt")], [a, str(tmp_path / "bad.pt")], [a, str(tmp_path / "other.pt")]):

@@ -76,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "classic detector's floor: a band that always fluctuates, e.g. a fan's, rises less)")
     p.add_argument("--spread-tau-s", type=float, default=20.0,
                    help="time constant of that running mean and spread, seconds of audio (with --spread)")
+    p.add_argument("--echo-floor", action="store_true",
+                   help="also feed, per velocity band of the echo features, the z-score against the classic "
+                        "detector's motion-gated adaptive floor (0.2 s average; 30 s floor while quiet, 120 s mean "
+                        "only while something moves); needs --echo")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 is fastest for this tiny model; more threads only contend)")
     p.add_argument("--max-minutes", type=float, default=0.0,
@@ -170,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
         if not (math.isfinite(args.spread_tau_s) and args.spread_tau_s > 0):
             raise UspdError(f"--spread-tau-s {args.spread_tau_s}: must be a positive number of seconds")
         overrides.update(spread=True, spread_tau_s=args.spread_tau_s)
+    if args.echo_floor:
+        if not args.echo:
+            raise UspdError("--echo-floor works on the echo features; it does not combine with --no-echo")
+        overrides["echo_floor"] = True
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
                             feature_overrides=overrides)
     hist = info["training"]["history"]

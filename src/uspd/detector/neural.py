@@ -11,7 +11,9 @@ floor of a classic detector, but learned on.
 
 Models exported with an ``e`` input also get the same features of the front end's echo spectrum
 (``Frames.echo_db``: the Doppler power NOT common to all mics, so the loudspeaker's own music distortion, which
-reaches every mic alike, is removed while echoes of moving things stay), averaged over carriers: (n_inputs,) per hop.
+reaches every mic alike, is removed while echoes of moving things stay), averaged over carriers: (n_inputs,) per hop
+(:class:`EchoStream`). With ``FeatureSpec.echo_floor`` e also holds, per band, the z-score against the classic
+detector's motion-gated adaptive floor (:class:`FloorStream`) run on those echo bands.
 
 Inference = the live path: the shipped int8 ONNX graph takes ONE hop (x (C, n_inputs) dB, h (1, H)) and returns
 (probs (2,) [score, major], h_new). :class:`NeuralDetector` calls it once per hop, so any chunking of the frames
@@ -51,6 +53,23 @@ SPREAD_START_DB2 = 9.0
 SPREAD_MIN_DB2 = 0.25
 SPREAD_CLIP_Z = 3.0
 SPREAD_MAX_Z = 10.0
+#: Echo floor features (``FeatureSpec.echo_floor``, :class:`FloorStream`): the classic detector's floor with its
+#: default ``[detector.classic]`` values, fixed here so that a later change of those defaults cannot change a model's
+#: inputs. Power average (s); floor time constants while quiet and while something moves (s); "quiet" once no
+#: motion band reached FLOOR_GATE_Z for FLOOR_HOLD_S (the classic's quiet_score 0.3 at z_mid 11, z_slope 3:
+#: 11 + 3 ln(0.3 / 0.7)); warm-up (running mean, z = 0); smallest spread; asymmetry weight; motion velocities (m/s);
+#: deviation clip (spreads) of quiet updates; output range of z.
+FLOOR_AVG_S = 0.2
+FLOOR_TAU_S = 30.0
+FLOOR_TAU_MOTION_S = 120.0
+FLOOR_GATE_Z = 11.0 + 3.0 * math.log(0.3 / 0.7)
+FLOOR_HOLD_S = 3.0
+FLOOR_WARMUP_S = 1.5
+FLOOR_MIN_SPREAD_DB = 1.0
+FLOOR_ASYM_WEIGHT = 0.85
+FLOOR_MOTION_M_S = (0.06, 3.0)
+FLOOR_CLIP_Z = 3.0
+FLOOR_MAX_Z = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +81,9 @@ class FeatureSpec:
     ``background_up_s``), so the features change regime then; False keeps the rates fixed from the first hop.
     ``spread``: also feed each band's z-score against its own slow running mean and spread (time constant
     ``spread_tau_s``, deviations clipped to ``SPREAD_CLIP_Z`` spreads before they update them, like the classic
-    detector's floor), so a band that always fluctuates (a fan) rises less than a quiet one for the same dB."""
+    detector's floor), so a band that always fluctuates (a fan) rises less than a quiet one for the same dB.
+    ``echo_floor``: the echo input ``e`` also gets each band's z-score against the classic detector's motion-gated
+    floor (:class:`FloorStream`), averaged over carriers."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
@@ -73,6 +94,7 @@ class FeatureSpec:
     background_warmup: bool = True
     spread: bool = False
     spread_tau_s: float = 20.0
+    echo_floor: bool = False
 
     @property
     def n_bands(self) -> int:
@@ -82,6 +104,11 @@ class FeatureSpec:
     def n_inputs(self) -> int:
         """Model inputs per channel."""
         return self.n_bands * (1 + int(self.background) + int(self.spread))
+
+    @property
+    def n_echo_inputs(self) -> int:
+        """Echo inputs per hop (the length of ``e``)."""
+        return self.n_inputs + self.n_bands * int(self.echo_floor)
 
     def edges_m_s(self) -> np.ndarray:
         """Band edges (n_bands, 2) in m/s, ordered from -v_max to +v_max."""
@@ -153,10 +180,6 @@ def echo_band_features(echo_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, s
     return band_features(e[:, :, None, :], freqs_hz, carriers_hz, spec)
 
 
-def echo_inputs(echo_bands: np.ndarray, stream: "FeatureStream") -> np.ndarray:
-    """Echo band features (F, n_carriers, n_bands) -> model input e (F, n_inputs) float32: the :class:`FeatureStream`
-    of each carrier's row (``stream`` carries the background), averaged over carriers."""
-    return stream.process(echo_bands).mean(axis=1, dtype=np.float32)
 
 
 class FeatureStream:
@@ -228,6 +251,97 @@ class FeatureStream:
             self._mean, self._var = mean, var
         self._n += x.shape[0]
         return out
+
+
+class FloorStream:
+    """The classic detector's adaptive floor (:mod:`uspd.detector.classic`, steps 1-3) on velocity-band features:
+    (F, K, B) dB -> (F, K, B) float32 z-scores, one row per carrier.
+
+    Per row: the band power is averaged over ``FLOOR_AVG_S``; its level and its asymmetry (level minus the mirror
+    band's at -v) are z-scored against a running mean and spread, mixed with weight ``FLOOR_ASYM_WEIGHT`` on the
+    asymmetry and clipped to +-``FLOOR_MAX_Z``. The first ``FLOOR_WARMUP_S`` learn a running mean (z = 0). Then, while
+    no motion band (``FLOOR_MOTION_M_S``) of the row reached ``FLOOR_GATE_Z`` for ``FLOOR_HOLD_S``, mean and spread
+    follow the clipped deviations with ``FLOOR_TAU_S``; otherwise only the mean moves, with ``FLOOR_TAU_MOTION_S``,
+    so a walker is not learnt as noise while a fan left on is, slowly. State carries across calls (any chunking gives
+    identical output); a change in the row count restarts it."""
+
+    def __init__(self, spec: FeatureSpec, hop_s: float = 0.05):
+        self.hop_s = hop_s
+        mag = np.sqrt(np.abs(spec.edges_m_s()).prod(axis=1))  # geometric band centre |v|
+        self._motion = (mag >= FLOOR_MOTION_M_S[0]) & (mag <= FLOOR_MOTION_M_S[1])
+        self._mirror = np.arange(spec.n_bands)[::-1]  # bands are symmetric around 0 m/s
+        self.reset()
+
+    def reset(self) -> None:
+        self._avg: np.ndarray | None = None
+        self._mu = self._var = None
+        self._n = 0
+        self._since_active: np.ndarray | None = None
+
+    def _stack(self, avg: np.ndarray) -> np.ndarray:
+        return np.stack([avg, avg - avg[:, self._mirror]])
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self._avg is not None and self._avg.shape != x.shape[1:]:
+            self.reset()
+        out = np.zeros(x.shape, np.float32)
+        hop = self.hop_s
+        a = math.exp(-hop / FLOOR_AVG_S)
+        warm_hops = round(FLOOR_WARMUP_S / hop)
+        hold_hops = round(FLOOR_HOLD_S / hop)
+        quiet_rate, motion_rate = hop / FLOOR_TAU_S, hop / FLOOR_TAU_MOTION_S
+        min_var = FLOOR_MIN_SPREAD_DB ** 2
+        mix = np.array([1.0 - FLOOR_ASYM_WEIGHT, FLOOR_ASYM_WEIGHT])[:, None, None]
+        avg, mu, var, n, since = self._avg, self._mu, self._var, self._n, self._since_active
+        for i in range(x.shape[0]):
+            if avg is None:
+                avg = x[i].copy()
+                mu = self._stack(avg)
+                var = np.full_like(mu, 4.0 * min_var)
+                since = np.full(x.shape[1], hold_hops + 1)
+                n = 1
+                continue
+            avg = a * avg + (1.0 - a) * x[i]
+            d = self._stack(avg) - mu
+            sd = np.sqrt(np.maximum(var, min_var))
+            if n < warm_hops:  # warm-up: running mean and variance
+                n += 1
+                var = var + (d * d - var) / n
+                mu = mu + d / n
+                continue
+            z = (mix * (d / sd)).sum(axis=0)  # (K, B)
+            out[i] = np.clip(z, -FLOOR_MAX_Z, FLOOR_MAX_Z)
+            active = z[:, self._motion].max(axis=1) >= FLOOR_GATE_Z
+            since = np.where(active, 0, since + 1)
+            quiet = (since > hold_hops)[None, :, None]
+            dq = np.clip(d, -FLOOR_CLIP_Z * sd, FLOOR_CLIP_Z * sd)
+            var = np.where(quiet, var + quiet_rate * (dq * dq - var), var)
+            mu = np.where(quiet, mu + quiet_rate * dq, mu + motion_rate * d)
+            n += 1
+        self._avg, self._mu, self._var, self._n, self._since_active = avg, mu, var, n, since
+        return out
+
+
+class EchoStream:
+    """Echo band features (F, n_carriers, n_bands) dB -> model input e (F, spec.n_echo_inputs) float32: each
+    carrier's row through a :class:`FeatureStream` and, with ``spec.echo_floor``, a :class:`FloorStream`, then
+    averaged over carriers. State carries across calls."""
+
+    def __init__(self, spec: FeatureSpec, hop_s: float = 0.05):
+        self.stream = FeatureStream(spec, hop_s)
+        self.floor = FloorStream(spec, hop_s) if spec.echo_floor else None
+
+    def reset(self) -> None:
+        self.stream.reset()
+        if self.floor is not None:
+            self.floor.reset()
+
+    def process(self, echo_bands: np.ndarray) -> np.ndarray:
+        parts = [self.stream.process(echo_bands)]
+        if self.floor is not None:
+            parts.append(self.floor.process(echo_bands))
+        return np.concatenate(parts, axis=2).mean(axis=1, dtype=np.float32)
 
 
 def frames_carriers_hz(frames, fallback) -> np.ndarray:
@@ -352,7 +466,7 @@ class NeuralDetector:
                             f"score_logit_scale > 0, got {cal!r}"[:300])
         self.carriers_hz = carriers_hz
         self._stream = FeatureStream(self.spec)
-        self._echo_stream = FeatureStream(self.spec)
+        self._echo_stream = EchoStream(self.spec)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -362,7 +476,12 @@ class NeuralDetector:
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise UspdError(f"{path}: cannot load ONNX model: {str(exc).splitlines()[0]}") from None
         #: True when the graph takes the echo features ``e`` (see the module doc).
-        self.uses_echo = "e" in {i.name for i in self._session.get_inputs()}
+        echo_input = [i for i in self._session.get_inputs() if i.name == "e"]
+        self.uses_echo = bool(echo_input)
+        n_echo = echo_input[0].shape[-1] if echo_input else None
+        if isinstance(n_echo, int) and n_echo != self.spec.n_echo_inputs:
+            raise UspdError(f"{manifest_path(path)}: its features give {self.spec.n_echo_inputs} echo inputs, the "
+                            f"model takes {n_echo}")
         self.reset()
 
     def reset(self) -> None:
@@ -410,5 +529,5 @@ class NeuralDetector:
         through the same background streams and model steps as :meth:`process`."""
         echo = None
         if self.uses_echo and echo_bands is not None:
-            echo = echo_inputs(np.asarray(echo_bands, np.float32), self._echo_stream)
+            echo = self._echo_stream.process(np.asarray(echo_bands, np.float32))
         return self.process_features(self._stream.process(bands), echo)

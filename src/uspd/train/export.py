@@ -13,6 +13,7 @@ import torch
 
 from uspd.detector.model import DopplerNet, EnsembleNet, StepNet, count_params, macs_per_hop
 from uspd.detector.neural import FeatureSpec, manifest_path
+from uspd.errors import UspdError
 
 OPSET = 17
 HOPS_PER_S = 20.0
@@ -44,8 +45,6 @@ def save_checkpoint(net: DopplerNet, path: str | os.PathLike) -> Path:
 
 def load_checkpoint(path: str | os.PathLike) -> DopplerNet:
     """A :class:`DopplerNet` from :func:`save_checkpoint`; one-line error for a missing or foreign file."""
-    from uspd.errors import UspdError
-
     try:
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -65,7 +64,6 @@ def build_ensemble(checkpoints: list[str | os.PathLike], out: str | os.PathLike,
     :class:`EnsembleNet` whose scores are the mean of the members' logits, exported float + int8 like a trained
     model, with a manifest that lists each member's training. Returns the int8 model path."""
     from uspd.detector.neural import feature_spec_from_manifest, load_manifest
-    from uspd.errors import UspdError
 
     out = Path(out)
     if out.suffix != ".onnx":
@@ -152,6 +150,9 @@ def model_figures(net: DopplerNet | EnsembleNet) -> dict[str, Any]:
 def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet, spec: FeatureSpec,
                    info: dict[str, Any]) -> Path:
     """Manifest beside ``model_path``: features, hop, carriers, training command/seeds, size figures, ``info``."""
+    if net.n_echo and net.n_echo != spec.n_echo_inputs:
+        raise UspdError(f"{Path(model_path).name}: the network takes {net.n_echo} echo inputs but the features "
+                        f"give {spec.n_echo_inputs}")
     manifest = {
         "format": "uspd-nn-detector/1",
         "model_file": Path(model_path).name,
@@ -160,7 +161,10 @@ def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet,
                         "(uspd.detector.neural.FeatureStream)",
                    "h": f"(1, {net.hidden}) float32 GRU state, zeros at start",
                    **({"e": f"({net.n_echo},) float32 dB: the same features of the front end's echo spectrum (Doppler "
-                            "power not common to all mics), averaged over carriers"} if net.n_echo else {})},
+                            "power not common to all mics)"
+                            + (", then each band's z-score against the classic detector's floor "
+                               "(uspd.detector.neural.FloorStream)" if spec.echo_floor else "")
+                            + ", averaged over carriers (uspd.detector.neural.EchoStream)"} if net.n_echo else {})},
         "outputs": {"probs": "(2,) float32: [P(any motion), P(major | motion)]", "h_new": "next state"},
         "features": {**spec.to_dict(), "n_bands": spec.n_bands, "sound_speed_m_s": 343.2,
                      "velocity": "v = df * c / (2 * f0)"},
@@ -234,7 +238,6 @@ _SWEEP_KEYS = ("target_fa_per_h", "threshold", "sensitive_threshold", "debounce_
 
 def record_evaluation(model_path: str | os.PathLike, eval_json: str | os.PathLike, name: str) -> Path:
     """Store the summary of ``uspd evaluate --json`` output ``eval_json`` as ``evaluation[name]`` in the manifest."""
-    from uspd.errors import UspdError
 
     mpath = manifest_path(Path(model_path))
     try:

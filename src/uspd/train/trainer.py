@@ -357,13 +357,13 @@ def attach_teacher_scores(clips: list[dict], teachers: tuple[str, ...] | list[st
 
 def add_model_inputs(clips: list[dict], spec) -> None:
     """Replace each clip's band features ``x`` (and echo band features ``e``, if the shards have them) by the model
-    inputs (FeatureStream from the clip's first hop; ``e`` averaged over carriers as in the detector)."""
-    from uspd.detector.neural import FeatureStream, echo_inputs
+    inputs (FeatureStream from the clip's first hop; ``e`` through an EchoStream as in the detector)."""
+    from uspd.detector.neural import EchoStream, FeatureStream
 
     for clip in clips:
         clip["x"] = FeatureStream(spec).process(clip["x"]).astype(np.float16)
         if "e" in clip:
-            clip["e"] = echo_inputs(clip["e"], FeatureStream(spec)).astype(np.float16)
+            clip["e"] = EchoStream(spec).process(clip["e"]).astype(np.float16)
 
 
 def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike, cfg: TrainConfig,
