@@ -90,6 +90,22 @@ def test_minor_recall_by_action():
     assert r["by_action"]["page"]["recall"] == 1.0
     assert r["by_action"]["typing"] == {"n": 1, "detected": 0, "recall": 0.0}
     assert r["by_action"]["cup"]["recall"] is None
+    assert r["most_missed_clips"] == [{"clip": clips[0].name, "missed": 1, "n": 4}]
+
+
+def test_minor_recall_by_set_kind_and_the_clips_that_hold_the_misses():
+    """A long visit that misses everything holds most misses: by_set_kind and most_missed_clips show it."""
+    seated = [clip(30, [iv(5, 6, "minor", 1.0, "reach")], motion_spans=[(5.2, 6)], name=f"s{i}") for i in range(4)]
+    visit = clip(60, [iv(5 + 10 * k, 6 + 10 * k, "minor", 2.0, "page") for k in range(5)], motion_spans=[(6, 7)],
+                 name="v")
+    other = clip(30, [iv(5, 6, "minor", 1.0, "cup"), iv(15, 16, "minor", 1.0, "reach")], motion_spans=[(5.1, 6)],
+                 name="o")
+    for c, kind in [*((c, "seated") for c in seated), (visit, "visit"), (other, "seated")]:
+        c.labels.extra["set_kind"] = kind
+    r = M.minor_metrics([*seated, visit, other], M.MetricsConfig())
+    assert r["by_set_kind"] == {"seated": {"n": 6, "detected": 5, "recall": 5 / 6},
+                                "visit": {"n": 5, "detected": 1, "recall": 0.2}}
+    assert r["most_missed_clips"] == [{"clip": "v", "missed": 4, "n": 5}, {"clip": "o", "missed": 1, "n": 2}]
 
 
 def test_false_alarms_are_events_with_cooldown_warmup_and_margins():

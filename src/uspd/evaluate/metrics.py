@@ -37,6 +37,7 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,9 +165,7 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
         sel = [d for iv, d in res if iv.distance_m is not None and lo <= iv.distance_m < hi]
         by_bin[f"{lo:g}-{hi:g}m"] = _rate(sum(d is not None for d in sel), len(sel))
     out["by_distance"] = by_bin
-    kinds = [c.labels.extra.get("set_kind") for c in clips for _ in c.labels.of_kind("major")]  # res's order
-    out["by_set_kind"] = {k: _rate(sum(d is not None for (_, d), kk in zip(res, kinds) if kk == k), kinds.count(k))
-                          for k in sorted({k for k in kinds if k})}
+    out["by_set_kind"] = _by_set_kind(clips, res, "major")
     settled = [d for iv, d in res if iv.start_s >= cfg.settled_s]
     out["settled"] = _rate(sum(d is not None for d in settled), len(settled))
     out["settled"]["delay_s"] = _stats([d for d in settled if d is not None])
@@ -177,6 +176,13 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
     far = interval_recall(clips, cfg, "far")
     out["far"] = _rate(sum(d is not None for _, d in far), len(far))
     return out
+
+
+def _by_set_kind(clips: list[ClipResult], res: list, kind: str) -> dict[str, Any]:
+    """Recall of ``res`` (:func:`interval_recall` of ``kind``) by the evaluation set's clip kind (``set_kind``)."""
+    kinds = [c.labels.extra.get("set_kind") for c in clips for _ in c.labels.of_kind(kind)]  # res's order
+    return {k: _rate(sum(d is not None for (_, d), kk in zip(res, kinds) if kk == k), kinds.count(k))
+            for k in sorted({k for k in kinds if k})}
 
 
 def entry_recall(clips: list[ClipResult], cfg: MetricsConfig) -> list[float | None]:
@@ -193,7 +199,8 @@ def entry_recall(clips: list[ClipResult], cfg: MetricsConfig) -> list[float | No
 
 
 def minor_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]:
-    """Minor recall overall and by action, with detection delay."""
+    """Minor recall overall, by action and by the set's clip kind, with detection delay; ``most_missed_clips``: the
+    three clips with the most missed minor movements (a few long clips can hold most misses)."""
     res = interval_recall(clips, cfg, "minor")
     delays = [d for _, d in res if d is not None]
     out = _rate(len(delays), len(res))
@@ -201,6 +208,11 @@ def minor_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
     actions = list(MINOR_ACTIONS) + sorted({iv.action for iv, _ in res if iv.action not in MINOR_ACTIONS})
     out["by_action"] = {str(a): _rate(sum(d is not None for iv, d in res if iv.action == a),
                                       sum(iv.action == a for iv, _ in res)) for a in actions}
+    out["by_set_kind"] = _by_set_kind(clips, res, "minor")
+    names = [c.name for c in clips for _ in c.labels.of_kind("minor")]  # res's order
+    missed = Counter(name for (_, d), name in zip(res, names) if d is None)
+    out["most_missed_clips"] = [{"clip": name, "missed": m, "n": names.count(name)}
+                                for name, m in missed.most_common(3)]
     return out
 
 

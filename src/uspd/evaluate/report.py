@@ -42,6 +42,13 @@ def _clips_alarmed(r: dict) -> str:
     return "-" if not n else f"{a} of {n} ({a / n:.1%})"
 
 
+def _most_missed(r: dict) -> str:
+    worst, m = _get(r, "minor.most_missed_clips"), _get(r, "minor")
+    if not worst or not m or not m.get("n"):
+        return "-"
+    return f"{sum(w['missed'] for w in worst)} of {m['n'] - m['detected']} missed"
+
+
 def _fa(path: str) -> Callable[[dict], str]:
     def f(r: dict) -> str:
         e = _get(r, path)
@@ -154,6 +161,9 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
         ("minor recall", _recall("minor")),
     ]
     out += [(f"  {a}", _recall(f"minor.by_action.{a}")) for a in MINOR_ACTIONS]
+    minor_kinds = sorted({k for r in results.values() for k in (_get(r, "minor.by_set_kind") or {})})
+    out += [(f"  in {k} clips", _recall(f"minor.by_set_kind.{k}")) for k in minor_kinds]
+    out += [("  misses in the 3 clips with most", _most_missed)]
     out += [
         ("minor delay median / p95 (s)", _stats("minor.delay_s")),
         ("false alarms /h (negative time)", _fa("false_alarms")),
