@@ -180,8 +180,6 @@ def echo_band_features(echo_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, s
     return band_features(e[:, :, None, :], freqs_hz, carriers_hz, spec)
 
 
-
-
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
