@@ -50,12 +50,17 @@ def main() -> int:
     from hybrid_tuning import detector_clips, fused_clips
 
     from uspd.config import load_config
+    from uspd.errors import UspdError
     from uspd.evaluate.metrics import MetricsConfig, interval_recall
     from uspd.evaluate.runner import rescore
 
-    cfg = load_config(args.config)
-    clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
-    runs = {"classic": clips["classic"], "nn": clips["nn"], "hybrid": fused_clips(clips, cfg.detector.hybrid)}
+    try:
+        cfg = load_config(args.config)
+        clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
+        runs = {"classic": clips["classic"], "nn": clips["nn"], "hybrid": fused_clips(clips, cfg.detector.hybrid)}
+    except UspdError as exc:
+        print(f"late_walk_context.py: error: {exc}", file=sys.stderr)
+        return 2
     mcfg = MetricsConfig()
     found: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for name, detector_clips_ in runs.items():
@@ -85,10 +90,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from uspd.errors import UspdError
-
-    try:
-        sys.exit(main())
-    except UspdError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())
