@@ -80,6 +80,22 @@ def test_settled_major_recall_counts_only_movements_starting_after_settled_s():
                        "walk": {"n": 1, "detected": 1, "recall": 1.0}}
 
 
+def test_major_recall_by_what_came_before_and_whether_a_confuser_ran():
+    """by_context: a person still in the room who gets up, someone coming in from beyond 5 m beside a fan, a walk-in
+    into an empty room after a pet (a confuser only within context_confuser_s), and a movement after another."""
+    still = clip(40, [iv(0, 20, "presence", 2.0), iv(20, 23, "major", 2.0), iv(23, 25, "major", 1.5)],
+                 motion_spans=[(20.5, 22)])
+    far = clip(40, [iv(0, 20, "far", 6.0), iv(20, 23, "major", 3.0), iv(0, 40, "fan")], motion_spans=[])
+    empty = clip(40, [iv(0, 2, "pet", 1.0), iv(30, 33, "major", 2.0)], motion_spans=[(30.2, 31)])
+    r = M.major_metrics([still, far, empty], M.MetricsConfig())["by_context"]
+    assert r == {"another movement, no confuser": {"n": 1, "detected": 0, "recall": 0.0},
+                 "empty room, confuser": {"n": 1, "detected": 1, "recall": 1.0},
+                 "person beyond 5 m, confuser": {"n": 1, "detected": 0, "recall": 0.0},
+                 "person still in the room, no confuser": {"n": 1, "detected": 1, "recall": 1.0}}
+    short = M.major_metrics([empty], M.MetricsConfig(context_confuser_s=20.0))["by_context"]
+    assert list(short) == ["empty room, no confuser"]  # the pet stopped 28 s before
+
+
 def test_minor_recall_by_action():
     clips = [clip(30, [iv(5, 6, "minor", 1.0, "reach"), iv(10, 11, "minor", 1.0, "page"),
                        iv(15, 15.5, "minor", 1.0, "typing"), iv(20, 21, "minor", 1.0, "reach")],

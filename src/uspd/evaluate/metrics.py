@@ -12,7 +12,10 @@ Definitions (all times audio time, seconds; a hop's decision time ``t`` is the e
   delay are also given: the first major interval of each person span (spans merged over gaps up to
   ``entry_gap_s``) -- someone walking into a room empty of people, the "lights on" case. **Settled** major recall
   and delay: only intervals starting ``settled_s`` or more after the recording's start, when the detector is past
-  its cold start as a device that has been running is (see settled false alarms).
+  its cold start as a device that has been running is (see settled false alarms). **By context**: major recall
+  split by what ends where the movement starts (a ``presence`` interval: a person still in the room; ``far``: a
+  person beyond 5 m; another ``major``; else an empty room) and whether a confuser (``fan``, ``curtain``, ``hvac``,
+  ``pet``, ``keys``, ``music``, ``vacuum``, ``door``) is active from ``context_confuser_s`` before it to its end.
 * **Minor recall** by action (reach, page, typing, cup).
 * **Negative time**: hops at ``t >= warmup_s`` outside every ``major``/``minor``/``presence`` interval widened by
   ``margin_before_s`` before and ``margin_after_s`` after (the detector's hangover and the label edges are not
@@ -64,6 +67,7 @@ class MetricsConfig:
     settled_s: float = 30.0
     off_grace_s: float = 10.0
     entry_gap_s: float = 30.0
+    context_confuser_s: float = 60.0
     distance_bins_m: tuple[tuple[float, float], ...] = DISTANCE_BINS_M
 
 
@@ -165,7 +169,9 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
         sel = [d for iv, d in res if iv.distance_m is not None and lo <= iv.distance_m < hi]
         by_bin[f"{lo:g}-{hi:g}m"] = _rate(sum(d is not None for d in sel), len(sel))
     out["by_distance"] = by_bin
-    out["by_set_kind"] = _by_set_kind(clips, res, "major")
+    out["by_set_kind"] = _recall_by(res, _set_kinds(clips, "major"))
+    out["by_context"] = _recall_by(res, [movement_context(c.labels, iv, cfg.context_confuser_s)
+                                         for c in clips for iv in c.labels.of_kind("major")])
     settled = [d for iv, d in res if iv.start_s >= cfg.settled_s]
     out["settled"] = _rate(sum(d is not None for d in settled), len(settled))
     out["settled"]["delay_s"] = _stats([d for d in settled if d is not None])
@@ -178,11 +184,34 @@ def major_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
     return out
 
 
-def _by_set_kind(clips: list[ClipResult], res: list, kind: str) -> dict[str, Any]:
-    """Recall of ``res`` (:func:`interval_recall` of ``kind``) by the evaluation set's clip kind (``set_kind``)."""
-    kinds = [c.labels.extra.get("set_kind") for c in clips for _ in c.labels.of_kind(kind)]  # res's order
-    return {k: _rate(sum(d is not None for (_, d), kk in zip(res, kinds) if kk == k), kinds.count(k))
-            for k in sorted({k for k in kinds if k})}
+#: Label kinds that count as a confuser beside a movement (``far`` is a "before" state of its own).
+CONTEXT_CONFUSERS = tuple(k for k in CONFUSER_KINDS if k != "far")
+#: What ends where a major movement starts -> its name in ``by_context``.
+CONTEXT_BEFORE = {"presence": "person still in the room", "far": "person beyond 5 m", "major": "another movement"}
+
+
+def movement_context(labels: Labels, iv, confuser_s: float) -> str:
+    """``"<before>, <confuser | no confuser>"`` of major interval ``iv``: the labelled state that ends where it
+    starts (within 1 s; else "empty room") and whether a confuser is active from ``confuser_s`` before it to its end
+    (module doc, **By context**)."""
+    before = [j for j in labels.intervals
+              if j.kind in CONTEXT_BEFORE and iv.start_s - 1.0 < j.end_s <= iv.start_s + 0.01]
+    prev = CONTEXT_BEFORE[max(before, key=lambda j: j.end_s).kind] if before else "empty room"
+    near = any(j.kind in CONTEXT_CONFUSERS and j.start_s < iv.end_s and j.end_s > iv.start_s - confuser_s
+               for j in labels.intervals)
+    return f"{prev}, {'confuser' if near else 'no confuser'}"
+
+
+def _set_kinds(clips: list[ClipResult], kind: str) -> list[str | None]:
+    """The evaluation set's clip kind (``set_kind``) of every ``kind`` interval, in :func:`interval_recall`'s order."""
+    return [c.labels.extra.get("set_kind") for c in clips for _ in c.labels.of_kind(kind)]
+
+
+def _recall_by(res: list, keys: list[str | None]) -> dict[str, Any]:
+    """Recall of ``res`` (:func:`interval_recall`) grouped by ``keys`` (one per interval, same order; None: left
+    out)."""
+    return {k: _rate(sum(d is not None for (_, d), kk in zip(res, keys) if kk == k), keys.count(k))
+            for k in sorted({k for k in keys if k})}
 
 
 def entry_recall(clips: list[ClipResult], cfg: MetricsConfig) -> list[float | None]:
@@ -208,7 +237,7 @@ def minor_metrics(clips: list[ClipResult], cfg: MetricsConfig) -> dict[str, Any]
     actions = list(MINOR_ACTIONS) + sorted({iv.action for iv, _ in res if iv.action not in MINOR_ACTIONS})
     out["by_action"] = {str(a): _rate(sum(d is not None for iv, d in res if iv.action == a),
                                       sum(iv.action == a for iv, _ in res)) for a in actions}
-    out["by_set_kind"] = _by_set_kind(clips, res, "minor")
+    out["by_set_kind"] = _recall_by(res, _set_kinds(clips, "minor"))
     names = [c.name for c in clips for _ in c.labels.of_kind("minor")]  # res's order
     missed = Counter(name for (_, d), name in zip(res, names) if d is None)
     out["most_missed_clips"] = [{"clip": name, "missed": m, "n": names.count(name)}

@@ -151,6 +151,8 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
             for lo, hi in DISTANCE_BINS_M]
     set_kinds = sorted({k for r in results.values() for k in (_get(r, "major.by_set_kind") or {})})
     out += [(f"  in {k} clips", _recall(f"major.by_set_kind.{k}")) for k in set_kinds]
+    contexts = sorted({k for r in results.values() for k in (_get(r, "major.by_context") or {})})
+    out += [(f"  after: {k}", _recall(f"major.by_context.{k}")) for k in contexts]
     out += [
         ("  far > 5 m detected (lower is better)", _recall("major.far")),
         ("major delay median / p95 (s)", _stats("major.delay_s")),
