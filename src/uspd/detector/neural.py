@@ -336,10 +336,10 @@ class EchoStream:
             self.floor.reset()
 
     def process(self, echo_bands: np.ndarray) -> np.ndarray:
-        parts = [self.stream.process(echo_bands)]
-        if self.floor is not None:
-            parts.append(self.floor.process(echo_bands))
-        return np.concatenate(parts, axis=2).mean(axis=1, dtype=np.float32)
+        e = self.stream.process(echo_bands).mean(axis=1, dtype=np.float32)
+        if self.floor is None:
+            return e
+        return np.concatenate([e, self.floor.process(echo_bands).mean(axis=1, dtype=np.float32)], axis=1)
 
 
 def frames_carriers_hz(frames, fallback) -> np.ndarray:

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from uspd.recording.labels import CONFUSER_KINDS, MINOR_ACTIONS, Labels
+from uspd.recording.labels import CONFUSER_KINDS, MINOR_ACTIONS, LabelInterval, Labels
 
 #: Kinds during which motion is expected or allowed (not negative time).
 POSITIVE_KINDS = ("major", "minor", "presence")
@@ -190,7 +190,7 @@ CONTEXT_CONFUSERS = tuple(k for k in CONFUSER_KINDS if k != "far")
 CONTEXT_BEFORE = {"presence": "person still in the room", "far": "person beyond 5 m", "major": "another movement"}
 
 
-def movement_context(labels: Labels, iv, confuser_s: float) -> str:
+def movement_context(labels: Labels, iv: LabelInterval, confuser_s: float) -> str:
     """``"<before>, <confuser | no confuser>"`` of major interval ``iv``: the labelled state that ends where it
     starts (within 1 s; else "empty room") and whether a confuser is active from ``confuser_s`` before it to its end
     (module doc, **By context**)."""

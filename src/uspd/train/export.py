@@ -238,7 +238,6 @@ _SWEEP_KEYS = ("target_fa_per_h", "threshold", "sensitive_threshold", "debounce_
 
 def record_evaluation(model_path: str | os.PathLike, eval_json: str | os.PathLike, name: str) -> Path:
     """Store the summary of ``uspd evaluate --json`` output ``eval_json`` as ``evaluation[name]`` in the manifest."""
-
     mpath = manifest_path(Path(model_path))
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
