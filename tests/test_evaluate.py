@@ -497,6 +497,22 @@ def test_report_prints_matched_points_and_the_fa_ratio_at_equal_recall():
     assert "classic FA/h" in single and "ratio" not in single
 
 
+def test_a_missing_model_fails_before_any_recording_is_run(tiny_set, tmp_path, monkeypatch, capsys):
+    """A [detector] model that cannot load is a one-line error up front, not after every classic clip has run."""
+    from uspd.cli import main
+    from uspd.evaluate import runner
+
+    def must_not_run(*args):
+        raise AssertionError("a recording was run before the model was checked")
+
+    monkeypatch.setattr(runner, "_run_pipeline", must_not_run)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[detector]\nmodel = "{tmp_path / "missing.onnx"}"\n')
+    assert main(["evaluate", str(tiny_set), "--detector", "both", "--workers", "1", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "missing.onnx: neural model not found" in err and err.count("\n") == 1
+
+
 def test_evaluate_cli_sweep_defaults_match_the_runner():
     from uspd.cli import build_parser
     from uspd.evaluate import runner

@@ -139,7 +139,13 @@ def _worker_task(task: tuple[str, str]) -> tuple[str, str, ClipResult | None, st
 
 def run_all(wavs: list[Path], detectors: list[str], config_path: str | None = None, workers: int = 1,
             progress: bool = True) -> dict[str, list[ClipResult]]:
-    """{detector: [ClipResult in ``wavs`` order]}; ``workers`` processes (1 = in this process)."""
+    """{detector: [ClipResult in ``wavs`` order]}; ``workers`` processes (1 = in this process). Each detector is
+    built once first, so a bad ``[detector]`` setting (e.g. a missing model) fails before any recording is run."""
+    from uspd.detector.base import make_detector
+
+    detector_config = load_config(config_path).detector
+    for name in detectors:
+        make_detector(name, detector_config)
     tasks = [(str(w), d) for d in detectors for w in wavs]
     results: dict[tuple[str, str], ClipResult] = {}
     for wav, det, res, err in imap_progress(_worker_task, tasks, workers, _worker_init, (config_path, workers > 1),
