@@ -164,6 +164,58 @@ def test_burn_in_drops_the_loss_of_the_first_hops_of_crops_that_start_inside_a_c
     assert (w0.numpy()[starts > 0, :10] > 0).any()  # without burn-in the first hops count
 
 
+def test_preroll_plays_the_clip_back_and_forth_into_its_first_hop():
+    from uspd.train.trainer import preroll_index
+
+    for n_hops, length in ((5, 12), (300, 1200), (1, 4), (700, 600)):
+        idx = preroll_index(n_hops, length)
+        assert len(idx) == length and idx[-1] == 0  # runs into the clip's first hop
+        assert idx.min() >= 0 and idx.max() < n_hops
+        assert np.abs(np.diff(idx)).max() <= 1  # no jump anywhere: the clip reversed, forwards, reversed, ...
+    np.testing.assert_array_equal(preroll_index(5, 12), [1, 0, 0, 1, 2, 3, 4, 4, 3, 2, 1, 0])
+    assert len(preroll_index(5, 0)) == 0
+
+
+def test_prewarm_starts_a_share_of_clips_with_the_backgrounds_settled_as_on_a_device_long_on():
+    """--prewarm: a quiet room's rise above the background sits near 0 while the background is a running mean (the
+    first 30 s after a cold start) and several dB up once it has settled to a slow-rise / fast-fall tracker (live,
+    after minutes). Pre-warmed clips start in the settled state; the others are the plain streaming features."""
+    from uspd.detector.neural import EchoStream, FeatureSpec, FeatureStream
+    from uspd.train.trainer import add_model_inputs
+
+    spec = FeatureSpec()
+    rng = np.random.default_rng(0)
+
+    def quiet_clip(n_hops):  # noise floor: each band's dB fluctuates by a few dB around a per-band level
+        x = (-90.0 + rng.normal(0, 1, (1, 2, 32)) + rng.normal(0, 3, (n_hops, 2, 32))).astype(np.float16)
+        e = (-92.0 + rng.normal(0, 3, (n_hops, 1, 32))).astype(np.float16)
+        return {"x": x, "e": e}
+
+    long_run = FeatureStream(spec).process(quiet_clip(4000)["x"].astype(np.float32))
+    settled_rise = long_run[2400:, :, 32:].mean()  # after two minutes
+    cold_rise = long_run[20:200, :, 32:].mean()  # the first seconds after a cold start
+    assert settled_rise > cold_rise + 2.0  # the two states differ: the model could tell them apart
+
+    clips = [quiet_clip(400) for _ in range(40)]
+    plain = [{k: v.copy() for k, v in c.items()} for c in clips]
+    add_model_inputs(clips, spec, prewarm=0.5, seed=1)
+    warmed = [abs(c["x"][20:200, :, 32:].astype(np.float32).mean() - settled_rise) < 1.0 for c in clips]
+    assert 10 <= sum(warmed) <= 30  # about half
+    for c, p, w in zip(clips, plain, warmed):
+        rise = c["x"][20:200, :, 32:].astype(np.float32).mean()
+        if not w:  # the others start cold and are exactly the streaming features
+            assert abs(rise - cold_rise) < 1.0
+            np.testing.assert_array_equal(c["x"], FeatureStream(spec).process(p["x"]).astype(np.float16))
+            np.testing.assert_array_equal(c["e"], EchoStream(spec).process(p["e"]).astype(np.float16))
+        else:  # the echo input is warmed with the same clip
+            cold_e = EchoStream(spec).process(p["e"])[20:200, 32:].mean()
+            assert c["e"][20:200, 32:].astype(np.float32).mean() > cold_e + 2.0
+        np.testing.assert_array_equal(c["x"][:, :, :32], p["x"])  # band levels untouched
+    again = [{k: v.copy() for k, v in c.items()} for c in plain]
+    add_model_inputs(again, spec, prewarm=0.5, seed=1)
+    assert all(np.array_equal(a["x"], c["x"]) for a, c in zip(again, clips))  # reproducible from the seed
+
+
 def test_peak_loss_takes_each_crops_highest_negative_scores_only():
     """The event-level loss is the BCE towards 0 of each crop's k highest logits among negative hops (target 0,
     weight > 0): positive and zero-weight (edge) hops are ignored however high they score, crops with fewer than k
@@ -285,7 +337,8 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],
-                ["--peak-hops", "0"], ["--enc", "2"], ["--burn-in-s", "30"], ["--burn-in-s", "-1"]):
+                ["--peak-hops", "0"], ["--enc", "2"], ["--burn-in-s", "30"], ["--burn-in-s", "-1"],
+                ["--prewarm", "1.5"], ["--prewarm", "nan"]):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
@@ -293,6 +346,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert "--peak-weight inf: must be finite" in err and "--peak-hops 0: must be at least 1" in err
     assert "--enc 2: must be at least 4" in err
     assert "--burn-in-s 30.0: must be >= 0 and shorter than --crop-s (24.0)" in err and "--burn-in-s -1.0" in err
+    assert "--prewarm 1.5: must be a share between 0 and 1" in err and "--prewarm nan" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):

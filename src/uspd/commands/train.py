@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level-jitter-db", type=float, default=0.0,
                    help="augmentation: shift each crop's band levels by U(-J, J) dB and each channel's by "
                         "U(-J/2, J/2) dB (other echo strengths, mic sensitivities); 0 = off")
+    p.add_argument("--prewarm", type=float, default=0.0, metavar="SHARE",
+                   help="share (0-1) of training clips whose feature backgrounds start settled, after a 60 s pre-roll "
+                        "of the clip itself played back and forth (as on a device that has been on for a while); "
+                        "the rest start cold (just switched on); 0 = off")
     p.add_argument("--hidden", type=int, default=56, help="GRU state size (the parameter count grows with it)")
     p.add_argument("--enc", type=int, default=32,
                    help="size of the per-channel encoding (the MACs per second grow with it times the channels)")
@@ -151,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
+    if not 0.0 <= args.prewarm <= 1.0:  # also NaN
+        raise UspdError(f"--prewarm {args.prewarm}: must be a share between 0 and 1")
     if not 0.0 < args.distill <= 1.0:
         raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
     if args.teachers and args.peak_weight > 0:
@@ -165,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                       proj=args.proj,
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
-                      distill=args.distill, burn_in_hops=round(args.burn_in_s * 20))
+                      distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm)
     command = _command_line()
     overrides = {"background": False} if args.no_background else {}
     if args.no_background_warmup:

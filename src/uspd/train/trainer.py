@@ -75,6 +75,7 @@ class TrainConfig:
     burn_in_hops: int = 0  # crops that start inside a clip carry no loss on their first hops (GRU warm-up)
     teachers: tuple[str, ...] = ()  # model files whose mean score the "any motion" target is mixed with
     distill: float = 0.5  # share of the teachers' score in that target (only with teachers)
+    prewarm: float = 0.0  # share of clips whose feature backgrounds start settled (see add_model_inputs)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -355,15 +356,45 @@ def attach_teacher_scores(clips: list[dict], teachers: tuple[str, ...] | list[st
         clip["teacher"] = logit_mean(members)
 
 
-def add_model_inputs(clips: list[dict], spec) -> None:
+#: Length of the pre-roll that settles a clip's feature backgrounds (s of audio; twice the background's rise time,
+#: so the running-mean warm-up is over and forgotten).
+PREWARM_S = 60.0
+
+
+def preroll_index(n_hops: int, length: int) -> np.ndarray:
+    """Hop indices (length,) of a pre-roll made from a clip of ``n_hops`` hops: the clip played backwards and
+    forwards in turn, ending backwards on hop 0, so the pre-roll runs into the clip's first hop without a jump."""
+    if n_hops < 1 or length < 0:
+        raise ValueError(f"preroll_index: need n_hops >= 1 and length >= 0, got {n_hops}, {length}")
+    back, fwd = np.arange(n_hops - 1, -1, -1), np.arange(n_hops)
+    parts = [back]
+    while sum(len(p) for p in parts) < length:
+        parts.insert(0, fwd if len(parts) % 2 else back)
+    return np.concatenate(parts)[-length:] if length else np.zeros(0, int)
+
+
+def add_model_inputs(clips: list[dict], spec, prewarm: float = 0.0, seed: int = 0, hop_s: float = 0.05) -> None:
     """Replace each clip's band features ``x`` (and echo band features ``e``, if the shards have them) by the model
-    inputs (FeatureStream from the clip's first hop; ``e`` through an EchoStream as in the detector)."""
+    inputs: FeatureStream from the clip's first hop; ``e`` through an EchoStream as in the detector.
+
+    ``prewarm``: for this share of the clips (drawn with ``seed``) the streams first run over a :data:`PREWARM_S`
+    pre-roll of the clip itself (:func:`preroll_index`), so the clip starts with the backgrounds settled, as on a
+    device that has been on for a while; otherwise they start cold, as on one just switched on. A live device is
+    mostly in the settled state, but short training clips (20-40 s, where most people move) are nearly all in the
+    cold one; without the pre-roll the model learns that movement is rare once the backgrounds have settled."""
     from uspd.detector.neural import EchoStream, FeatureStream
 
-    for clip in clips:
-        clip["x"] = FeatureStream(spec).process(clip["x"]).astype(np.float16)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x505257]))
+    warm = rng.random(len(clips)) < prewarm
+    n_pre = int(round(PREWARM_S / hop_s))
+    for clip, w in zip(clips, warm):
+        streams = {"x": FeatureStream(spec, hop_s)}
         if "e" in clip:
-            clip["e"] = EchoStream(spec).process(clip["e"]).astype(np.float16)
+            streams["e"] = EchoStream(spec, hop_s)
+        for key, stream in streams.items():
+            if w:
+                stream.process(clip[key][preroll_index(len(clip[key]), n_pre)])
+            clip[key] = stream.process(clip[key]).astype(np.float16)
 
 
 def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike, cfg: TrainConfig,
@@ -399,7 +430,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         raise UspdError(f"{dirs[0]}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
     if cfg.teachers:
         attach_teacher_scores(clips, cfg.teachers, spec, progress)
-    add_model_inputs(clips, spec)
+    add_model_inputs(clips, spec, cfg.prewarm, cfg.seed)
     cfg = dataclasses.replace(cfg, level_bands=spec.n_bands)
     net, history = train_model(clips, cfg, progress=progress)
     float_path = out.with_name(out.stem + ".float.onnx")
