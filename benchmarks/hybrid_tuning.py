@@ -13,13 +13,16 @@ point on the shared thresholds.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
         [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1] [--distrust 0,120:0.1,300:0.15]
+        [--sensitive-gaps 1.02,1.5,2]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
 (to compare a variant against the shipped model's budget); ``--classic-floors``: also try these
 ``classic_score_floor`` values (the classic score raised to at least this before fusing; 0 = off);
 ``--distrust``: also try these ``classic_distrust_s:classic_distrust_share`` pairs (the weight moves towards the
-model where the classic detector keeps firing alone; 0 = off).
+model where the classic detector keeps firing alone; 0 = off); ``--sensitive-gaps``: also try these logit gaps
+between the strict threshold and the sensitive one (which applies for ``sensitive_window_s`` after a major movement,
+where a seated person's minor movements are found); the chosen gap is printed as a ``[presence]`` value.
 """
 from __future__ import annotations
 
@@ -79,6 +82,13 @@ def point(clips: list, presence, threshold: float) -> dict[str, float]:
             "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall")}
 
 
+def with_gap(presence, gap: float):
+    """``presence`` with the sensitive threshold ``gap`` logits below the strict one (the sweep keeps that gap)."""
+    from scipy.special import expit, logit
+
+    return dataclasses.replace(presence, sensitive_threshold=float(expit(logit(presence.threshold) - gap)))
+
+
 def _fmt(p: dict) -> str:
     pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
     return f"{p['fa_per_h']:5.2f} {pct(p['major'])} {pct(p['late_walk'])} {pct(p['settled'])} {pct(p.get('typing'))}"
@@ -98,6 +108,10 @@ def main() -> int:
                     help="false-alarm budget of the rule, per hour (default: the nn's at its [presence] threshold)")
     ap.add_argument("--classic-floors", default="0",
                     help="classic_score_floor values to try, in [0, 1) (0 = off) (default: %(default)s)")
+    ap.add_argument("--sensitive-gaps", default=None,
+                    help="also try these logit gaps between the strict and the sensitive threshold (the sensitive "
+                         "one applies for a while after a major movement; the [presence] gap is 1.02 by default) "
+                         "(default: the [presence] gap only)")
     ap.add_argument("--distrust", default="0",
                     help="classic_distrust_s:classic_distrust_share pairs to try (s of audio >= 0, share in (0, 1]; "
                          "0 = off) (default: %(default)s)")
@@ -122,33 +136,45 @@ def main() -> int:
                              classic_distrust_share=share).validate("[detector.hybrid]")
     except ConfigError as exc:
         ap.error(str(exc))
+    try:
+        gaps = None if args.sensitive_gaps is None else [float(g) for g in args.sensitive_gaps.split(",")]
+    except ValueError:
+        ap.error("--sensitive-gaps must be comma-separated numbers")
+    if gaps is not None and not all(0.0 <= g < 20.0 for g in gaps):
+        ap.error("--sensitive-gaps must be logit gaps >= 0 (and < 20)")
     if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
         ap.error("--max-fa-per-h must be a finite number >= 0")
+    from scipy.special import logit
+
     from uspd.config import load_config
     from uspd.detector.neural import calibration_offset
 
     weights = [float(w) for w in args.weights.split(",")]
     thresholds = [float(t) for t in args.thresholds.split(",")]
     presence = load_config(args.config).presence
+    base_gap = float(logit(presence.threshold) - logit(presence.sensitive_threshold))
+    gap_list = [base_gap] if gaps is None else gaps
     clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
-    width = max([19] + [len(f"hybrid w={w:g} f={f:g} d={d[0]:g}:{d[1]:g}") for w in weights for f in floors
-                         for d in distrusts])
+    width = max([19] + [len(f"hybrid w={w:g} f={f:g} d={d[0]:g}:{d[1]:g} g={g:g}") for w in weights
+                         for f in floors for d in distrusts for g in gap_list])
     print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
                                    "classic": [point(clips["classic"], presence, t) for t in thresholds]}
-    names: dict[str, tuple[float, float, tuple[float, float]]] = {}
+    names: dict[str, tuple[float, float, tuple[float, float], float]] = {}
     for w in weights:
         for f in floors:
             for d in distrusts:
-                name = (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
-                        + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else ""))
-                names[name] = (w, f, d)
                 hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f,
                                       classic_distrust_s=d[0], classic_distrust_share=d[1])
-                rows[name] = [point(fused_clips(clips, hybrid), presence, t) for t in thresholds]
+                fused = fused_clips(clips, hybrid)
+                for g in gap_list:
+                    name = (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
+                            + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "") + (f" g={g:g}" if gaps else ""))
+                    names[name] = (w, f, d, g)
+                    rows[name] = [point(fused, with_gap(presence, g), t) for t in thresholds]
     for name, pts in rows.items():
         print(f"{name:{width}s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)
@@ -158,15 +184,17 @@ def main() -> int:
     if not ok:
         print(f"no hybrid point raises at most {budget:.2f} FA/h")
         return 0
-    (w, floor, (dist_s, share)), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0,
+    (w, floor, (dist_s, share), gap), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0,
                                                                  wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
-    print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g} at {best['threshold']:g}: "
-          f"{_fmt(best)}")
+    print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
+          + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
     print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}\nclassic_score_floor = {floor:g}")
     if dist_s > 0:
         print(f"classic_distrust_s = {dist_s:g}\nclassic_distrust_share = {share:g}")
+    if gaps:
+        print(f"[presence]\nsensitive_threshold = {with_gap(presence, gap).sensitive_threshold:.4f}")
     return 0
 
 
