@@ -19,7 +19,6 @@ agree there.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -88,22 +87,14 @@ def found_by_movement(clips: list, presence, kind: str, key_of) -> dict[tuple, b
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
-    ap.add_argument("--alone-dir", type=Path, required=True, help="where the people-alone renderings go (kept)")
-    ap.add_argument("--cache", type=Path, default=None, help="per-hop scores of the recordings (pickle)")
-    ap.add_argument("--alone-cache", type=Path, default=None, help="per-hop scores of the renderings (pickle)")
-    ap.add_argument("--config", default=None, help="uspd config (TOML): model, [detector.hybrid], [presence]")
-    ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
-    ap.add_argument("--confuser-window-s", type=float, default=60.0,
-                    help="a confuser active this long before a movement counts (s of audio) (default: %(default)s)")
-    args = ap.parse_args()
-    if not args.confuser_window_s >= 0:
-        ap.error("--confuser-window-s must be a number of seconds >= 0")
-    if args.workers < 1:
-        ap.error("--workers must be at least 1")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from hybrid_tuning import detector_clips, fused_clips
+    from late_walk_context import context_parser, parse_context_args
+
+    ap = context_parser(__doc__)
+    ap.add_argument("--alone-dir", type=Path, required=True, help="where the people-alone renderings go (kept)")
+    ap.add_argument("--alone-cache", type=Path, default=None, help="per-hop scores of the renderings (pickle)")
+    args = parse_context_args(ap)
 
     from uspd.config import load_config
     from uspd.errors import UspdError

@@ -15,17 +15,30 @@ import sys
 from pathlib import Path
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def context_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of the benchmarks that look at movements in context on tuning sets: the sets, the score cache,
+    the config, the worker count and the confuser window (checked by :func:`parse_context_args`)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
     ap.add_argument("--cache", type=Path, default=None, help="per-hop scores (pickle), as hybrid_tuning.py keeps")
     ap.add_argument("--config", default=None, help="uspd config (TOML): model, [detector.hybrid], [presence]")
     ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
     ap.add_argument("--confuser-window-s", type=float, default=60.0,
                     help="a confuser active this long before a movement counts (s of audio) (default: %(default)s)")
+    return ap
+
+
+def parse_context_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
     args = ap.parse_args()
     if not args.confuser_window_s >= 0:
         ap.error("--confuser-window-s must be a number of seconds >= 0")
+    if args.workers < 1:
+        ap.error("--workers must be at least 1")
+    return args
+
+
+def main() -> int:
+    args = parse_context_args(context_parser(__doc__))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from hybrid_tuning import detector_clips, fused_clips
 
