@@ -158,8 +158,8 @@ def main() -> int:
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
-    width = max([19] + [len(f"hybrid w={w:g} f={f:g} d={d[0]:g}:{d[1]:g} g={g:g}") for w in weights
-                         for f in floors for d in distrusts for g in gap_list])
+    width = max([19] + [len(f"hybrid w={w:g} f={f:g} d={d[0]:g}:{d[1]:g}" + (f" g={g:g}" if gaps else ""))
+                         for w in weights for f in floors for d in distrusts for g in gap_list])
     print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
                                    "classic": [point(clips["classic"], presence, t) for t in thresholds]}
