@@ -61,18 +61,6 @@ def _render(task: tuple[str, str]) -> tuple[str, str | None]:
         return src, str(exc)
 
 
-def _no_init() -> None:
-    pass
-
-
-def confusers_near(labels, iv, window_s: float) -> list[str]:
-    """Confuser kinds active from ``window_s`` before interval ``iv`` to its end (sorted, unique)."""
-    from uspd.evaluate.metrics import CONTEXT_CONFUSERS
-
-    return sorted({j.kind for j in labels.intervals
-                   if j.kind in CONTEXT_CONFUSERS and j.start_s < iv.end_s and j.end_s > iv.start_s - window_s})
-
-
 def found_by_movement(clips: list, presence, kind: str, key_of) -> dict[tuple, bool]:
     """{(clip key, kind, start_s in ms): found} for every ``kind`` movement of ``clips`` at ``presence``."""
     from uspd.evaluate.metrics import MetricsConfig, interval_recall
@@ -98,7 +86,8 @@ def main() -> int:
 
     from uspd.config import load_config
     from uspd.errors import UspdError
-    from uspd.evaluate.parallel import imap_progress
+    from uspd.evaluate.metrics import confusers_near
+    from uspd.evaluate.parallel import imap_progress, single_thread_math
 
     try:
         cfg = load_config(args.config)
@@ -115,11 +104,11 @@ def main() -> int:
             rel = Path(c.name).resolve().relative_to(root.resolve())
             return args.alone_dir / f"seed{c.labels.extra.get('dataset_seed')}" / rel
 
-        todo = [(c.name, str(alone_path(c))) for c in chosen
-                if not alone_path(c).with_name(alone_path(c).stem + ".labels.json").exists()]
+        alone_of = {c.name: alone_path(c) for c in chosen}
+        todo = [(name, str(p)) for name, p in alone_of.items() if not p.with_name(p.stem + ".labels.json").exists()]
         for p in {Path(d).parent for _, d in todo}:
             p.mkdir(parents=True, exist_ok=True)
-        for src, err in imap_progress(_render, todo, args.workers, _no_init, desc="people alone",
+        for src, err in imap_progress(_render, todo, args.workers, single_thread_math, desc="people alone",
                                       initial=len(chosen) - len(todo), total=len(chosen)):
             if err:
                 raise UspdError(err)
@@ -128,11 +117,10 @@ def main() -> int:
         print(f"confuser_masking.py: error: {exc}", file=sys.stderr)
         return 2
 
-    chosen_names = {c.name for c in chosen}
     runs_made = {"classic": made["classic"], "nn": made["nn"], "hybrid": fused_clips(made, cfg.detector.hybrid)}
-    runs_made = {k: [c for c in v if c.name in chosen_names] for k, v in runs_made.items()}
+    runs_made = {k: [c for c in v if c.name in alone_of] for k, v in runs_made.items()}
     runs_alone = {"classic": alone["classic"], "nn": alone["nn"], "hybrid": fused_clips(alone, cfg.detector.hybrid)}
-    made_key = lambda c: str(alone_path(c).resolve())  # noqa: E731
+    made_key = lambda c: str(alone_of[c.name].resolve())  # noqa: E731
     alone_key = lambda c: str(Path(c.name).resolve())  # noqa: E731
     print(f"{len(chosen)} recordings of {', '.join(map(str, args.dirs))} with a person moving beside a confuser "
           f"(within {window:g} s); movements found at the [presence] thresholds (hybrid: nn_weight "

@@ -197,9 +197,14 @@ def movement_context(labels: Labels, iv: LabelInterval, confuser_s: float) -> st
     before = [j for j in labels.intervals
               if j.kind in CONTEXT_BEFORE and iv.start_s - 1.0 < j.end_s <= iv.start_s + 0.01]
     prev = CONTEXT_BEFORE[max(before, key=lambda j: j.end_s).kind] if before else "empty room"
-    near = any(j.kind in CONTEXT_CONFUSERS and j.start_s < iv.end_s and j.end_s > iv.start_s - confuser_s
-               for j in labels.intervals)
-    return f"{prev}, {'confuser' if near else 'no confuser'}"
+    return f"{prev}, {'confuser' if confusers_near(labels, iv, confuser_s) else 'no confuser'}"
+
+
+def confusers_near(labels: Labels, iv: LabelInterval, confuser_s: float) -> list[str]:
+    """The confuser kinds (:data:`CONTEXT_CONFUSERS`) active from ``confuser_s`` before interval ``iv`` to its end
+    (sorted, each once)."""
+    return sorted({j.kind for j in labels.intervals
+                   if j.kind in CONTEXT_CONFUSERS and j.start_s < iv.end_s and j.end_s > iv.start_s - confuser_s})
 
 
 def _set_kinds(clips: list[ClipResult], kind: str) -> list[str | None]:

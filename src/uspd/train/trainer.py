@@ -366,11 +366,9 @@ def preroll_index(n_hops: int, length: int) -> np.ndarray:
     forwards in turn, ending backwards on hop 0, so the pre-roll runs into the clip's first hop without a jump."""
     if n_hops < 1 or length < 0:
         raise ValueError(f"preroll_index: need n_hops >= 1 and length >= 0, got {n_hops}, {length}")
-    back, fwd = np.arange(n_hops - 1, -1, -1), np.arange(n_hops)
-    parts = [back]
-    while sum(len(p) for p in parts) < length:
-        parts.insert(0, fwd if len(parts) % 2 else back)
-    return np.concatenate(parts)[-length:] if length else np.zeros(0, int)
+    period = np.concatenate([np.arange(n_hops), np.arange(n_hops - 1, -1, -1)])  # forwards, then back to hop 0
+    seq = np.tile(period, -(-length // len(period)))  # whole periods, at least length hops
+    return seq[len(seq) - length:]
 
 
 def add_model_inputs(clips: list[dict], spec, prewarm: float = 0.0, seed: int = 0, hop_s: float = 0.05) -> None:
