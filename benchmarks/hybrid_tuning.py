@@ -8,7 +8,8 @@ sweep).
 Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) and from 30 s after each recording's
 start, for the neural detector alone, the classic one alone and every weight; then the rule's choice: among the
 (weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
-major recall (ties: late-walk recall, then the higher threshold), and the ``[detector.hybrid]`` table that puts that
+major recall (ties: late-walk recall, then the higher threshold), its false alarms during each confuser (a candidate
+that trades music or vacuum alarms for recall shows here), and the ``[detector.hybrid]`` table that puts that
 point on the shared thresholds.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
@@ -79,7 +80,14 @@ def point(clips: list, presence, threshold: float) -> dict[str, float]:
     return {"threshold": threshold, "fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"],
             "major": mm["recall"],
             "late_walk": late.get("recall"), "settled": mm["settled"]["recall"],
-            "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall")}
+            "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall"),
+            "by_confuser": fa["by_confuser"]}
+
+
+def _fmt_confusers(p: dict) -> str:
+    """False alarms during each confuser at point ``p``: "music 4.12/h (3 in 0.73 h), ..."."""
+    return ", ".join(f"{k} {e['fa_per_h']:.2f}/h ({e['alarms']} in {e['negative_h']:.2f} h)"
+                     for k, e in sorted(p["by_confuser"].items()))
 
 
 def with_gap(presence, gap: float):
@@ -190,6 +198,7 @@ def main() -> int:
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
     print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
           + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
+    print(f"its false alarms during confusers: {_fmt_confusers(best)}")
     print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}\nclassic_score_floor = {floor:g}")
     if dist_s > 0:
         print(f"classic_distrust_s = {dist_s:g}\nclassic_distrust_share = {share:g}")
