@@ -1,11 +1,12 @@
 """How much do confusers hide people? Every tuning-set recording in which a person moves while a confuser runs (a
 fan, curtain, HVAC, pet, keys, music, a vacuum, a door) is rendered a second time from its labels' resolved scene
-with the people alone: each confuser's mover is replaced by a silent placeholder (a still point at -300 dB), so
-every mover keeps its seeded details and the people walk exactly the same paths; music is switched off; room,
-device, noise and seed stay. The classic, neural and hybrid detectors (each at the ``[presence]`` thresholds; the
-hybrid with the config's ``[detector.hybrid]`` table) run on both versions, and every major and minor movement is
-counted as found with the people alone and as recorded, grouped by the confuser active from ``--confuser-window-s``
-before the movement to its end (a movement beside two confusers counts in both rows).
+with the people alone (``uspd.simulate.scene.people_alone``): each confuser's mover is replaced by a silent
+placeholder (a still point at -300 dB), so every mover keeps its seeded details and the people walk exactly the same
+paths; music is switched off; room, device, noise and seed stay. The classic, neural and hybrid detectors (each at
+the ``[presence]`` thresholds; the hybrid with the config's ``[detector.hybrid]`` table) run on both versions, and
+every major and minor movement is counted as found with the people alone and as recorded, grouped by the confuser
+active from ``--confuser-window-s`` before the movement to its end (a movement beside two confusers counts in both
+rows).
 
 A movement found alone but missed as recorded is *masked* by the confuser; one missed alone is too weak for the
 detector anyway. Movements of the same recordings with no confuser near are the control: both versions should
@@ -23,24 +24,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-#: Stands in for a confuser's mover: draws nothing from the scene's seed that matters and echoes nothing.
-SILENT_MOVER = {"type": "point", "waypoints_m": [[0.5, 0.5, 0.5]], "ts_db": -300.0}
-
-
-def people_alone_scene(scene: dict) -> dict:
-    """The resolved scene ``scene`` (a labels file's ``extra["scene"]``) with every mover but the people replaced
-    by :data:`SILENT_MOVER` (mover i keeps index i, hence its random details) and no music."""
-    out = dict(scene)
-    out["movers"] = [m if m.get("type") == "person" else dict(SILENT_MOVER) for m in scene.get("movers", [])]
-    out.pop("music", None)
-    return out
-
 
 def _render(task: tuple[str, str]) -> tuple[str, str | None]:
     """Render the people-alone version of recording ``src`` to ``dst`` (labels carry the original's extra)."""
     from uspd.errors import UspdError
     from uspd.recording import read_labels, write_labels
     from uspd.simulate.render import render_to_file
+    from uspd.simulate.scene import people_alone
 
     src, dst = task
     try:
@@ -50,7 +40,7 @@ def _render(task: tuple[str, str]) -> tuple[str, str | None]:
             return src, f"{src}: its labels hold no resolved scene (not made by uspd's simulator)"
         tmp = Path(dst).parent / ".tmp" / Path(dst).name
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        render_to_file(people_alone_scene(scene), int(scene["seed"]), tmp, progress=False)
+        render_to_file(people_alone(scene), int(scene["seed"]), tmp, progress=False)
         alone = read_labels(tmp)
         alone.extra.update({k: v for k, v in labels.extra.items() if k != "scene"})
         write_labels(tmp, alone)

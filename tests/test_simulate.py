@@ -207,3 +207,35 @@ def test_cli_random_and_errors(tmp_path, capsys):
         main(["simulate", "--help"])
     help_text = capsys.readouterr().out
     assert "seconds" in help_text and "default: 0" in help_text and "walk-in" in help_text
+
+
+def test_people_alone_keeps_the_people_and_silences_everything_else():
+    """The people-alone scene (benchmarks/confuser_masking.py) renders exactly as the scene with the people only:
+    the placeholders echo nothing and every mover keeps its index, so the person draws the same details; the
+    person's labels are the original's."""
+    from uspd.simulate.scene import people_alone
+
+    spec = {"duration_s": 3.0, "sample_rate": 48000, "carrier_hz": 20000.0, "reference": True, "music": {},
+            "movers": [{"type": "person", "route": "cross", "start_s": 0.2, "speed_m_s": 1.2},
+                       {"type": "fan"}, {"type": "pet"}, {"type": "hvac"}]}
+    original = SceneRenderer(load_scene(spec), seed=5)
+    resolved = original.resolved_spec()
+    alone = SceneRenderer(people_alone(resolved), seed=5)
+    only = SceneRenderer({**{k: v for k, v in resolved.items() if k != "music"}, "movers": resolved["movers"][:1]},
+                         seed=5)
+    n = 48000 * 2
+    (x_alone, ref_alone), (x_only, ref_only), (x_orig, _) = alone.render(n), only.render(n), original.render(n)
+    assert np.array_equal(x_alone, x_only) and np.array_equal(ref_alone, ref_only)
+    assert np.abs(x_orig - x_alone).max() > 0.01            # the confusers and the music were there
+    kinds = {iv.kind for iv in alone.labels.intervals}
+    assert kinds == {"presence", "major"}
+
+    def people(labels):
+        return [(iv.kind, iv.start_s, iv.end_s) for iv in labels.intervals if iv.kind in PEOPLE]
+
+    assert people(alone.labels) == people(original.labels)
+    # a random scene (people after the confusers): the person still keeps its path
+    rnd = SceneRenderer(load_scene(random_scene_spec(np.random.default_rng(3), "walk+confusers")), seed=9)
+    rnd_alone = SceneRenderer(people_alone(rnd.resolved_spec()), seed=9)
+    assert {iv.kind for iv in rnd_alone.labels.intervals} <= PEOPLE
+    assert people(rnd_alone.labels) == people(rnd.labels)

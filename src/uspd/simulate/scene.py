@@ -384,6 +384,21 @@ def _confuser(rng: np.random.Generator, kind: str, duration_s: float) -> tuple[d
     return m, None
 
 
+#: Stands in for a confuser's mover in :func:`people_alone`: a still point that echoes nothing (-300 dB).
+SILENT_MOVER = {"type": "point", "waypoints_m": [[0.5, 0.5, 0.5]], "ts_db": -300.0}
+
+
+def people_alone(spec: dict) -> dict:
+    """The resolved scene ``spec`` (``SceneRenderer.resolved_spec()``, kept in a recording's labels) with the people
+    alone: every other mover replaced by :data:`SILENT_MOVER` and no music. Mover i keeps index i, so it draws the
+    same random details from the seed, and the people walk the same paths with the same echoes; room, device,
+    noise and seed stay."""
+    out = dict(spec)
+    out["movers"] = [m if m.get("type") == "person" else dict(SILENT_MOVER) for m in spec.get("movers", [])]
+    out.pop("music", None)
+    return out
+
+
 def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duration_s: float | None = None) -> dict:
     """A random scene spec dict (see the module doc for ``kind``); diverse rooms, devices, carriers, conditions.
 
