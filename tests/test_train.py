@@ -334,6 +334,21 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(tune), "--out", str(out), "--epochs", "1"]) == 2
     assert "not a readable manifest" in capsys.readouterr().err
 
+    # a pool whose manifest lists every feature field (as 'uspd dataset train' writes now) trains beside one from
+    # before some fields existed (their defaults then); a pool with other features is refused
+    from dataclasses import asdict
+
+    from uspd.detector.neural import FeatureSpec
+    for name, features in (("new", asdict(FeatureSpec())), ("other", {**asdict(FeatureSpec()), "n_per_side": 8})):
+        pool = tmp_path / name
+        pool.mkdir()
+        np.savez(pool / "shard_00000.npz", **arrays)
+        (pool / "manifest.json").write_text(json.dumps({"seed": 8, "hours": 0.01, "features": features}))
+    assert main(["train", "--data", str(data), str(tmp_path / "new"), "--out", str(out), "--epochs", "1",
+                 "--batch", "4", "--crop-s", "4"]) == 0
+    assert main(["train", "--data", str(data), str(tmp_path / "other"), "--out", str(out), "--epochs", "1"]) == 2
+    assert f"{tmp_path / 'other'}: built with other features than {data}" in capsys.readouterr().err
+
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],

@@ -420,8 +420,8 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         clips += part
         loaded_h.append(sum(float(c["meta"].get("duration_s", 0.0)) for c in part) / 3600.0)
     first = manifests[0]
-    for d, m in zip(dirs[1:], manifests[1:]):
-        if m.get("features", first.get("features")) != first.get("features"):
+    for d, m in zip(dirs[1:], manifests[1:]):  # fields a pool's manifest lacks are the defaults it was built with
+        if "features" in m and FeatureSpec.from_dict(m["features"]) != FeatureSpec.from_dict(first.get("features", {})):
             raise UspdError(f"{d}: built with other features than {dirs[0]}")
     spec = FeatureSpec.from_dict({**first.get("features", {}), **feature_overrides})
     if spec.n_bands != clips[0]["x"].shape[2]:
