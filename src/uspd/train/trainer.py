@@ -412,17 +412,17 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     out.parent.mkdir(parents=True, exist_ok=True)
     dirs = [Path(d) for d in (data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
     manifests = [read_manifest(d) for d in dirs]
-    for d, m in zip(dirs, manifests):  # refuse tuning pools before loading any shards
+    first = manifests[0]
+    for d, m in zip(dirs, manifests):  # refuse tuning pools and other features before loading any shards
         check_trainable(d, m)
+        # fields a pool's manifest lacks are the defaults it was built with
+        if "features" in m and FeatureSpec.from_dict(m["features"]) != FeatureSpec.from_dict(first.get("features", {})):
+            raise UspdError(f"{d}: built with other features than {dirs[0]}")
     clips, loaded_h = [], []
     for d in dirs:
         part = load_shards(d)
         clips += part
         loaded_h.append(sum(float(c["meta"].get("duration_s", 0.0)) for c in part) / 3600.0)
-    first = manifests[0]
-    for d, m in zip(dirs[1:], manifests[1:]):  # fields a pool's manifest lacks are the defaults it was built with
-        if "features" in m and FeatureSpec.from_dict(m["features"]) != FeatureSpec.from_dict(first.get("features", {})):
-            raise UspdError(f"{d}: built with other features than {dirs[0]}")
     spec = FeatureSpec.from_dict({**first.get("features", {}), **feature_overrides})
     if spec.n_bands != clips[0]["x"].shape[2]:
         raise UspdError(f"{dirs[0]}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
