@@ -413,10 +413,10 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     dirs = [Path(d) for d in (data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
     manifests = [read_manifest(d) for d in dirs]
     first = manifests[0]
+    first_spec = FeatureSpec.from_dict(first.get("features", {}))  # a field a manifest lacks: its default then
     for d, m in zip(dirs, manifests):  # refuse tuning pools and other features before loading any shards
         check_trainable(d, m)
-        # fields a pool's manifest lacks are the defaults it was built with
-        if "features" in m and FeatureSpec.from_dict(m["features"]) != FeatureSpec.from_dict(first.get("features", {})):
+        if "features" in m and FeatureSpec.from_dict(m["features"]) != first_spec:
             raise UspdError(f"{d}: built with other features than {dirs[0]}")
     clips, loaded_h = [], []
     for d in dirs:
