@@ -1,0 +1,85 @@
+"""The second simulator (benchmarks/second_simulator.py): its motion model and its rendering, checked against what
+they claim, so a detector's failure on its recordings is the detector's and not a renderer bug."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "second_simulator.py"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    spec = importlib.util.spec_from_file_location("second_simulator", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_path_motion_walks_the_polyline_at_its_speed_and_holds_its_pauses(sim):
+    wps = np.array([[0.0, 0.0], [3.0, 0.0], [3.0, 2.0]])
+    t = np.arange(0.0, 12.0, 0.005)
+    xy, speed, heading, s = sim.path_motion(wps, 1.2, [2.0, 0.0], 1.0, 0.5, t)
+    assert np.allclose(xy[t < 1.0], [0.0, 0.0]) and np.allclose(xy[-1], [3.0, 2.0], atol=1e-6)
+    assert s[-1] == pytest.approx(5.0, abs=1e-6)
+    assert speed.max() == pytest.approx(1.2, rel=0.01)
+    at_corner = np.flatnonzero(np.isclose(s, 3.0, atol=1e-9))
+    assert (at_corner[-1] - at_corner[0]) * 0.005 == pytest.approx(2.0, abs=0.02)  # the 2 s pause at the corner
+    assert np.allclose(heading[(s > 0.5) & (s < 2.5)], [1.0, 0.0]) and np.allclose(heading[s > 3.5], [0.0, 1.0])
+
+
+def test_walker_feet_are_planted_in_stance_and_swing_fast(sim):
+    """A foot's world position (body + its offset) stands still for 60 % of the stride and peaks at
+    pi/2 / 0.4 ~ 3.9x the walking speed in swing (a raised cosine)."""
+    room = sim.Room(size_m=np.array([8.0, 6.0, 2.6]), device_m=np.array([4.0, 0.2, 1.0]),
+                    door_m=np.array([0.15, 5.0]))
+    w = sim.Walker(np.random.default_rng(3), room, 1.0, 20.0)
+    w.waypoints, w.pauses, w.leaves = np.array([[0.5, 3.0], [7.5, 3.0]]), [0.0, 0.0], False
+    w.path_m = 7.0
+    t = np.arange(0.0, 20.0, 0.002)
+    pts, present = w.points(t)
+    _, speed, _, _ = w.motion(t)
+    cruise = np.abs(speed - w.speed) < 1e-6
+    foot_v = np.abs(np.gradient(pts[6, :, 0], t))  # the first foot, along x (the walking direction)
+    planted = foot_v[cruise] < 0.02 * w.speed
+    assert planted.mean() == pytest.approx(0.6, abs=0.03)
+    assert foot_v[cruise].max() == pytest.approx(math.pi / 2 / 0.4 * w.speed, rel=0.03)
+    assert np.abs(np.gradient(pts[0, :, 0], t)[cruise]).max() < 1.05 * w.speed  # the torso moves with the body
+    assert present[t >= 1.0].all() and not present[t < 1.0].any()  # in through the door at its start time
+
+
+def test_render_puts_the_carrier_where_the_capture_clock_says_and_keeps_images_out(sim, tmp_path):
+    """An empty room recorded with a capture clock off by some ppm: the tone sits at f0 (1 + ppm 1e-6), the
+    upsampling leaves no image within 2 kHz of it above -100 dB, and the sidecar and labels are what uspd reads."""
+    import soundfile as sf
+
+    from uspd.recording.io import RecordingReader
+    from uspd.recording.labels import read_labels
+
+    spec = {"name": "negative_0000", "kind": "negative", "duration_s": 4.0, "movers": [], "sample_rate": 48000,
+            "seed": 11, "clock_ppm": 40.0, "coupling_db": 10.0, "beam_p": (0.5, 2.0), "bounces": True,
+            "reflection": (0.5, 0.9)}
+    wav = tmp_path / "negative_0000.wav"
+    sim.render_clip(spec, wav)
+    rec = RecordingReader(wav)
+    sidecar, labels = json.loads(wav.with_suffix(".json").read_text()), read_labels(wav)
+    assert sidecar["reference"] is None and len(sidecar["mic_positions_m"]) == labels.extra["device"]["n_mics"]
+    assert labels.duration_s == 4.0 and labels.intervals == []
+    assert rec.sample_rate == 48000
+    x = sf.read(str(wav))[0][:, 0]
+    n = len(x)
+    spec_db = 20 * np.log10(np.abs(np.fft.rfft(x * np.blackman(n))) + 1e-12)
+    f = np.fft.rfftfreq(n, 1 / 48000)
+    f0 = sidecar["carrier_hz"][0]
+    ppm = labels.extra["device"]["clock_ppm"]
+    assert abs(ppm) > 1.0
+    k = np.argmax(spec_db)
+    fine = f[k] + 0.5 * (f[1] - f[0]) * (spec_db[k - 1] - spec_db[k + 1]) / (
+        spec_db[k - 1] - 2 * spec_db[k] + spec_db[k + 1])  # parabolic peak
+    assert fine - f0 == pytest.approx(f0 * ppm * 1e-6, abs=0.05)
+    near = (np.abs(f - f0) > 20) & (np.abs(f - f0) < 2000)
+    noise_db = np.median(spec_db[near])
+    assert spec_db[near].max() < max(spec_db[k] - 100, noise_db + 20)
