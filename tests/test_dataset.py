@@ -129,3 +129,27 @@ def test_render_tiny_set_resume_and_determinism(tmp_path, capsys):
     # the folder belongs to seed 9000 at this scale
     assert main(["dataset", "eval", "--seed", "9001", "--out", str(out), "--scale", "0.0005"]) == 2
     assert "seed 9000" in capsys.readouterr().err
+
+
+def test_reflection_option_changes_only_the_walls_and_guards_the_folder(tmp_path):
+    """``uspd dataset eval --reflection LO,HI``: each clip's walls drawn in the range, everything else as in the set
+    without it; a folder rendered with another range is refused before anything is rendered; bad ranges exit 2."""
+    from uspd.cli import main
+
+    plain = D.eval_set_plan(9000, 0.1)
+    absorb = D.eval_set_plan(9000, 0.1, reflection=(0.2, 0.5))
+    assert [(j.name, j.scene_seed, j.render_seed) for j in plain] == [(j.name, j.scene_seed, j.render_seed)
+                                                                      for j in absorb]
+    for a, b in zip(plain[:12], absorb[:12]):
+        sa, sb = D.scene_spec_for(a), D.scene_spec_for(b)
+        refl = sb["room"].pop("reflection")
+        assert len(refl) == 6 and all(0.2 <= r <= 0.5 for r in refl)
+        assert "reflection" not in (sa.get("room") or {}) and sa == sb
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / D.MANIFEST).write_text(json.dumps({"dataset_seed": 9000, "scale": 0.1, "reflection": [0.2, 0.5]}))
+    with pytest.raises(D.DatasetError, match="wall reflection"):
+        D.build_eval_set(out, 9000, 0.1, progress=False)
+    with pytest.raises(SystemExit) as exc:                     # argparse usage error: one line, exit 2
+        main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "y"), "--reflection", "0.5,1"])
+    assert exc.value.code == 2 and not (tmp_path / "y").exists()

@@ -239,3 +239,24 @@ def test_people_alone_keeps_the_people_and_silences_everything_else():
     rnd_alone = SceneRenderer(people_alone(rnd.resolved_spec()), seed=9)
     assert {iv.kind for iv in rnd_alone.labels.intervals} <= PEOPLE
     assert people(rnd_alone.labels) == people(rnd.labels)
+
+
+def test_with_wall_reflection_redraws_only_the_walls():
+    """``uspd dataset --reflection``: six coefficients in the range from a generator of their own, every other detail
+    of the scene as drawn; the renderer uses them; without it the resolver keeps drawing in WALL_REFLECTION_RANGE."""
+    from uspd.simulate.scene import WALL_REFLECTION_RANGE, with_wall_reflection
+
+    spec = random_scene_spec(np.random.default_rng(4), "walk")
+    assert "reflection" not in (spec.get("room") or {})
+    out = with_wall_reflection(spec, (0.2, 0.4), seed=7)
+    refl = out["room"]["reflection"]
+    assert len(refl) == 6 and all(0.2 <= r <= 0.4 for r in refl)
+    assert {k: v for k, v in out.items() if k != "room"} == {k: v for k, v in spec.items() if k != "room"}
+    assert {k: v for k, v in out["room"].items() if k != "reflection"} == (spec.get("room") or {})
+    assert with_wall_reflection(spec, (0.2, 0.4), seed=7) == out and with_wall_reflection(spec, (0.2, 0.4), 8) != out
+    assert with_wall_reflection(out, (0.6, 0.7), seed=1) is out  # a scene that sets its walls keeps them
+    with pytest.raises(SceneError, match="reflection range"):
+        with_wall_reflection(spec, (0.5, 1.0), seed=1)
+    np.testing.assert_allclose(SceneRenderer(load_scene(out), 3).world.reflection, refl)
+    drawn = SceneRenderer(load_scene(spec), 3).world.reflection
+    assert np.all((drawn >= WALL_REFLECTION_RANGE[0]) & (drawn <= WALL_REFLECTION_RANGE[1]))

@@ -817,3 +817,25 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
 
     assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
     assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err
+
+
+def test_dataset_train_reflection_redraws_the_walls_only_and_guards_resume(tmp_path):
+    """``uspd dataset train --reflection``: the same clips (kinds, devices, lengths) with other walls, so other
+    features; recorded in the manifest; a folder built with another range is refused."""
+    pytest.importorskip("uspd.simulate.render")
+    from uspd.errors import UspdError
+    from uspd.train.data import build_training_set, load_shards
+
+    kw = dict(hours=3.0 / 3600, seed=12, workers=1, shard_s=3.0, progress=False, kind_weights={"walk": 1.0},
+              clip_s=3.0)
+    build_training_set(out=tmp_path / "a", **kw)
+    build_training_set(out=tmp_path / "b", reflection=(0.1, 0.3), **kw)
+    (a,), (b,) = load_shards(tmp_path / "a"), load_shards(tmp_path / "b")
+    same = ("kind", "n_mics", "carriers_hz", "duration_s")
+    assert {k: a["meta"][k] for k in same} == {k: b["meta"][k] for k in same}
+    assert a["x"].shape == b["x"].shape and not np.array_equal(a["x"], b["x"])
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["reflection"] == [0.1, 0.3]
+    with pytest.raises(UspdError, match="other settings"):
+        build_training_set(out=tmp_path / "b", reflection=(0.1, 0.4), **kw)
+    with pytest.raises(UspdError, match="LO <= HI < 1"):
+        build_training_set(out=tmp_path / "c", reflection=(0.5, 1.0), **kw)

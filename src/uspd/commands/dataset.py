@@ -32,6 +32,22 @@ def _scale(text: str) -> float:
     return x
 
 
+def _reflection(text: str) -> tuple[float, float]:
+    """argparse type: LO,HI with 0 <= LO <= HI < 1 (wall amplitude reflection coefficients)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give LO,HI (e.g. 0.2,0.95), got {text!r}") from None
+    if not 0.0 <= lo <= hi < 1.0:
+        raise argparse.ArgumentTypeError(f"need 0 <= LO <= HI < 1, got {text!r}")
+    return lo, hi
+
+
+REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "
+                   "simulator's own 0.55-0.95 (bare walls); furnished rooms absorb more, so a moving person's wall "
+                   "echoes are weaker. Every other detail of every clip is drawn as without it")
+
+
 def register_eval(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser(
         "eval", help="render the balanced evaluation set with the simulator",
@@ -49,6 +65,7 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, default=argparse.SUPPRESS, metavar="DIR", help="output folder (new, or a partial run)")
     p.add_argument("--scale", type=_scale, default=1.0,
                    help="multiply clip counts and negative hours (0.05 = tiny set for a quick check)")
+    p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
@@ -58,7 +75,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from uspd.evaluate.dataset import build_eval_set
 
     man = build_eval_set(args.out, args.seed, scale=args.scale, workers=args.workers,
-                         progress=not getattr(args, "quiet", False))
+                         progress=not getattr(args, "quiet", False), reflection=args.reflection)
     counts = ", ".join(f"{k} {n} ({man['hours'][k]:.2f} h)" for k, n in man["counts"].items())
     rates = ", ".join(f"{n} at {r} Hz" for r, n in sorted(man["sample_rates"].items()))
     print(f"{args.out}: seed {args.seed} ({man['role']}), {len(man['clips'])} clips, "
@@ -88,6 +105,7 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-s", type=_scale, default=None,
                    help="length of every clip in seconds (default: the sampler's, 20-40 s by kind); long clips "
                         "teach the model what hours of a confuser look like after its background has settled")
+    p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
     p.set_defaults(func=run_train)
 
 
@@ -96,7 +114,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     build_training_set(args.hours, args.seed, args.out, workers=args.workers, shard_s=args.shard_s,
                        progress=not getattr(args, "quiet", False), kind_weights=parse_kind_weights(args.kinds),
-                       clip_s=args.clip_s)
+                       clip_s=args.clip_s, reflection=args.reflection)
     print(f"{args.out}: training features for {args.hours:g} h of audio (seed {args.seed})")
     return 0
 

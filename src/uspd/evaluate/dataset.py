@@ -92,8 +92,11 @@ class ClipJob:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def eval_set_plan(dataset_seed: int, scale: float = 1.0) -> list[ClipJob]:
-    """The clips of the evaluation set for ``dataset_seed`` at ``scale`` (deterministic)."""
+def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float, float] | None = None
+                  ) -> list[ClipJob]:
+    """The clips of the evaluation set for ``dataset_seed`` at ``scale`` (deterministic). ``reflection``: (lo, hi)
+    range of the walls' amplitude reflection coefficients (None: the simulator's own); the clips are otherwise the
+    same."""
     if not (scale > 0 and math.isfinite(scale)):
         raise DatasetError(f"--scale: must be a positive number, got {scale}")
     jobs: list[ClipJob] = []
@@ -109,6 +112,9 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0) -> list[ClipJob]:
                                 max_mics=NEGATIVE_MAX_MICS if kind in LONG_KINDS else None,
                                 extra={"dataset_seed": int(dataset_seed), "clip_index": i, "set_kind": kind,
                                        "kind_index": k, "kind_count": n}))
+    if reflection is not None:
+        for job in jobs:
+            job.extra["wall_reflection_range"] = [float(v) for v in reflection]
     return jobs
 
 
@@ -120,7 +126,7 @@ def is_complete(out_dir: Path, job: ClipJob) -> bool:
 def scene_spec_for(job: ClipJob) -> dict:
     """The job's scene spec: the simulator's random sampler for ``job.kind``, then the job's duration, sample rate
     (a carrier redrawn in that rate's band) and mic-count cap. Deterministic in ``job.scene_seed``."""
-    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec
+    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec, with_wall_reflection
 
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
@@ -141,6 +147,8 @@ def scene_spec_for(job: ClipJob) -> dict:
         dev = spec.setdefault("device", {})
         dev["n_mics"] = max(2, min(int(dev.get("n_mics", job.max_mics)), job.max_mics))
     spec["name"] = Path(job.name).stem
+    if job.extra.get("wall_reflection_range") is not None:  # every other detail as drawn above
+        spec = with_wall_reflection(spec, tuple(job.extra["wall_reflection_range"]), job.scene_seed)
     return spec
 
 
@@ -224,11 +232,15 @@ def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: 
 
 
 def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float = 1.0, workers: int = 1,
-                   progress: bool = True) -> dict[str, Any]:
-    """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest."""
+                   progress: bool = True, reflection: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest.
+    ``reflection``: see :func:`eval_set_plan`."""
     out_dir = Path(out_dir)
     role = check_not_training(dataset_seed, "--seed")
-    jobs = eval_set_plan(dataset_seed, scale)
+    if reflection is not None and not 0.0 <= reflection[0] <= reflection[1] < 1.0:
+        raise DatasetError(f"--reflection {reflection[0]:g},{reflection[1]:g}: need 0 <= LO <= HI < 1")
+    reflection_list = None if reflection is None else [float(v) for v in reflection]
+    jobs = eval_set_plan(dataset_seed, scale, reflection)
     man_path = out_dir / MANIFEST
     if man_path.exists():
         try:
@@ -238,12 +250,15 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
         if old.get("dataset_seed") != dataset_seed or old.get("scale") != scale:
             raise DatasetError(f"{man_path}: folder holds the set for seed {old.get('dataset_seed')} scale "
                                f"{old.get('scale')}; use another --out for seed {dataset_seed} scale {scale}")
+        if old.get("reflection") != reflection_list:
+            raise DatasetError(f"{man_path}: folder holds the set rendered with wall reflection "
+                               f"{old.get('reflection')}; use another --out for {reflection_list}")
     elif out_dir.exists() and any(p.name != TMP_DIR for p in out_dir.iterdir()):
         raise DatasetError(f"{out_dir}: exists, is not empty and has no {MANIFEST}; choose an empty --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     base = {"set": "uspd-eval", "uspd_version": __version__, "dataset_seed": int(dataset_seed), "role": role,
             "scale": scale, "seed_convention": "uspd.evaluate.seeds (train 0-999, tune 1000-1999, eval >= 9000)",
-            "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)"}
+            "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)", "reflection": reflection_list}
     write_json_atomic(man_path, {**base, "complete": False, "planned": [asdict(j) for j in jobs]})
     entries, n_new = render_jobs(out_dir, jobs, workers=workers, progress=progress)
     manifest = {**base, "complete": True, **summarize(entries), "rendered_now": n_new, "clips": entries}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uspd import physics
-from uspd.simulate.scene import Scene
+from uspd.simulate.scene import WALL_REFLECTION_RANGE, Scene
 
 #: Pressure at 1 m per unit drive, in mic full-scale units at 0 dB mic gain: puts the direct-path tone at about
 #: -16 dBFS for a -6 dBFS drive and a 4 cm speaker-mic distance.
@@ -132,7 +132,7 @@ def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
     """Draw every unspecified room and device detail from ``rng`` (ranges in ``uspd.simulate.scene``)."""
     r, d = scene.room, scene.device
     size = np.array(_pick(r.size_m, [rng.uniform(2.5, 8.0), rng.uniform(2.5, 8.0), rng.uniform(2.4, 3.2)]), float)
-    refl_drawn = rng.uniform(0.55, 0.95, 6)
+    refl_drawn = rng.uniform(*WALL_REFLECTION_RANGE, 6)
     refl = refl_drawn if r.reflection is None else np.broadcast_to(np.array(r.reflection, float), (6,)).copy()
     # device: on a shelf/table near a wall
     dev_wall = int(rng.integers(0, 4))

@@ -399,6 +399,29 @@ def people_alone(spec: dict) -> dict:
     return out
 
 
+#: The range the room resolver draws each wall's amplitude reflection coefficient from when a scene leaves it open
+#: (``uspd.simulate.room.resolve_world``): hard, bare walls. Furnished rooms absorb more at ultrasound.
+WALL_REFLECTION_RANGE = (0.55, 0.95)
+#: Tag of the generator :func:`with_wall_reflection` draws from (apart from the scene's own draws).
+_REFLECTION_TAG = 0x5245464C
+
+
+def with_wall_reflection(spec: dict, reflection: tuple[float, float], seed: int) -> dict:
+    """``spec`` with six wall reflection coefficients (x0, x1, y0, y1, floor, ceiling) drawn uniformly in
+    ``reflection`` = (lo, hi), 0 <= lo <= hi < 1, from a generator of their own seeded by ``seed``: every other detail
+    of the scene is drawn exactly as without them. A spec that sets its reflection already is returned as it is."""
+    lo, hi = (float(v) for v in reflection)
+    if not 0.0 <= lo <= hi < 1.0:
+        raise SceneError(f"wall reflection range {lo:g}-{hi:g}: need 0 <= low <= high < 1")
+    room = spec.get("room") or {}
+    if room.get("reflection") is not None:
+        return spec
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _REFLECTION_TAG]))
+    out = copy.deepcopy(spec)
+    out["room"] = {**room, "reflection": [round(float(v), 4) for v in rng.uniform(lo, hi, 6)]}
+    return out
+
+
 def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duration_s: float | None = None) -> dict:
     """A random scene spec dict (see the module doc for ``kind``); diverse rooms, devices, carriers, conditions.
 

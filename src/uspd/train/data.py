@@ -201,7 +201,7 @@ def shard_path(out: Path, index: int) -> Path:
 
 def build_shard(job: tuple) -> tuple[int, float]:
     """Render shard ``index`` (about ``shard_s`` of audio) and write it atomically. Returns (index, audio s)."""
-    out, seed, index, shard_s, feature_spec, kind_weights, clip_s = job
+    out, seed, index, shard_s, feature_spec, kind_weights, clip_s, reflection = job
     path = shard_path(out, index)
     if path.exists():
         return index, 0.0
@@ -213,6 +213,10 @@ def build_shard(job: tuple) -> tuple[int, float]:
         rng = clip_rng(seed, index, j)
         kind, spec = sample_training_spec(rng, kind_weights, clip_s)
         render_seed = int(rng.integers(0, 2**31 - 1))
+        if reflection is not None:  # walls drawn from another range, every other detail as without it
+            from uspd.simulate.scene import with_wall_reflection
+
+            spec = with_wall_reflection(spec, reflection, render_seed)
         clip = clip_features(spec, render_seed, feature_spec)
         meta = clip.pop("meta")
         meta["kind"] = kind
@@ -236,15 +240,19 @@ def _worker_init() -> None:
 def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers: int = 1,
                        shard_s: float = SHARD_S_DEFAULT, progress: bool = True,
                        feature_spec: FeatureSpec = FeatureSpec(), kind_weights: dict | None = None,
-                       clip_s: float | None = None) -> Path:
+                       clip_s: float | None = None, reflection: tuple[float, float] | None = None) -> Path:
     """Write ``ceil(hours * 3600 / shard_s)`` shards to ``out`` (skipping complete ones) and a manifest.
-    ``kind_weights``: scene kind -> share (default :data:`KIND_WEIGHTS`); ``clip_s``: clip length (s) or None."""
+    ``kind_weights``: scene kind -> share (default :data:`KIND_WEIGHTS`); ``clip_s``: clip length (s) or None;
+    ``reflection``: (lo, hi) range of the walls' amplitude reflection coefficients, None = the simulator's own
+    (:data:`uspd.simulate.scene.WALL_REFLECTION_RANGE`)."""
     from tqdm import tqdm
 
     if hours <= 0:
         raise UspdError(f"--hours {hours}: must be positive")
     if workers < 1:
         raise UspdError(f"--workers {workers}: must be at least 1")
+    if reflection is not None and not 0.0 <= reflection[0] <= reflection[1] < 1.0:
+        raise UspdError(f"--reflection {reflection[0]:g},{reflection[1]:g}: need 0 <= LO <= HI < 1")
     role = check_pool_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,17 +261,18 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
+                "reflection": None if reflection is None else [float(v) for v in reflection],
                 "command": "uspd " + " ".join(sys.argv[1:]) if "dataset" in sys.argv[1:] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
-        keep = ("seed", "shard_s", "features", "kind_weights", "clip_s")
+        keep = ("seed", "shard_s", "features", "kind_weights", "clip_s", "reflection")
         if any(old.get(k) != manifest[k] for k in keep):
-            raise UspdError(f"{mpath}: existing data set was built with other settings (seed/shard/features); "
-                            "use another --out")
+            raise UspdError(f"{mpath}: existing data set was built with other settings (seed/shard/features/kinds/"
+                            "clip length/reflection); use another --out")
     mpath.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     todo = [i for i in range(n_shards) if not shard_path(out, i).exists()]
-    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s) for i in todo]
+    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s, reflection) for i in todo]
     bar = tqdm(total=n_shards, initial=n_shards - len(todo), unit="shard", disable=not progress,
                desc="training data")
     if workers == 1 or len(jobs) <= 1:
