@@ -86,7 +86,24 @@ def swing(u: np.ndarray, stance: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- movers
-class Walker:
+class Strider:
+    """A mover that walks ``waypoints`` at ``speed`` with ``pauses`` from ``start_s`` (speed ramps of ``ramp_s``) and
+    whose limbs follow the distance travelled in strides of ``stride_len``."""
+
+    ramp_s = 0.5
+
+    def motion(self, t):
+        return path_motion(self.waypoints, self.speed, self.pauses, self.start_s, self.ramp_s, t)
+
+    def gait(self, t):
+        """xy (T, 2), heading and its left normal (T, 2), stride phase (T,) in strides, speed share g (T,) 0..1,
+        travelled distance (T,) m."""
+        xy, speed, head, s = self.motion(t)
+        side = np.stack([-head[:, 1], head[:, 0]], axis=1)
+        return xy, head, side, s / self.stride_len, np.clip(speed / self.speed, 0.0, 1.0), s
+
+
+class Walker(Strider):
     """A person entering through the door: walks to a spot 0.5-3.5 m from the device, then stands (breathing) or
     walks out again. ``points(t)`` -> (P, T, 3) m; ``ts_db`` (P,)."""
 
@@ -110,14 +127,10 @@ class Walker:
         self.ts_db = np.concatenate([[rng.uniform(-21, -15), rng.uniform(-30, -25)], rng.uniform(-33, -28, 2),
                                      rng.uniform(-31, -26, 2), rng.uniform(-33, -28, 2), rng.uniform(-36, -30, 2)])
 
-    def motion(self, t):
-        return path_motion(self.waypoints, self.speed, self.pauses, self.start_s, 0.6, t)
+    ramp_s = 0.6
 
     def points(self, t):
-        xy, speed, head, s = self.motion(t)
-        side = np.stack([-head[:, 1], head[:, 0]], axis=1)
-        phase = s / self.stride_len
-        g = np.clip(speed / self.speed, 0.0, 1.0)
+        xy, head, side, phase, g, s = self.gait(t)
         h = self.height
         breath = self.breath_m * np.sin(2 * math.pi * self.breath_hz * t) * (1.0 - g)
         pts = []
@@ -160,7 +173,7 @@ class Walker:
         return out
 
 
-class Pet:
+class Pet(Strider):
     """A dog or cat trotting between random spots with pauses: chest, hip, head, four paws (diagonal pairs planted
     half the stride), tail."""
 
@@ -178,14 +191,10 @@ class Pet:
         self.pauses = rng.uniform(0.5, 6.0, n).tolist()
         self.start_s = float(rng.uniform(0.0, 5.0))
 
-    def motion(self, t):
-        return path_motion(self.waypoints, self.speed, self.pauses, self.start_s, 0.3, t)
+    ramp_s = 0.3
 
     def points(self, t):
-        xy, speed, head, s = self.motion(t)
-        side = np.stack([-head[:, 1], head[:, 0]], axis=1)
-        phase = s / self.stride_len
-        g = np.clip(speed / self.speed, 0.0, 1.0)
+        xy, head, side, phase, g, _ = self.gait(t)
         bob = 0.015 * g * np.cos(4 * math.pi * phase)
         pts = [np.column_stack([xy + head * self.half * 0.6, self.h + bob]),
                np.column_stack([xy - head * self.half * 0.6, self.h + bob]),
