@@ -251,8 +251,10 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
             raise DatasetError(f"{man_path}: folder holds the set for seed {old.get('dataset_seed')} scale "
                                f"{old.get('scale')}; use another --out for seed {dataset_seed} scale {scale}")
         if old.get("reflection") != reflection_list:
-            raise DatasetError(f"{man_path}: folder holds the set rendered with wall reflection "
-                               f"{old.get('reflection')}; use another --out for {reflection_list}")
+            def walls(r):
+                return "the simulator's own walls" if r is None else f"--reflection {r[0]:g},{r[1]:g}"
+            raise DatasetError(f"{man_path}: folder holds the set rendered with {walls(old.get('reflection'))}; use "
+                               f"another --out for {walls(reflection_list)}")
     elif out_dir.exists() and any(p.name != TMP_DIR for p in out_dir.iterdir()):
         raise DatasetError(f"{out_dir}: exists, is not empty and has no {MANIFEST}; choose an empty --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
