@@ -24,7 +24,7 @@ length, 1/(r1 r2) spreading, ISO 9613-1 air absorption from :mod:`uspd.physics`)
 
     python benchmarks/second_simulator.py --out /tmp/second [--seed 1] [--walks 48] [--negatives 36]
         [--negative-s 150] [--workers 2] [--reflection 0.5,0.9] [--coupling-db 10] [--beam-p 0.5,2]
-        [--no-bounces] [--clock-ppm 0] [--config C.toml] [--json OUT.json]
+        [--no-bounces] [--clock-ppm 0 [--carrier-known]] [--config C.toml] [--json OUT.json]
 
 Rendering is seeded and resumable (finished clips are kept). The printed table is ``uspd evaluate DIR --detector
 all --recall-levels 0.8,0.9``. Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence``
@@ -447,7 +447,8 @@ def render_clip(spec: dict, out_wav: Path) -> None:
         if hasattr(mover, "labels"):
             intervals += mover.labels(dur)
     intervals += [{"start_s": 0.0, "end_s": dur, "kind": k} for k in sorted(set(confusers))]
-    sidecar = {"sample_rate": fs, "carrier_hz": [f0], "mic_positions_m": np.round(mics_rel, 6).tolist(),
+    heard_hz = f0 * clock if spec.get("carrier_known") else f0  # a device that measured its clock offset
+    sidecar = {"sample_rate": fs, "carrier_hz": [heard_hz], "mic_positions_m": np.round(mics_rel, 6).tolist(),
                "reference": None, "temperature_c": round(temp_c, 1), "humidity_pct": round(rh, 1)}
     labels = {"simulator": "benchmarks/second_simulator.py", "seed": spec["seed"], "duration_s": dur,
               "set_kind": spec["kind"], "movers": spec["movers"], "intervals": intervals,
@@ -461,7 +462,7 @@ def render_clip(spec: dict, out_wav: Path) -> None:
 
 def clip_specs(seed: int, walks: int, negatives: int, negative_s: float, clock_ppm: float = 0.0,
                coupling_db: float = 10.0, beam_p: tuple[float, float] = (0.5, 2.0), bounces: bool = True,
-               reflection: tuple[float, float] = (0.5, 0.9)) -> list[dict]:
+               reflection: tuple[float, float] = (0.5, 0.9), carrier_known: bool = False) -> list[dict]:
     """The set: walk-ins (20 s; a third with a confuser) and negative clips (one or two confusers, or none); every
     third clip at 48 kHz."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2D51]))
@@ -478,7 +479,7 @@ def clip_specs(seed: int, walks: int, negatives: int, negative_s: float, clock_p
         s["sample_rate"] = 48000 if i % 3 == 2 else 96000
         s["seed"] = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
         s.update(clock_ppm=clock_ppm, coupling_db=coupling_db, beam_p=tuple(beam_p), bounces=bounces,
-                 reflection=tuple(reflection))
+                 reflection=tuple(reflection), carrier_known=carrier_known)
     return specs
 
 
@@ -516,6 +517,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clock-ppm", type=float, default=0.0,
                     help="capture clock offset from the playback clock, drawn in +-this (ppm; 0: one shared clock, "
                          "as on a single codec; separate USB devices differ by tens of ppm)")
+    ap.add_argument("--carrier-known", action="store_true",
+                    help="with --clock-ppm: the sidecar gives the carrier as the capture clock hears it (a device "
+                         "that measured its clock offset), so only the offset itself differs")
     ap.add_argument("--coupling-db", type=float, default=10.0,
                     help="direct loudspeaker-to-mic coupling drawn in +-this around free field (dB): the echoes' "
                          "level relative to the carrier the mics hear")
@@ -538,10 +542,10 @@ def main(argv=None) -> int:
     from uspd.evaluate.parallel import imap_progress
 
     specs = clip_specs(args.seed, args.walks, args.negatives, args.negative_s, args.clock_ppm, args.coupling_db,
-                       args.beam_p, not args.no_bounces, args.reflection)
+                       args.beam_p, not args.no_bounces, args.reflection, args.carrier_known)
     settings = {"seed": args.seed, "negative_s": args.negative_s, "clock_ppm": args.clock_ppm,
                 "coupling_db": args.coupling_db, "beam_p": list(args.beam_p), "reflection": list(args.reflection),
-                "bounces": not args.no_bounces}
+                "bounces": not args.no_bounces, "carrier_known": args.carrier_known}
     marker = args.out / "second_simulator.json"  # a resumed folder must hold clips made with the same settings
     if marker.exists():
         try:
