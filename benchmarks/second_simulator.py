@@ -303,6 +303,14 @@ def make_room(rng) -> Room:
     return Room(size_m=size, device_m=device, door_m=door)
 
 
+def mirror(point_m: np.ndarray, wall: int, size_m: np.ndarray) -> np.ndarray:
+    """``point_m`` (3,) mirrored in wall ``wall`` (0..5: x = 0, x = Lx, y = 0, y = Ly, floor, ceiling)."""
+    axis = wall // 2
+    image = point_m.copy()
+    image[axis] = 2 * (0.0 if wall % 2 == 0 else size_m[axis]) - image[axis]
+    return image
+
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) index pairs of the True runs of ``mask``."""
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
@@ -313,7 +321,7 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def render_clip(spec: dict, out_wav: Path) -> None:
     """Render one clip (``spec`` from :func:`clip_specs`) to ``out_wav`` + sidecar + labels."""
     import soundfile as sf
-    from scipy.signal import resample_poly
+    from scipy.signal import butter, resample_poly, sosfiltfilt
 
     from uspd.physics import air_absorption_db_per_m, speed_of_sound_m_s
 
@@ -361,23 +369,20 @@ def render_clip(spec: dict, out_wav: Path) -> None:
     k0 = 10 ** ((direct_dbfs - 20 * math.log10(1 / ring) - coupling_db) / 20)  # emitted level at 1 m on axis
 
     base = np.zeros((n_mics, nb), np.complex128)
-    # static field: direct path, first-order wall images (speaker -> wall -> mic = speaker -> mirrored mic), furniture
-    static_l, static_a = [], []
-    for m in range(n_mics):
-        d = np.linalg.norm(mics[m] - spk)  # direct path: its level is the device's coupling, not free field
-        static_l.append([d])
-        static_a.append([10 ** (direct_dbfs / 20) * ring / d])
     size = room["size_m"]
     lo, hi = spec["reflection"]
     refl = lo + rng.uniform(0.0, 1.0, 6) * (hi - lo)
     furniture = np.column_stack([rng.uniform(0.2, size[0] - 0.2, 12), rng.uniform(0.5, size[1] - 0.2, 12),
                                  rng.uniform(0.0, 1.2, 12)])
     furniture_ts = rng.uniform(-20, -5, 12)
+    # static field: direct path, first-order wall images (speaker -> wall -> mic = speaker -> mirrored mic), furniture
+    static_l, static_a = [], []
     for m in range(n_mics):
+        d = np.linalg.norm(mics[m] - spk)  # direct path: its level is the device's coupling, not free field
+        static_l.append([d])
+        static_a.append([10 ** (direct_dbfs / 20) * ring / d])
         for w in range(6):
-            axis, wall = w // 2, (0.0 if w % 2 == 0 else size[w // 2])
-            image = mics[m].copy()
-            image[axis] = 2 * wall - image[axis]
+            image = mirror(mics[m], w, size)
             path = np.linalg.norm(image - spk)
             static_l[m].append(path)
             static_a[m].append(k0 * refl[w] * beam(image - spk) / path * 10 ** (-alpha_db_m * path / 20))
@@ -390,8 +395,6 @@ def render_clip(spec: dict, out_wav: Path) -> None:
     for m in range(n_mics):
         ls, a_s = np.array(static_l[m]), np.array(static_a[m])
         if hvac:  # slow path-length wander of every echo (not the direct path)
-            from scipy.signal import butter, sosfiltfilt
-
             rms_m, cut = float(rng.uniform(0.3e-3, 3e-3)), float(rng.uniform(0.2, 1.5))
             sos = butter(2, cut, fs=CONTROL_HZ, output="sos")
             wander = sosfiltfilt(sos, rng.standard_normal((len(ls) - 1, len(tc))), axis=1)
@@ -405,10 +408,7 @@ def render_clip(spec: dict, out_wav: Path) -> None:
     transmitters = [(spk, 1.0, None)]
     if spec["bounces"]:
         for w in range(6):
-            axis, wall = w // 2, (0.0 if w % 2 == 0 else size[w // 2])
-            image = spk.copy()
-            image[axis] = 2 * wall - image[axis]
-            transmitters.append((image, refl[w], axis))
+            transmitters.append((mirror(spk, w, size), refl[w], w // 2))
     for mover in movers:
         pts, present = mover.points(tc)  # (P, Tc, 3), (Tc,)
         gate = np.interp(tb, tc, present.astype(float))

@@ -34,13 +34,14 @@ def _scale(text: str) -> float:
 
 def _reflection(text: str) -> tuple[float, float]:
     """argparse type: LO,HI with 0 <= LO <= HI < 1 (wall amplitude reflection coefficients)."""
+    from uspd.simulate.scene import SceneError, check_wall_reflection
+
     try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
+        return check_wall_reflection(text.split(","))
+    except SceneError as exc:  # out of range
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:  # not two numbers
         raise argparse.ArgumentTypeError(f"give LO,HI (e.g. 0.2,0.95), got {text!r}") from None
-    if not 0.0 <= lo <= hi < 1.0:
-        raise argparse.ArgumentTypeError(f"need 0 <= LO <= HI < 1, got {text!r}")
-    return lo, hi
 
 
 REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "

@@ -114,7 +114,7 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float
                                        "kind_index": k, "kind_count": n}))
     if reflection is not None:
         for job in jobs:
-            job.extra["wall_reflection_range"] = [float(v) for v in reflection]
+            job.extra["wall_reflection_range"] = list(reflection)
     return jobs
 
 
@@ -231,15 +231,22 @@ def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: 
     return [done[j.index] for j in jobs], len(pending)
 
 
+def _walls(reflection: list | None) -> str:
+    """How a set's walls were drawn, as the option that chose them."""
+    return "the simulator's own walls" if reflection is None else f"--reflection {reflection[0]:g},{reflection[1]:g}"
+
+
 def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float = 1.0, workers: int = 1,
                    progress: bool = True, reflection: tuple[float, float] | None = None) -> dict[str, Any]:
     """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest.
     ``reflection``: see :func:`eval_set_plan`."""
     out_dir = Path(out_dir)
     role = check_not_training(dataset_seed, "--seed")
-    if reflection is not None and not 0.0 <= reflection[0] <= reflection[1] < 1.0:
-        raise DatasetError(f"--reflection {reflection[0]:g},{reflection[1]:g}: need 0 <= LO <= HI < 1")
-    reflection_list = None if reflection is None else [float(v) for v in reflection]
+    if reflection is not None:
+        from uspd.simulate.scene import check_wall_reflection
+
+        reflection = check_wall_reflection(reflection)
+    reflection_list = None if reflection is None else list(reflection)
     jobs = eval_set_plan(dataset_seed, scale, reflection)
     man_path = out_dir / MANIFEST
     if man_path.exists():
@@ -251,10 +258,8 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
             raise DatasetError(f"{man_path}: folder holds the set for seed {old.get('dataset_seed')} scale "
                                f"{old.get('scale')}; use another --out for seed {dataset_seed} scale {scale}")
         if old.get("reflection") != reflection_list:
-            def walls(r):
-                return "the simulator's own walls" if r is None else f"--reflection {r[0]:g},{r[1]:g}"
-            raise DatasetError(f"{man_path}: folder holds the set rendered with {walls(old.get('reflection'))}; use "
-                               f"another --out for {walls(reflection_list)}")
+            raise DatasetError(f"{man_path}: folder holds the set rendered with {_walls(old.get('reflection'))}; "
+                               f"use another --out for {_walls(reflection_list)}")
     elif out_dir.exists() and any(p.name != TMP_DIR for p in out_dir.iterdir()):
         raise DatasetError(f"{out_dir}: exists, is not empty and has no {MANIFEST}; choose an empty --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)

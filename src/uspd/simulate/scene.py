@@ -406,13 +406,19 @@ WALL_REFLECTION_RANGE = (0.55, 0.95)
 _REFLECTION_TAG = 0x5245464C
 
 
+def check_wall_reflection(reflection) -> tuple[float, float]:
+    """(lo, hi) as floats when 0 <= lo <= hi < 1 (amplitude reflection coefficients), else a one-line SceneError."""
+    lo, hi = (float(v) for v in reflection)
+    if not 0.0 <= lo <= hi < 1.0:
+        raise SceneError(f"--reflection {lo:g},{hi:g}: a wall reflection range needs 0 <= LO <= HI < 1")
+    return lo, hi
+
+
 def with_wall_reflection(spec: dict, reflection: tuple[float, float], seed: int) -> dict:
     """``spec`` with six wall reflection coefficients (x0, x1, y0, y1, floor, ceiling) drawn uniformly in
     ``reflection`` = (lo, hi), 0 <= lo <= hi < 1, from a generator of their own seeded by ``seed``: every other detail
     of the scene is drawn exactly as without them. A spec that sets its reflection already is returned as it is."""
-    lo, hi = (float(v) for v in reflection)
-    if not 0.0 <= lo <= hi < 1.0:
-        raise SceneError(f"wall reflection range {lo:g}-{hi:g}: need 0 <= low <= high < 1")
+    lo, hi = check_wall_reflection(reflection)
     room = spec.get("room") or {}
     if room.get("reflection") is not None:
         return spec

@@ -209,13 +209,13 @@ def build_shard(job: tuple) -> tuple[int, float]:
     metas = []
     total = 0.0
     j = 0
+    if reflection is not None:
+        from uspd.simulate.scene import with_wall_reflection
     while total < shard_s:
         rng = clip_rng(seed, index, j)
         kind, spec = sample_training_spec(rng, kind_weights, clip_s)
         render_seed = int(rng.integers(0, 2**31 - 1))
         if reflection is not None:  # walls drawn from another range, every other detail as without it
-            from uspd.simulate.scene import with_wall_reflection
-
             spec = with_wall_reflection(spec, reflection, render_seed)
         clip = clip_features(spec, render_seed, feature_spec)
         meta = clip.pop("meta")
@@ -251,8 +251,10 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
         raise UspdError(f"--hours {hours}: must be positive")
     if workers < 1:
         raise UspdError(f"--workers {workers}: must be at least 1")
-    if reflection is not None and not 0.0 <= reflection[0] <= reflection[1] < 1.0:
-        raise UspdError(f"--reflection {reflection[0]:g},{reflection[1]:g}: need 0 <= LO <= HI < 1")
+    if reflection is not None:
+        from uspd.simulate.scene import check_wall_reflection
+
+        reflection = check_wall_reflection(reflection)
     role = check_pool_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -261,7 +263,7 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
-                "reflection": None if reflection is None else [float(v) for v in reflection],
+                "reflection": None if reflection is None else list(reflection),
                 "command": "uspd " + " ".join(sys.argv[1:]) if "dataset" in sys.argv[1:] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
