@@ -148,7 +148,7 @@ def test_reflection_option_changes_only_the_walls_and_guards_the_folder(tmp_path
     out = tmp_path / "set"
     out.mkdir()
     (out / D.MANIFEST).write_text(json.dumps({"dataset_seed": 9000, "scale": 0.1, "reflection": [0.2, 0.5]}))
-    with pytest.raises(D.DatasetError, match="rendered with --reflection 0.2,0.5; use another --out for the sim"):
+    with pytest.raises(D.DatasetError, match="rendered with --reflection 0.2,0.5 and one shared clock; use another --out for the sim"):
         D.build_eval_set(out, 9000, 0.1, progress=False)
     with pytest.raises(SystemExit) as exc:                     # argparse usage error: one line, exit 2
         main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "y"), "--reflection", "0.5,1"])

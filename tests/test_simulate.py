@@ -260,3 +260,35 @@ def test_with_wall_reflection_redraws_only_the_walls():
     np.testing.assert_allclose(SceneRenderer(load_scene(out), 3).world.reflection, refl)
     drawn = SceneRenderer(load_scene(spec), 3).world.reflection
     assert np.all((drawn >= WALL_REFLECTION_RANGE[0]) & (drawn <= WALL_REFLECTION_RANGE[1]))
+
+
+def test_clock_offset_moves_the_recorded_tone_not_the_sidecar():
+    """A playback clock ``clock_ppm`` off the capture clock: the recorded tone (direct path and every static echo)
+    sits at carrier x (1 + ppm 1e-6), the sidecar still gives the nominal carrier; 0 ppm renders bit-identically
+    to a scene that does not mention the clock. ``with_clock_offset`` redraws only the device's clock."""
+    from uspd.simulate.scene import with_clock_offset
+
+    base = {"duration_s": 1.0, "sample_rate": 96000, "carrier_hz": 40000.0, "movers": []}
+    fs, f0 = 96000, 40000.0
+    for ppm in (100.0, -60.0):
+        r = SceneRenderer(load_scene({**base, "device": {"clock_ppm": ppm}}), seed=5)
+        assert r.sidecar.to_dict()["carrier_hz"] == [f0]
+        x = r.render(fs)[0][:, 0].astype(float)
+        # phase of the tone against the nominal carrier, every 10 ms (after the 20 ms tone ramp): its slope
+        n = np.arange(len(x))
+        z = (x * np.exp(-2j * np.pi * f0 * n / fs)).reshape(100, -1).mean(axis=1)[5:]
+        slope_hz = np.polyfit(np.arange(len(z)) * 0.01, np.unwrap(np.angle(z)), 1)[0] / (2 * np.pi)
+        assert slope_hz == pytest.approx(f0 * ppm * 1e-6, abs=0.02)
+    plain = SceneRenderer(load_scene(base), seed=5).render(fs // 4)[0]
+    zero = SceneRenderer(load_scene({**base, "device": {"clock_ppm": 0.0}}), seed=5).render(fs // 4)[0]
+    np.testing.assert_array_equal(plain, zero)
+    spec = random_scene_spec(np.random.default_rng(4), "walk")
+    out = with_clock_offset(spec, (-100.0, 100.0), seed=7)
+    assert -100.0 <= out["device"]["clock_ppm"] <= 100.0
+    assert {k: v for k, v in out["device"].items() if k != "clock_ppm"} == spec["device"]
+    assert {k: v for k, v in out.items() if k != "device"} == {k: v for k, v in spec.items() if k != "device"}
+    assert with_clock_offset(spec, (-100.0, 100.0), seed=8) != out
+    with pytest.raises(SceneError, match="clock offset range"):
+        with_clock_offset(spec, (-5.0, 2000.0), seed=1)
+    with pytest.raises(SceneError, match="clock_ppm"):
+        load_scene({**base, "device": {"clock_ppm": 5000.0}})

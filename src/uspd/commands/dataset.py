@@ -44,6 +44,18 @@ def _reflection(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"give LO,HI (e.g. 0.2,0.95), got {text!r}") from None
 
 
+def _clock_ppm(text: str) -> tuple[float, float]:
+    """argparse type: LO,HI ppm within +-MAX_CLOCK_PPM (playback/capture clock offset)."""
+    from uspd.simulate.scene import SceneError, check_clock_ppm
+
+    try:
+        return check_clock_ppm(text.split(","))
+    except SceneError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give LO,HI in ppm (e.g. -100,100), got {text!r}") from None
+
+
 REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "
                    "simulator's own 0.55-0.95 (bare walls); furnished rooms absorb more, so a moving person's wall "
                    "echoes are weaker. Every other detail of every clip is drawn as without it")
@@ -67,6 +79,10 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=_scale, default=1.0,
                    help="multiply clip counts and negative hours (0.05 = tiny set for a quick check)")
     p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
+    p.add_argument("--clock-ppm", type=_clock_ppm, default=None, metavar="LO,HI",
+                   help="draw each clip's playback/capture clock offset in LO,HI ppm (e.g. -100,100): the tone is "
+                        "recorded off the carrier the sidecar gives, as with a USB microphone and a separate "
+                        "loudspeaker (default: one shared clock). Every other detail is drawn as without it")
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
@@ -76,7 +92,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from uspd.evaluate.dataset import build_eval_set
 
     man = build_eval_set(args.out, args.seed, scale=args.scale, workers=args.workers,
-                         progress=not getattr(args, "quiet", False), reflection=args.reflection)
+                         progress=not getattr(args, "quiet", False), reflection=args.reflection,
+                         clock_ppm=args.clock_ppm)
     counts = ", ".join(f"{k} {n} ({man['hours'][k]:.2f} h)" for k, n in man["counts"].items())
     rates = ", ".join(f"{n} at {r} Hz" for r, n in sorted(man["sample_rates"].items()))
     print(f"{args.out}: seed {args.seed} ({man['role']}), {len(man['clips'])} clips, "

@@ -92,10 +92,11 @@ class ClipJob:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float, float] | None = None
-                  ) -> list[ClipJob]:
+def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float, float] | None = None,
+                  clock_ppm: tuple[float, float] | None = None) -> list[ClipJob]:
     """The clips of the evaluation set for ``dataset_seed`` at ``scale`` (deterministic). ``reflection``: (lo, hi)
-    range of the walls' amplitude reflection coefficients (None: the simulator's own); the clips are otherwise the
+    range of the walls' amplitude reflection coefficients (None: the simulator's own); ``clock_ppm``: (lo, hi) range
+    of the device's playback/capture clock offset in ppm (None: one shared clock); the clips are otherwise the
     same."""
     if not (scale > 0 and math.isfinite(scale)):
         raise DatasetError(f"--scale: must be a positive number, got {scale}")
@@ -112,9 +113,11 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float
                                 max_mics=NEGATIVE_MAX_MICS if kind in LONG_KINDS else None,
                                 extra={"dataset_seed": int(dataset_seed), "clip_index": i, "set_kind": kind,
                                        "kind_index": k, "kind_count": n}))
-    if reflection is not None:
-        for job in jobs:
+    for job in jobs:
+        if reflection is not None:
             job.extra["wall_reflection_range"] = list(reflection)
+        if clock_ppm is not None:
+            job.extra["clock_ppm_range"] = list(clock_ppm)
     return jobs
 
 
@@ -126,7 +129,7 @@ def is_complete(out_dir: Path, job: ClipJob) -> bool:
 def scene_spec_for(job: ClipJob) -> dict:
     """The job's scene spec: the simulator's random sampler for ``job.kind``, then the job's duration, sample rate
     (a carrier redrawn in that rate's band) and mic-count cap. Deterministic in ``job.scene_seed``."""
-    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec, with_wall_reflection
+    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec, with_clock_offset, with_wall_reflection
 
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
@@ -149,6 +152,8 @@ def scene_spec_for(job: ClipJob) -> dict:
     spec["name"] = Path(job.name).stem
     if job.extra.get("wall_reflection_range") is not None:  # every other detail as drawn above
         spec = with_wall_reflection(spec, tuple(job.extra["wall_reflection_range"]), job.scene_seed)
+    if job.extra.get("clock_ppm_range") is not None:
+        spec = with_clock_offset(spec, tuple(job.extra["clock_ppm_range"]), job.scene_seed)
     return spec
 
 
@@ -231,23 +236,31 @@ def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: 
     return [done[j.index] for j in jobs], len(pending)
 
 
-def _walls(reflection: list | None) -> str:
-    """How a set's walls were drawn, as the option that chose them."""
-    return "the simulator's own walls" if reflection is None else f"--reflection {reflection[0]:g},{reflection[1]:g}"
+def _variant(reflection: list | None, clock_ppm: list | None) -> str:
+    """How a set's walls and device clocks were drawn, as the options that chose them."""
+    walls = "the simulator's own walls" if reflection is None else f"--reflection {reflection[0]:g},{reflection[1]:g}"
+    clock = "one shared clock" if clock_ppm is None else f"--clock-ppm {clock_ppm[0]:g},{clock_ppm[1]:g}"
+    return f"{walls} and {clock}"
 
 
 def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float = 1.0, workers: int = 1,
-                   progress: bool = True, reflection: tuple[float, float] | None = None) -> dict[str, Any]:
+                   progress: bool = True, reflection: tuple[float, float] | None = None,
+                   clock_ppm: tuple[float, float] | None = None) -> dict[str, Any]:
     """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest.
-    ``reflection``: see :func:`eval_set_plan`."""
+    ``reflection``, ``clock_ppm``: see :func:`eval_set_plan`."""
     out_dir = Path(out_dir)
     role = check_not_training(dataset_seed, "--seed")
     if reflection is not None:
         from uspd.simulate.scene import check_wall_reflection
 
         reflection = check_wall_reflection(reflection)
+    if clock_ppm is not None:
+        from uspd.simulate.scene import check_clock_ppm
+
+        clock_ppm = check_clock_ppm(clock_ppm)
     reflection_list = None if reflection is None else list(reflection)
-    jobs = eval_set_plan(dataset_seed, scale, reflection)
+    clock_list = None if clock_ppm is None else list(clock_ppm)
+    jobs = eval_set_plan(dataset_seed, scale, reflection, clock_ppm)
     man_path = out_dir / MANIFEST
     if man_path.exists():
         try:
@@ -257,15 +270,18 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
         if old.get("dataset_seed") != dataset_seed or old.get("scale") != scale:
             raise DatasetError(f"{man_path}: folder holds the set for seed {old.get('dataset_seed')} scale "
                                f"{old.get('scale')}; use another --out for seed {dataset_seed} scale {scale}")
-        if old.get("reflection") != reflection_list:
-            raise DatasetError(f"{man_path}: folder holds the set rendered with {_walls(old.get('reflection'))}; "
-                               f"use another --out for {_walls(reflection_list)}")
+        if old.get("reflection") != reflection_list or old.get("clock_ppm") != clock_list:
+            raise DatasetError(f"{man_path}: folder holds the set rendered with "
+                               f"{_variant(old.get('reflection'), old.get('clock_ppm'))}; use another --out for "
+                               f"{_variant(reflection_list, clock_list)}")
     elif out_dir.exists() and any(p.name != TMP_DIR for p in out_dir.iterdir()):
         raise DatasetError(f"{out_dir}: exists, is not empty and has no {MANIFEST}; choose an empty --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     base = {"set": "uspd-eval", "uspd_version": __version__, "dataset_seed": int(dataset_seed), "role": role,
             "scale": scale, "seed_convention": "uspd.evaluate.seeds (train 0-999, tune 1000-1999, eval >= 9000)",
             "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)", "reflection": reflection_list}
+    if clock_list is not None:  # absent from sets with one shared clock (as before the option existed)
+        base["clock_ppm"] = clock_list
     write_json_atomic(man_path, {**base, "complete": False, "planned": [asdict(j) for j in jobs]})
     entries, n_new = render_jobs(out_dir, jobs, workers=workers, progress=progress)
     manifest = {**base, "complete": True, **summarize(entries), "rendered_now": n_new, "clips": entries}

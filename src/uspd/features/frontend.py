@@ -2,7 +2,9 @@
 
 Per carrier and mic: a complex band-pass FIR centred on the carrier, evaluated only at the decimated instants
 (polyphase, = mixing to complex baseband + low-pass + decimation) with an exact oscillator phase from integer sample
-counters (no drift on hour-long files), both in :class:`uspd.features.demodulator.CarrierDemodulator`; a high-pass
+counters (no drift on hour-long files), both in :class:`uspd.features.demodulator.CarrierDemodulator`; the
+carrier's frequency offset when playback and capture clocks differ, tracked and derotated
+(:class:`uspd.features.carrier_tracker.CarrierTracker`); a high-pass
 on the baseband that removes the static (zero-Doppler) clutter, and every hop a Hann-windowed FFT over the last
 ``window_s`` of baseband, keeping ``±band_hz``. Power is given in dB relative to the carrier's own received level in
 the same window (so emission level and mic gain cancel).
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uspd.errors import ConfigError
+from uspd.features.carrier_tracker import CarrierTracker
 from uspd.features.demodulator import CarrierDemodulator, decimation_lowpass
 from uspd.features.filters import SegmentedHighPass, butter_highpass_zpk
 
@@ -43,7 +46,8 @@ class FrontEndConfig:
     divides the hop. n_fft: FFT size (0 = next power of two >= window samples). clutter_cutoff_hz: corner of the
     high-pass that removes static clutter (Hz; keep well below the ~12 Hz of a 0.1 m/s page edge at 20 kHz).
     clutter_order: order of that high-pass (Butterworth). antialias_db: stop-band attenuation of the decimation
-    filter (dB).
+    filter (dB). carrier_tracking_s: time constant (s) of the carrier-offset tracker that removes a playback/capture
+    clock offset before the high-pass (:mod:`uspd.features.carrier_tracker`); 0 = off.
     """
 
     hop_s: float = 0.05
@@ -54,6 +58,7 @@ class FrontEndConfig:
     clutter_cutoff_hz: float = 3.0
     clutter_order: int = 4
     antialias_db: float = 80.0
+    carrier_tracking_s: float = 10.0
 
     def validate(self, where: str = "[frontend]") -> None:
         """Raise a one-line :class:`ConfigError` naming ``where`` and the bad key."""
@@ -74,6 +79,9 @@ class FrontEndConfig:
             raise ConfigError(f"{where}.clutter_order: must be 1..8, got {self.clutter_order}")
         if not (20.0 <= self.antialias_db <= 140.0):
             raise ConfigError(f"{where}.antialias_db: must be in [20, 140] dB, got {self.antialias_db}")
+        if not (self.carrier_tracking_s == 0.0 or 1.0 <= self.carrier_tracking_s <= 3600.0):
+            raise ConfigError(f"{where}.carrier_tracking_s: must be 0 (off) or in [1, 3600] s, "
+                              f"got {self.carrier_tracking_s}")
 
 
 @dataclass
@@ -181,6 +189,9 @@ class DopplerFrontEnd:
         """Forget all history (as if audio started now, preceded by silence)."""
         k, m, cfg = len(self.carriers_hz), self.n_mics, self.config
         self.demodulator.reset()                                       # remainder, filter history, sample count
+        self.tracker = (CarrierTracker(k, m, self._hop_bb, self.baseband_rate_hz, cfg.carrier_tracking_s,
+                                       skip=min(self.demodulator.warmup, (self._hop_bb - 1) // 2))
+                        if cfg.carrier_tracking_s > 0 else None)      # clock offset, removed before the high-pass
         self._hp = SegmentedHighPass(cfg.clutter_order, cfg.clutter_cutoff_hz, self.baseband_rate_hz, k * m,
                                      self._hp_segment)
         n_hist = self.window_samples - 1
@@ -200,6 +211,8 @@ class DopplerFrontEnd:
         n_hops = pre.shape[2] // self._hop_bb
         if n_hops == 0:
             return self._frames(self._hist_pre, self._hist_hp, f_first, 0)
+        if self.tracker is not None:
+            pre = self.tracker.derotate(pre)
         pre = pre.reshape(-1, pre.shape[2])  # rows (carrier, mic)
         if bb0 == 0:
             # Start the clutter high-pass in steady state for the static field seen by the first baseband sample

@@ -56,6 +56,8 @@ class World:
     temperature_c: float
     humidity_pct: float
     spread: dict                  # the unit-spread values as drawn (dB, deg, s), for the resolved spec
+    nominal_carriers_hz: np.ndarray | None = None  # (n_carriers,) what the device believes it emits (sidecar);
+    #                                                carriers_hz is what the capture clock hears (clock offset)
 
     @property
     def n_mics(self) -> int:
@@ -169,7 +171,8 @@ def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
     mics = np.stack([radius * np.cos(ang), radius * np.sin(ang), np.full(n_mics, height)], axis=1)
     if d.mic_positions_m is not None:
         mics = np.array(d.mic_positions_m, dtype=float)
-    carriers = np.array(scene.carriers_hz, dtype=float)
+    nominal = np.array(scene.carriers_hz, dtype=float)
+    carriers = nominal * (1.0 + 1e-6 * d.clock_ppm)  # as the capture clock hears the tone
     spk_db = float(_pick(d.speaker_gain_db, rng.uniform(-3, 3)))
     gain_db = np.array(_pick(d.mic_gain_db, rng.uniform(-2, 2, n_mics)), dtype=float)
     phase_deg = np.array(_pick(d.mic_phase_deg, rng.uniform(-30, 30, n_mics)), dtype=float)
@@ -180,7 +183,7 @@ def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
         size_m=size, reflection=refl, image_order=r.image_order, device_position_m=dev, mic_offsets_m=mics,
         scatterers=scat, door_m=np.asarray(door, float), door_normal=normal,
         speaker_gain=float(10 ** (spk_db / 20)), mic_gain=10 ** (gain_db / 20),
-        mic_delay_s=np.deg2rad(phase_deg) / (2 * math.pi * carriers[0]), latency_s=latency,
+        mic_delay_s=np.deg2rad(phase_deg) / (2 * math.pi * nominal[0]), latency_s=latency,
         self_noise_rms=10 ** (noise_db / 20), capture_bits=d.capture_bits,
         emission_amplitude=float(10 ** (d.emission_dbfs / 20)), sample_rate=scene.sample_rate,
         carriers_hz=carriers, c_m_s=c,
@@ -189,6 +192,7 @@ def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
         temperature_c=scene.temperature_c, humidity_pct=scene.humidity_pct,
         spread={"speaker_gain_db": spk_db, "mic_gain_db": gain_db.tolist(), "mic_phase_deg": phase_deg.tolist(),
                 "latency_s": latency},
+        nominal_carriers_hz=nominal,
     )
 
 

@@ -34,6 +34,8 @@ paths), except the defaults marked "fixed"::
     latency_s = 0.004          # playback -> capture latency; random 2-8 ms
     capture_bits = 16          # ADC resolution; 0 = unquantised float
     emission_dbfs = -6.0       # tone drive level (peak) in the reference, dBFS (fixed default)
+    clock_ppm = 0.0            # playback clock's rate re the capture clock (ppm): the tone is recorded at
+                               # carrier x (1 + ppm 1e-6) while the sidecar gives the carrier; 0 = one shared clock
 
     [[movers]]                 # see uspd.simulate.movers for every type and its keys
     type = "person"            # person | pet | fan | curtain | plant | vacuum | door | hvac | keys
@@ -109,6 +111,7 @@ class DeviceSpec:
     latency_s: float | None = None
     capture_bits: int = 16
     emission_dbfs: float = -6.0
+    clock_ppm: float = 0.0
 
 
 @dataclass
@@ -246,6 +249,8 @@ def _validate(s: Scene, where: str) -> None:
             raise SceneError(f"{where}.device.{key}: needs {n} values (one per mic), got {len(v)}")
     if d.capture_bits not in (0, 16, 24):
         raise SceneError(f"{where}.device.capture_bits: must be 16, 24 or 0 (float), got {d.capture_bits}")
+    if not abs(d.clock_ppm) <= MAX_CLOCK_PPM:
+        raise SceneError(f"{where}.device.clock_ppm: must be within +-{MAX_CLOCK_PPM:g} ppm, got {d.clock_ppm}")
     r = s.room
     if r.size_m is not None and (len(r.size_m) != 3 or min(r.size_m) <= 0.5):
         raise SceneError(f"{where}.room.size_m: needs 3 dimensions > 0.5 m, got {r.size_m}")
@@ -425,6 +430,31 @@ def with_wall_reflection(spec: dict, reflection: tuple[float, float], seed: int)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _REFLECTION_TAG]))
     out = copy.deepcopy(spec)
     out["room"] = {**room, "reflection": [round(float(v), 4) for v in rng.uniform(lo, hi, 6)]}
+    return out
+
+
+#: Largest playback/capture clock offset a scene may ask for (ppm); consumer crystals are within +-100.
+MAX_CLOCK_PPM = 1000.0
+#: Tag of the generator :func:`with_clock_offset` draws from.
+_CLOCK_TAG = 0x434C4B50
+
+
+def check_clock_ppm(clock_ppm) -> tuple[float, float]:
+    """(lo, hi) as floats when -MAX_CLOCK_PPM <= lo <= hi <= MAX_CLOCK_PPM, else a one-line SceneError."""
+    lo, hi = (float(v) for v in clock_ppm)
+    if not -MAX_CLOCK_PPM <= lo <= hi <= MAX_CLOCK_PPM:
+        raise SceneError(f"--clock-ppm {lo:g},{hi:g}: a clock offset range needs -{MAX_CLOCK_PPM:g} <= LO <= HI <= "
+                         f"{MAX_CLOCK_PPM:g} ppm")
+    return lo, hi
+
+
+def with_clock_offset(spec: dict, clock_ppm: tuple[float, float], seed: int) -> dict:
+    """``spec`` with the device's playback/capture clock offset drawn uniformly in ``clock_ppm`` = (lo, hi) ppm from
+    a generator of its own seeded by ``seed``: every other detail of the scene is drawn exactly as without it."""
+    lo, hi = check_clock_ppm(clock_ppm)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _CLOCK_TAG]))
+    out = copy.deepcopy(spec)
+    out["device"] = {**(spec.get("device") or {}), "clock_ppm": round(float(rng.uniform(lo, hi)), 3)}
     return out
 
 
