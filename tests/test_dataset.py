@@ -153,3 +153,28 @@ def test_reflection_option_changes_only_the_walls_and_guards_the_folder(tmp_path
     with pytest.raises(SystemExit) as exc:                     # argparse usage error: one line, exit 2
         main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "y"), "--reflection", "0.5,1"])
     assert exc.value.code == 2 and not (tmp_path / "y").exists()
+
+
+def test_clock_ppm_option_changes_only_the_device_clock_and_guards_the_folder(tmp_path):
+    """``uspd dataset eval --clock-ppm X|LO,HI``: each clip's clock offset drawn in the range, everything else as in
+    the set without it (walls too, when both options are given); a folder rendered otherwise is refused."""
+    from uspd.cli import main
+
+    plain = D.eval_set_plan(9000, 0.1)
+    both = D.eval_set_plan(9000, 0.1, reflection=(0.2, 0.5), clock_ppm=(-100.0, 100.0))
+    walls = D.eval_set_plan(9000, 0.1, reflection=(0.2, 0.5))
+    offsets = []
+    for a, b, w in zip(plain[:12], both[:12], walls[:12]):
+        sa, sb, sw = D.scene_spec_for(a), D.scene_spec_for(b), D.scene_spec_for(w)
+        offsets.append(sb["device"].pop("clock_ppm"))
+        assert "clock_ppm" not in sa.get("device", {}) and sb == sw and sb != sa
+    assert all(-100.0 <= p <= 100.0 for p in offsets) and len(set(offsets)) == len(offsets)
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / D.MANIFEST).write_text(json.dumps({"dataset_seed": 9000, "scale": 0.1, "reflection": None}))
+    with pytest.raises(D.DatasetError, match="one shared clock; use another --out for the simulator's own walls and "
+                                             "--clock-ppm -20,20"):
+        D.build_eval_set(out, 9000, 0.1, progress=False, clock_ppm=(-20.0, 20.0))
+    with pytest.raises(SystemExit) as exc:
+        main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "y"), "--clock-ppm", "2000"])
+    assert exc.value.code == 2 and not (tmp_path / "y").exists()

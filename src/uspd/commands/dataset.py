@@ -45,15 +45,18 @@ def _reflection(text: str) -> tuple[float, float]:
 
 
 def _clock_ppm(text: str) -> tuple[float, float]:
-    """argparse type: LO,HI ppm within +-MAX_CLOCK_PPM (playback/capture clock offset)."""
+    """argparse type: X (= -X,X) or LO,HI ppm within +-MAX_CLOCK_PPM (playback/capture clock offset)."""
     from uspd.simulate.scene import SceneError, check_clock_ppm
 
     try:
-        return check_clock_ppm(text.split(","))
+        parts = text.split(",")
+        if len(parts) == 1:
+            parts = [-abs(float(parts[0])), abs(float(parts[0]))]
+        return check_clock_ppm(parts)
     except SceneError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"give LO,HI in ppm (e.g. -100,100), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"give X or LO,HI in ppm (e.g. 100, or =-100,20), got {text!r}") from None
 
 
 REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "
@@ -79,10 +82,11 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=_scale, default=1.0,
                    help="multiply clip counts and negative hours (0.05 = tiny set for a quick check)")
     p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
-    p.add_argument("--clock-ppm", type=_clock_ppm, default=None, metavar="LO,HI",
-                   help="draw each clip's playback/capture clock offset in LO,HI ppm (e.g. -100,100): the tone is "
-                        "recorded off the carrier the sidecar gives, as with a USB microphone and a separate "
-                        "loudspeaker (default: one shared clock). Every other detail is drawn as without it")
+    p.add_argument("--clock-ppm", type=_clock_ppm, default=None, metavar="X|LO,HI",
+                   help="draw each clip's playback/capture clock offset uniformly in -X..X ppm (--clock-ppm X) or "
+                        "LO..HI (--clock-ppm=LO,HI): the tone is recorded off the carrier the sidecar gives, as with a "
+                        "USB microphone and a separate loudspeaker (default: one shared clock). Every other detail is "
+                        "drawn as without it")
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
