@@ -134,3 +134,20 @@ def test_run_file_errors(tmp_path):
         run_file(wav, chunk_s=0.0)
     with pytest.raises(ConfigError, match="chunk"):
         run_file(wav, chunk_s=math.nan)
+
+
+@pytest.mark.parametrize("clock_ppm", [30.0, -100.0])
+def test_a_device_with_its_clocks_apart_raises_no_motion_from_a_fan(clock_ppm):
+    """A simulated room with a ceiling fan, recorded by a device whose playback clock runs ``clock_ppm`` off its
+    capture clock (the tone 1.2-4 Hz off the sidecar's carrier): through the default pipeline (carrier tracking on)
+    no motion; with tracking off the static field leaking past the clutter high-pass is taken for motion."""
+    from uspd.features.frontend import FrontEndConfig
+    from uspd.simulate import SceneRenderer, load_scene
+
+    r = SceneRenderer(load_scene("fan", duration_s=20.0, device={"clock_ppm": clock_ppm}), seed=3)
+    x, _ = r.render(r.sample_rate * 20)
+    tracked = Pipeline(r.sidecar, load_config(None)).process(x)
+    assert len(tracked) == 400 and not any(d.motion for d in tracked)
+    cfg = load_config(None)
+    cfg.frontend = FrontEndConfig(carrier_tracking_s=0.0)
+    assert sum(d.motion for d in Pipeline(r.sidecar, cfg).process(x)) > 50
