@@ -13,14 +13,15 @@ power, hop h (halves 2h and 2h + 1) measures::
     r[h] = sum over its two half-to-half steps j of sum_m c[j, m] conj(c[j-1, m])
            / sum over the same of sum_m sqrt(P[j, m] P[j-1, m])                   (|r| <= 1; 1 for a steady tone)
     R[h] = a_h R[h-1] + (1 - a_h) r[h],   a_h = min(exp(-hop_s / time_s), h / (h + 1))
-    estimate[h] = angle(R[h]) / (pi hop_s)  if |R[h]| >= MIN_COHERENCE, else 0
+    estimate[h] = angle(R[h]) / (pi hop_s)  if |R[h]| >= MIN_COHERENCE, else 0; shrunk by DEADBAND_HZ towards 0
     offset_hz[h] = b offset_hz[h-1] + (1 - b) estimate[h],   b = exp(-hop_s / SMOOTHING_S)
 
 The half-hop means keep only what changes slower than ~1/hop_s (moving echoes mostly average out), the power
 normalisation makes stretches with little carrier (silence, the tone off, a moving echo alone) count for little, R
 is a running mean over the first hops (a good estimate within a hop or two) and then an exponential one of
 ``time_s``, and the second smoothing keeps the jitter that slow echoes leave in the estimate from phase-modulating
-the static field into the Doppler bins. The stream's first hop measures within itself after the demodulator's
+the static field into the Doppler bins; offsets within DEADBAND_HZ are left to the high-pass (a shared clock's frames
+are exactly the untracked ones). The stream's first hop measures within itself after the demodulator's
 warm-up (``skip``) and starts the offset there. Within a hop the offset moves linearly from the last hop's value
 (the derotation phase is smooth). Unambiguous offsets: below 1 / hop_s, 20 Hz at the 50 ms hop (500 ppm at 40 kHz).
 
@@ -39,6 +40,10 @@ MIN_COHERENCE = 0.5
 #: Time constant (s) of the second smoothing of the offset the baseband is derotated with: the hop-to-hop jitter that
 #: moving echoes leave in the estimate would otherwise phase-modulate the static field into the Doppler bins.
 SMOOTHING_S = 0.5
+#: Offsets this small (Hz; 1.2 ppm at 40 kHz) the clutter high-pass removes by itself (a 4th-order 3 Hz high-pass
+#: leaves a 0.05 Hz tone 142 dB down), so the estimate is shrunk by it towards zero (soft threshold, continuous):
+#: a shared clock's few-mHz estimate jitter then derotates nothing and its frames are exactly the untracked ones.
+DEADBAND_HZ = 0.05
 
 
 class CarrierTracker:
@@ -132,6 +137,7 @@ class CarrierTracker:
                 self._r_avg[kk] = a * self._r_avg[kk] + (1.0 - a) * r[kk][h]
                 ravg = self._r_avg[kk]
                 est = math.atan2(ravg.imag, ravg.real) / two_pi_step if abs(ravg) >= MIN_COHERENCE else 0.0
+                est = math.copysign(max(abs(est) - DEADBAND_HZ, 0.0), est)
                 if count == 0:  # the stream starts at the first estimate (no ramp from 0)
                     self._offset[kk] = est
                 off = self._beta * self._offset[kk] + (1.0 - self._beta) * est
@@ -147,4 +153,4 @@ class CarrierTracker:
         return bb * rot
 
 
-__all__ = ["CarrierTracker", "MIN_COHERENCE"]
+__all__ = ["CarrierTracker", "DEADBAND_HZ", "MIN_COHERENCE"]
