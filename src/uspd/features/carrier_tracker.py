@@ -13,15 +13,16 @@ power, hop h (halves 2h and 2h + 1) measures::
     r[h] = sum over its two half-to-half steps j of sum_m c[j, m] conj(c[j-1, m])
            / sum over the same of sum_m sqrt(P[j, m] P[j-1, m])                   (|r| <= 1; 1 for a steady tone)
     R[h] = a_h R[h-1] + (1 - a_h) r[h],   a_h = min(exp(-hop_s / time_s), h / (h + 1))
-    estimate[h] = angle(R[h]) / (pi hop_s)  if |R[h]| >= MIN_COHERENCE, else 0; shrunk by DEADBAND_HZ towards 0
+    estimate[h] = angle(R[h]) / (pi hop_s)  if |R[h]| >= MIN_COHERENCE, else 0; then shrunk towards 0 by
+                  DEADBAND_HZ + START_NOISE_HZ / sqrt(min(h + 1, time_s / hop_s))   (soft threshold)
     offset_hz[h] = b offset_hz[h-1] + (1 - b) estimate[h],   b = exp(-hop_s / SMOOTHING_S)
 
 The half-hop means keep only what changes slower than ~1/hop_s (moving echoes mostly average out), the power
 normalisation makes stretches with little carrier (silence, the tone off, a moving echo alone) count for little, R
 is a running mean over the first hops (a good estimate within a hop or two) and then an exponential one of
 ``time_s``, and the second smoothing keeps the jitter that slow echoes leave in the estimate from phase-modulating
-the static field into the Doppler bins; offsets within DEADBAND_HZ are left to the high-pass (a shared clock's frames
-are exactly the untracked ones). The stream's first hop measures within itself after the demodulator's
+the static field into the Doppler bins; offsets within DEADBAND_HZ are left to the high-pass, and while few hops are
+averaged the estimate's own noise is too (a shared clock's frames are exactly the untracked ones). The stream's first hop measures within itself after the demodulator's
 warm-up (``skip``) and starts the offset there. Within a hop the offset moves linearly from the last hop's value
 (the derotation phase is smooth). Unambiguous offsets: below 1 / hop_s, 20 Hz at the 50 ms hop (500 ppm at 40 kHz).
 
@@ -44,6 +45,11 @@ SMOOTHING_S = 0.5
 #: leaves a 0.05 Hz tone 142 dB down), so the estimate is shrunk by it towards zero (soft threshold, continuous):
 #: a shared clock's few-mHz estimate jitter then derotates nothing and its frames are exactly the untracked ones.
 DEADBAND_HZ = 0.05
+#: Noise of the estimate from one hop (Hz): slow echoes, music and noise move it by up to ~0.5 Hz on the recordings of
+#: tuning set 1021 (the largest |estimate| x sqrt(hops averaged) over each clip's first 3 s). Averaging n hops divides
+#: it by sqrt(n), so the estimate is also shrunk by START_NOISE_HZ / sqrt(n): the first hops of a shared clock derotate
+#: nothing, while a true offset is followed within a few hops (and fully as n grows, up to time_s / hop_s).
+START_NOISE_HZ = 0.5
 
 
 class CarrierTracker:
@@ -68,6 +74,7 @@ class CarrierTracker:
         self.hop_s = self.hop_samples / float(baseband_rate_hz)
         self._alpha = math.exp(-self.hop_s / float(time_s))
         self._beta = math.exp(-self.hop_s / SMOOTHING_S)
+        self._n_avg = max(1.0, float(time_s) / self.hop_s)  # hops the steady average spans
         # phase of baseband sample i (1-based) within a hop, per Hz of a steady offset (2 pi i / fb) and per Hz of an
         # offset that changes linearly over the hop (2 pi i (i + 1) / (2 hop fb)): the phase stays smooth (C1)
         i = np.arange(1, self.hop_samples + 1)
@@ -137,7 +144,8 @@ class CarrierTracker:
                 self._r_avg[kk] = a * self._r_avg[kk] + (1.0 - a) * r[kk][h]
                 ravg = self._r_avg[kk]
                 est = math.atan2(ravg.imag, ravg.real) / two_pi_step if abs(ravg) >= MIN_COHERENCE else 0.0
-                est = math.copysign(max(abs(est) - DEADBAND_HZ, 0.0), est)
+                shrink = DEADBAND_HZ + START_NOISE_HZ / math.sqrt(min(count + 1, self._n_avg))
+                est = math.copysign(max(abs(est) - shrink, 0.0), est)
                 if count == 0:  # the stream starts at the first estimate (no ramp from 0)
                     self._offset[kk] = est
                 off = self._beta * self._offset[kk] + (1.0 - self._beta) * est
@@ -153,4 +161,4 @@ class CarrierTracker:
         return bb * rot
 
 
-__all__ = ["CarrierTracker", "DEADBAND_HZ", "MIN_COHERENCE"]
+__all__ = ["CarrierTracker", "DEADBAND_HZ", "MIN_COHERENCE", "START_NOISE_HZ"]
