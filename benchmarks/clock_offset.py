@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ppm", default="100", metavar="X|LO,HI",
                     help="each clip's playback/capture clock offset drawn in -X..X ppm, or LO..HI (--ppm=LO,HI)")
     ap.add_argument("--out", type=Path, default=None,
-                    help="folder of the offset set (default /tmp/clock<SEED>_<LO>_<HI>; resumable)")
+                    help="folder of the offset set (default /tmp/clock<SEED>_ppm<PPM>; resumable)")
     ap.add_argument("--also", type=Path, nargs="*", default=[], metavar="DIR",
                     help="more folders of labelled recordings to score the same two ways")
     ap.add_argument("--workers", type=int, default=2, help="parallel processes")

@@ -32,31 +32,34 @@ def _scale(text: str) -> float:
     return x
 
 
-def _reflection(text: str) -> tuple[float, float]:
-    """argparse type: LO,HI with 0 <= LO <= HI < 1 (wall amplitude reflection coefficients)."""
-    from uspd.simulate.scene import SceneError, check_wall_reflection
+def _scene_range(text: str, check, usage: str, symmetric: bool = False) -> tuple[float, float]:
+    """argparse type body: LO,HI (or, with ``symmetric``, X for -X,X) checked by ``check`` (a
+    ``uspd.simulate.scene.check_*``); its SceneError, or ``usage`` for text that is not two numbers, as the error."""
+    from uspd.simulate.scene import SceneError
 
     try:
-        return check_wall_reflection(text.split(","))
+        parts = [float(v) for v in text.split(",")]
+        if symmetric and len(parts) == 1:
+            parts = [-abs(parts[0]), abs(parts[0])]
+        return check(parts)
     except SceneError as exc:  # out of range
         raise argparse.ArgumentTypeError(str(exc)) from None
     except ValueError:  # not two numbers
-        raise argparse.ArgumentTypeError(f"give LO,HI (e.g. 0.2,0.95), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{usage}, got {text!r}") from None
+
+
+def _reflection(text: str) -> tuple[float, float]:
+    """argparse type: LO,HI with 0 <= LO <= HI < 1 (wall amplitude reflection coefficients)."""
+    from uspd.simulate.scene import check_wall_reflection
+
+    return _scene_range(text, check_wall_reflection, "give LO,HI (e.g. 0.2,0.95)")
 
 
 def _clock_ppm(text: str) -> tuple[float, float]:
     """argparse type: X (= -X,X) or LO,HI ppm within +-MAX_CLOCK_PPM (playback/capture clock offset)."""
-    from uspd.simulate.scene import SceneError, check_clock_ppm
+    from uspd.simulate.scene import check_clock_ppm
 
-    try:
-        parts = text.split(",")
-        if len(parts) == 1:
-            parts = [-abs(float(parts[0])), abs(float(parts[0]))]
-        return check_clock_ppm(parts)
-    except SceneError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give X or LO,HI in ppm (e.g. 100, or =-100,20), got {text!r}") from None
+    return _scene_range(text, check_clock_ppm, "give X or LO,HI in ppm (e.g. 100, or =-100,20)", symmetric=True)
 
 
 REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "

@@ -18,13 +18,14 @@ power, hop h (halves 2h and 2h + 1) measures::
     offset_hz[h] = b offset_hz[h-1] + (1 - b) estimate[h],   b = exp(-hop_s / SMOOTHING_S)
 
 The half-hop means keep only what changes slower than ~1/hop_s (moving echoes mostly average out), the power
-normalisation makes stretches with little carrier (silence, the tone off, a moving echo alone) count for little, R
-is a running mean over the first hops (a good estimate within a hop or two) and then an exponential one of
-``time_s``, and the second smoothing keeps the jitter that slow echoes leave in the estimate from phase-modulating
-the static field into the Doppler bins; offsets within DEADBAND_HZ are left to the high-pass, and while few hops are
-averaged the estimate's own noise is too (a shared clock's frames are exactly the untracked ones). The stream's first hop measures within itself after the demodulator's
-warm-up (``skip``) and starts the offset there. Within a hop the offset moves linearly from the last hop's value
-(the derotation phase is smooth). Unambiguous offsets: below 1 / hop_s, 20 Hz at the 50 ms hop (500 ppm at 40 kHz).
+normalisation makes stretches with little carrier (silence, the tone off, a moving echo alone) count for little, R is
+a running mean over the first hops (a good estimate within a hop or two) and then an exponential one of ``time_s``,
+and the second smoothing keeps the jitter that slow echoes leave in the estimate from phase-modulating the static
+field into the Doppler bins; offsets within DEADBAND_HZ are left to the high-pass, and while few hops are averaged
+the estimate's own noise is too (a shared clock's frames are exactly the untracked ones). The stream's first hop
+measures within itself after the demodulator's warm-up (``skip``) and starts the offset there. Within a hop the
+offset moves linearly from the last hop's value (the derotation phase is smooth). Unambiguous offsets: below 1 /
+hop_s, 20 Hz at the 50 ms hop (500 ppm at 40 kHz).
 
 Streaming: one step per hop in a fixed order, so any chunking of the input gives the same output; the state is R,
 the last half-hop's c and P, the hop count, the offset and the phase.
@@ -91,7 +92,11 @@ class CarrierTracker:
         self._hops = 0
         self._phase = [0.0] * k                    # derotation phase at the end of the last hop (rad)
         self._offset = [0.0] * k                   # offset at the end of the last hop (Hz)
-        self.offset_hz = np.zeros(k)
+
+    @property
+    def offset_hz(self) -> np.ndarray:
+        """(K,) the offset used at the end of the last hop (Hz, received minus nominal carrier)."""
+        return np.array(self._offset)
 
     def _first_rotation(self, hop: np.ndarray) -> np.ndarray:
         """(K,) the rotation within the stream's first hop (K, M, hop_samples) between two equal stretches after
@@ -154,7 +159,8 @@ class CarrierTracker:
                        + (off - self._offset[kk]) * self._ramp_change[-1])
                 self._phase[kk], self._offset[kk] = math.remainder(end, 2.0 * math.pi), off
         self._hops += n_hops
-        self.offset_hz = offsets[:, -1].copy()
+        if not (offsets.any() or before.any() or starts.any()):  # nothing to derotate (a shared clock)
+            return bb
         phase = (starts[:, :, None] + before[:, :, None] * self._ramp
                  + (offsets - before)[:, :, None] * self._ramp_change)                      # (K, H, hb)
         rot = np.exp(-1j * phase).reshape(k, 1, n)

@@ -182,6 +182,9 @@ class DopplerFrontEnd:
         lowpass = decimation_lowpass(self.sample_rate, self.decimation, cfg.band_hz, cfg.antialias_db)
         self.demodulator = CarrierDemodulator(self.sample_rate, self.carriers_hz, self.n_mics, self.decimation,
                                               lowpass, block=self._hop_bb)
+        skip = min(self.demodulator.warmup, (self._hop_bb - 1) // 2)
+        self.tracker = (CarrierTracker(len(self.carriers_hz), self.n_mics, self._hop_bb, self.baseband_rate_hz,
+                                       cfg.carrier_tracking_s, skip=skip) if cfg.carrier_tracking_s > 0 else None)
         poles, _ = butter_highpass_zpk(cfg.clutter_order, cfg.clutter_cutoff_hz, self.baseband_rate_hz)
         self._hp_segment = SegmentedHighPass.segment_for(poles, self._hop_bb)
 
@@ -189,9 +192,8 @@ class DopplerFrontEnd:
         """Forget all history (as if audio started now, preceded by silence)."""
         k, m, cfg = len(self.carriers_hz), self.n_mics, self.config
         self.demodulator.reset()                                       # remainder, filter history, sample count
-        self.tracker = (CarrierTracker(k, m, self._hop_bb, self.baseband_rate_hz, cfg.carrier_tracking_s,
-                                       skip=min(self.demodulator.warmup, (self._hop_bb - 1) // 2))
-                        if cfg.carrier_tracking_s > 0 else None)      # clock offset, removed before the high-pass
+        if self.tracker is not None:
+            self.tracker.reset()                                       # clock offset, removed before the high-pass
         self._hp = SegmentedHighPass(cfg.clutter_order, cfg.clutter_cutoff_hz, self.baseband_rate_hz, k * m,
                                      self._hp_segment)
         n_hist = self.window_samples - 1

@@ -142,8 +142,7 @@ class SceneRenderer:
         self._env_init = 1.0
         self._env_events: list[tuple[int, float, float]] = []
         self._tone_target = 1.0
-        nominal = self.carriers if w.nominal_carriers_hz is None else w.nominal_carriers_hz  # clock offset: unknown
-        self.sidecar = Sidecar(sample_rate=fs, carrier_hz=[float(f) for f in nominal],
+        self.sidecar = Sidecar(sample_rate=fs, carrier_hz=[float(f) for f in w.nominal_carriers_hz],  # offset unknown
                                mic_positions_m=np.round(w.mic_offsets_m, 6).tolist(), reference=None,
                                extra=w.sidecar_extra())
         self.labels = self._make_labels()

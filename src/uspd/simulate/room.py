@@ -56,8 +56,8 @@ class World:
     temperature_c: float
     humidity_pct: float
     spread: dict                  # the unit-spread values as drawn (dB, deg, s), for the resolved spec
-    nominal_carriers_hz: np.ndarray | None = None  # (n_carriers,) what the device believes it emits (sidecar);
-    #                                                carriers_hz is what the capture clock hears (clock offset)
+    nominal_carriers_hz: np.ndarray  # (n_carriers,) what the device believes it emits (the sidecar's); carriers_hz
+    #                                  is what the capture clock hears (they differ by the clock offset)
 
     @property
     def n_mics(self) -> int:
