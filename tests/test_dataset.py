@@ -178,3 +178,38 @@ def test_clock_ppm_option_changes_only_the_device_clock_and_guards_the_folder(tm
     with pytest.raises(SystemExit) as exc:
         main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "y"), "--clock-ppm", "2000"])
     assert exc.value.code == 2 and not (tmp_path / "y").exists()
+
+
+def test_loudspeaker_options_change_only_the_loudspeaker_and_guard_the_folder(tmp_path, capsys):
+    """``uspd dataset eval --speaker-radius-mm LO,HI --coupling-db X``: each clip's piston radius and direct coupling
+    drawn in the ranges, every other detail (walls and clock too) as without them; one option leaves the other factor
+    as it was; a folder rendered otherwise is refused, naming both variants; bad ranges exit 2."""
+    from uspd.cli import main
+
+    plain = D.eval_set_plan(9000, 0.1, reflection=(0.2, 0.5))
+    both = D.eval_set_plan(9000, 0.1, reflection=(0.2, 0.5), speaker_radius_mm=(0.0, 8.0), coupling_db=(-10.0, 10.0))
+    radius_only = D.eval_set_plan(9000, 0.1, reflection=(0.2, 0.5), speaker_radius_mm=(0.0, 8.0))
+    radii, couplings = [], []
+    for a, b, r in zip(plain[:12], both[:12], radius_only[:12]):
+        sa, sb, sr = D.scene_spec_for(a), D.scene_spec_for(b), D.scene_spec_for(r)
+        radii.append(sb["device"].pop("speaker_radius_m"))
+        couplings.append(sb["device"].pop("coupling_db"))
+        assert sr["device"].pop("speaker_radius_m") == radii[-1] and "coupling_db" not in sr["device"]
+        assert sa == sb == sr
+    assert all(0.0 <= x <= 0.008 for x in radii) and len(set(radii)) == len(radii)
+    assert all(-10.0 <= x <= 10.0 for x in couplings) and len(set(couplings)) == len(couplings)
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / D.MANIFEST).write_text(json.dumps({"dataset_seed": 9000, "scale": 0.1, "reflection": None,
+                                              "speaker_radius_mm": [0.0, 8.0]}))
+    with pytest.raises(D.DatasetError, match="own walls, one shared clock, --speaker-radius-mm 0,8 and free-field "
+                                             "coupling; use another --out for the simulator's own walls, one shared "
+                                             "clock, a point-source loudspeaker and --coupling-db -5,5"):
+        D.build_eval_set(out, 9000, 0.1, progress=False, coupling_db=(-5.0, 5.0))
+    for bad in (["--speaker-radius-mm", "60"], ["--speaker-radius-mm", "5,2"], ["--coupling-db", "40"],
+                ["--coupling-db", "a"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["dataset", "eval", "--seed", "9000", "--out", str(tmp_path / "y"), *bad])
+        assert exc.value.code == 2 and not (tmp_path / "y").exists()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "--speaker-radius-mm" in err[-1] or "--coupling-db" in err[-1]

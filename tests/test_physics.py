@@ -343,3 +343,100 @@ def test_confusers_put_doppler_energy_where_expected(mover, band_hz, margin_db):
         mics, _ = r.render(4 * fs)
         levels.append(_band_db(mics, fs, r.carriers[0], *band_hz, 0.8, 3.8))
     assert levels[1] > levels[0] + margin_db
+
+
+def test_piston_directivity_matches_published_values():
+    """2 J1(x) / x of a rigid circular piston (Kinsler et al. 7.4): -3.01 dB at x = 1.6163, first null at 3.8317,
+    first side lobe -17.57 dB at 5.1356; times the box's obliquity (1 + cos theta) / 2."""
+    ka = 7.3
+    for x, level_db in ((1.6163, -3.01), (5.1356, -17.57)):
+        cos_t = math.sqrt(1 - (x / ka) ** 2)
+        piston = physics.piston_directivity(cos_t, ka) / ((1 + cos_t) / 2)
+        assert 20 * math.log10(piston) == pytest.approx(level_db, abs=0.02)
+    assert physics.piston_directivity(math.sqrt(1 - (3.8317 / ka) ** 2), ka) < 1e-4
+    assert physics.piston_directivity(1.0, ka) == pytest.approx(1.0)
+    assert physics.piston_directivity(-1.0, ka) == pytest.approx(0.0)
+    assert np.all(physics.piston_directivity(np.linspace(-1, 1, 9), 0.0) == 1.0)   # a point source: omni
+    # narrower with frequency: at 45 degrees a 1 cm tweeter is 6 dB down at 20 kHz and far more at 40 kHz
+    c = physics.speed_of_sound_m_s(20.0)
+    d20, d40 = (physics.piston_directivity(math.cos(math.pi / 4), 2 * math.pi * f * 0.01 / c) for f in (2e4, 4e4))
+    assert d40 < d20 < 0.5
+
+
+def test_image_rays_leave_the_source_towards_their_wall():
+    """The mirror signs turn a ray image -> point into the direction it leaves the real source: the ray from the
+    source hits the wall where the image -> point line crosses it (independent geometry, first-order images)."""
+    from uspd.simulate.room import image_sources
+
+    size = np.array([5.0, 4.0, 3.0])
+    src, point = np.array([1.2, 1.7, 0.8]), np.array([3.1, 0.9, 1.6])
+    img, _, order, mirror = image_sources(src, size, np.full(6, 0.8), 1, with_mirror=True)
+    assert np.all(mirror[0] == 1) and len(img) == 7
+    for pos, sign in zip(img[order == 1], mirror[order == 1]):
+        ax = int(np.flatnonzero(sign < 0)[0])
+        wall = 0.0 if pos[ax] < 0 else size[ax]
+        cross = pos + (point - pos) * (wall - pos[ax]) / (point[ax] - pos[ax])   # where image -> point meets it
+        leave = (point - pos) * sign
+        hit = src + leave * (wall - src[ax]) / leave[ax]                          # where the source's ray meets it
+        np.testing.assert_allclose(hit, cross, atol=1e-9)
+
+
+@pytest.mark.parametrize("axis_deg", [0.0, 30.0])
+def test_loudspeaker_beam_scales_a_moving_echo(axis_deg):
+    """A point receding along +x, lit by an 8 mm piston: on the beam axis its echo is the omnidirectional one; with
+    the axis turned by 30 degrees it is piston_directivity(cos 30 deg, k a) of it (about -13 dB at 40 kHz)."""
+    radius_m = 0.008
+
+    def echo_env(beam: bool) -> np.ndarray:
+        spec = _radial_scene(0.5, 1.0, 4.0, 6.0)
+        spec["room"]["reflection"] = 0.0          # no image paths: the direct echo alone
+        if beam:
+            spec["device"].update(speaker_radius_m=radius_m, speaker_axis_deg=[axis_deg, 0.0])
+        r = SceneRenderer(load_scene(spec), seed=2)
+        mics, _ = r.render(6 * r.sample_rate)
+        z, fsb = _baseband(mics[:, 0], r.sample_rate, 40000.0)
+        fd = physics.doppler_shift_hz(40000.0, 2 * 0.5, physics.speed_of_sound_m_s(20.0))
+        z = z - z[int(0.5 * fsb):].mean()
+        echo = z * np.exp(-2j * np.pi * fd * np.arange(len(z)) / fsb)
+        env = np.abs(ss.sosfiltfilt(ss.butter(8, 20.0 / (fsb / 2), output="sos"), echo))
+        return env[int(2.0 * fsb): int(4.0 * fsb)]
+
+    ratio_db = 20 * np.log10(np.median(echo_env(True) / echo_env(False)))
+    ka = 2 * math.pi * 40000.0 * radius_m / physics.speed_of_sound_m_s(20.0)
+    expected_db = 20 * math.log10(physics.piston_directivity(math.cos(math.radians(axis_deg)), ka))
+    assert ratio_db == pytest.approx(expected_db, abs=0.3)
+    if axis_deg:
+        assert ratio_db < -10.0
+
+
+def test_direct_coupling_and_beam_set_the_static_paths():
+    """coupling_db scales the direct speaker->mic path alone; the beam scales every room path by the directivity
+    towards where its ray leaves the speaker (scatterers: towards the scatterer)."""
+    base = {"room": {"size_m": [5.0, 4.0, 3.0], "device_position_m": [1.2, 1.7, 0.8],
+                     "scatterers": [[3.0, 2.5, 1.0, -10.0]], "reflection": 0.8, "image_order": 1, "door_m": [2.0, 4.0]},
+            "device": {**QUIET, "mic_positions_m": [[0.03, 0.0, 0.02]], "mic_gain_db": [0], "mic_phase_deg": [0]}}
+    omni = static_paths(resolve_world(load_scene(base), np.random.default_rng(0)))
+    spec = {**base, "device": {**base["device"], "coupling_db": 6.0, "speaker_radius_m": 0.006,
+                               "speaker_axis_deg": [20.0, 10.0]}}
+    world = resolve_world(load_scene(spec), np.random.default_rng(0))
+    beam = static_paths(world)
+    ratio = beam.amplitude[0] / omni.amplitude[0]
+    assert ratio[0] == pytest.approx(10 ** (6 / 20), rel=1e-9)                      # the direct path
+    ka = 2 * math.pi * 40000.0 * 0.006 / world.c_m_s
+    axis = np.array([math.cos(math.radians(10)) * math.cos(math.radians(20)),
+                     math.cos(math.radians(10)) * math.sin(math.radians(20)), math.sin(math.radians(10))])
+    src, mic = np.array([1.2, 1.7, 0.8]), np.array([1.23, 1.7, 0.82])
+    size = np.array([5.0, 4.0, 3.0])
+    for wall_index in range(6):   # first-order images: the ray to where image -> mic crosses the wall
+        ax, high = divmod(wall_index, 2)
+        wall = size[ax] if high else 0.0
+        img = src.copy()
+        img[ax] = 2 * wall - src[ax]
+        p = int(np.argmin(np.abs(beam.length_m[0] - np.linalg.norm(img - mic))))
+        assert beam.order[p] == 1 and beam.kind[p] == 1
+        hit = img + (mic - img) * (wall - img[ax]) / (mic[ax] - img[ax])
+        cos_t = (hit - src) @ axis / np.linalg.norm(hit - src)
+        assert ratio[p] == pytest.approx(physics.piston_directivity(cos_t, ka), rel=1e-6)
+    sc = np.array([3.0, 2.5, 1.0])
+    cos_sc = (sc - src) @ axis / np.linalg.norm(sc - src)
+    assert ratio[-1] == pytest.approx(physics.piston_directivity(cos_sc, ka), rel=1e-6)

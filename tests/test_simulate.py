@@ -292,3 +292,35 @@ def test_clock_offset_moves_the_recorded_tone_not_the_sidecar():
         with_clock_offset(spec, (-5.0, 2000.0), seed=1)
     with pytest.raises(SceneError, match="clock_ppm"):
         load_scene({**base, "device": {"clock_ppm": 5000.0}})
+
+
+def test_loudspeaker_factors_in_the_scene():
+    """``with_loudspeaker`` redraws only the device's piston radius and direct coupling (its own generator); the beam
+    axis is drawn into the room and kept by the resolved spec (re-rendering it is exact); bad values are one-line
+    SceneErrors; a point source (radius 0) renders exactly as before the loudspeaker had a beam."""
+    from uspd.simulate.scene import SceneError, random_scene_spec, with_loudspeaker
+
+    spec = random_scene_spec(np.random.default_rng(3), "walk", 4.0)
+    out = with_loudspeaker(spec, (2.0, 6.0), (-10.0, 10.0), seed=7)
+    dev, dev0 = dict(out["device"]), dict(spec.get("device") or {})
+    assert 0.002 <= dev.pop("speaker_radius_m") <= 0.006 and -10 <= dev.pop("coupling_db") <= 10 and dev == dev0
+    assert {k: v for k, v in out.items() if k != "device"} == {k: v for k, v in spec.items() if k != "device"}
+    assert with_loudspeaker(spec, (2.0, 6.0), None, seed=7)["device"]["speaker_radius_m"] == out["device"][
+        "speaker_radius_m"]
+    assert with_loudspeaker(spec, (2.0, 6.0), (-10.0, 10.0), seed=8) != out
+    r = SceneRenderer(out, seed=5)
+    w = r.world
+    inward = w.size_m[:2] / 2 - w.device_position_m[:2]
+    assert w.speaker_axis @ np.r_[inward / np.linalg.norm(inward), 0.0] > -0.2   # faces into the room, not the wall
+    x, _ = r.render(4 * r.sample_rate)
+    y, _ = SceneRenderer(r.resolved_spec()).render(4 * r.sample_rate)
+    assert np.array_equal(x, y)
+    z, _ = SceneRenderer(with_loudspeaker(spec, (0.0, 0.0), None, seed=7), seed=5).render(4 * r.sample_rate)
+    z0, _ = SceneRenderer(spec, seed=5).render(4 * r.sample_rate)
+    assert np.array_equal(z, z0) and not np.array_equal(x, z0)
+    for bad, key in (({"speaker_radius_m": 0.2}, "speaker_radius_m"), ({"coupling_db": 40.0}, "coupling_db"),
+                     ({"speaker_axis_deg": [10.0]}, "speaker_axis_deg")):
+        with pytest.raises(SceneError, match=key):
+            SceneRenderer({**spec, "device": {**(spec.get("device") or {}), **bad}}, seed=1)
+    with pytest.raises(SceneError, match="--speaker-radius-mm"):
+        with_loudspeaker(spec, (5.0, 2.0), None, seed=1)

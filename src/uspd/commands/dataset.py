@@ -62,6 +62,32 @@ def _clock_ppm(text: str) -> tuple[float, float]:
     return _scene_range(text, check_clock_ppm, "give X or LO,HI in ppm (e.g. 100, or =-100,20)", symmetric=True)
 
 
+def _speaker_radius_mm(text: str) -> tuple[float, float]:
+    """argparse type: LO,HI mm (the loudspeaker's piston radius)."""
+    from uspd.simulate.scene import check_speaker_radius_mm
+
+    return _scene_range(text, check_speaker_radius_mm, "give LO,HI in mm (e.g. 0,8)")
+
+
+def _coupling_db(text: str) -> tuple[float, float]:
+    """argparse type: X (= -X,X) or LO,HI dB (the direct speaker->mic coupling re free field)."""
+    from uspd.simulate.scene import check_coupling_db
+
+    return _scene_range(text, check_coupling_db, "give X or LO,HI in dB (e.g. 10, or =-10,5)", symmetric=True)
+
+
+def _add_loudspeaker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--speaker-radius-mm", type=_speaker_radius_mm, default=None, metavar="LO,HI",
+                   help="draw each clip's loudspeaker piston radius in LO,HI mm (e.g. 0,8): its beam then lights the "
+                        "room unevenly, narrower at higher carriers (a 1 cm tweeter at 40 kHz: -3 dB at 13 degrees; "
+                        "default: a point source, the same level every way). Every other detail is drawn as "
+                        "without it")
+    p.add_argument("--coupling-db", type=_coupling_db, default=None, metavar="X|LO,HI",
+                   help="draw each clip's direct speaker->mic coupling in -X..X dB (or LO..HI with "
+                        "--coupling-db=LO,HI) re free field: the enclosure and port placement make the tone the mics "
+                        "hear directly louder or quieter than the room's echoes (default: free field)")
+
+
 REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "
                    "simulator's own 0.55-0.95 (bare walls); furnished rooms absorb more, so a moving person's wall "
                    "echoes are weaker. Every other detail of every clip is drawn as without it")
@@ -90,6 +116,7 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
                         "LO..HI (--clock-ppm=LO,HI): the tone is recorded off the carrier the sidecar gives, as with a "
                         "USB microphone and a separate loudspeaker (default: one shared clock). Every other detail is "
                         "drawn as without it")
+    _add_loudspeaker_options(p)
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
@@ -100,7 +127,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     man = build_eval_set(args.out, args.seed, scale=args.scale, workers=args.workers,
                          progress=not getattr(args, "quiet", False), reflection=args.reflection,
-                         clock_ppm=args.clock_ppm)
+                         clock_ppm=args.clock_ppm, speaker_radius_mm=args.speaker_radius_mm,
+                         coupling_db=args.coupling_db)
     counts = ", ".join(f"{k} {n} ({man['hours'][k]:.2f} h)" for k, n in man["counts"].items())
     rates = ", ".join(f"{n} at {r} Hz" for r, n in sorted(man["sample_rates"].items()))
     print(f"{args.out}: seed {args.seed} ({man['role']}), {len(man['clips'])} clips, "
@@ -131,6 +159,7 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
                    help="length of every clip in seconds (default: the sampler's, 20-40 s by kind); long clips "
                         "teach the model what hours of a confuser look like after its background has settled")
     p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
+    _add_loudspeaker_options(p)
     p.set_defaults(func=run_train)
 
 
@@ -139,7 +168,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     build_training_set(args.hours, args.seed, args.out, workers=args.workers, shard_s=args.shard_s,
                        progress=not getattr(args, "quiet", False), kind_weights=parse_kind_weights(args.kinds),
-                       clip_s=args.clip_s, reflection=args.reflection)
+                       clip_s=args.clip_s, reflection=args.reflection, speaker_radius_mm=args.speaker_radius_mm,
+                       coupling_db=args.coupling_db)
     print(f"{args.out}: training features for {args.hours:g} h of audio (seed {args.seed})")
     return 0
 

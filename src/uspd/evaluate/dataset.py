@@ -93,11 +93,13 @@ class ClipJob:
 
 
 def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float, float] | None = None,
-                  clock_ppm: tuple[float, float] | None = None) -> list[ClipJob]:
+                  clock_ppm: tuple[float, float] | None = None, speaker_radius_mm: tuple[float, float] | None = None,
+                  coupling_db: tuple[float, float] | None = None) -> list[ClipJob]:
     """The clips of the evaluation set for ``dataset_seed`` at ``scale`` (deterministic). ``reflection``: (lo, hi)
     range of the walls' amplitude reflection coefficients (None: the simulator's own); ``clock_ppm``: (lo, hi) range
-    of the device's playback/capture clock offset in ppm (None: one shared clock); the clips are otherwise the
-    same."""
+    of the device's playback/capture clock offset in ppm (None: one shared clock); ``speaker_radius_mm``: (lo, hi)
+    range of the loudspeaker's piston radius (None: a point source); ``coupling_db``: (lo, hi) range of the direct
+    speaker->mic coupling re free field (None: free field); the clips are otherwise the same."""
     if not (scale > 0 and math.isfinite(scale)):
         raise DatasetError(f"--scale: must be a positive number, got {scale}")
     jobs: list[ClipJob] = []
@@ -118,6 +120,10 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float
             job.extra["wall_reflection_range"] = list(reflection)
         if clock_ppm is not None:
             job.extra["clock_ppm_range"] = list(clock_ppm)
+        if speaker_radius_mm is not None:
+            job.extra["speaker_radius_mm_range"] = list(speaker_radius_mm)
+        if coupling_db is not None:
+            job.extra["coupling_db_range"] = list(coupling_db)
     return jobs
 
 
@@ -129,7 +135,8 @@ def is_complete(out_dir: Path, job: ClipJob) -> bool:
 def scene_spec_for(job: ClipJob) -> dict:
     """The job's scene spec: the simulator's random sampler for ``job.kind``, then the job's duration, sample rate
     (a carrier redrawn in that rate's band) and mic-count cap. Deterministic in ``job.scene_seed``."""
-    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec, with_clock_offset, with_wall_reflection
+    from uspd.simulate.scene import (CARRIER_RANGE_HZ, random_scene_spec, with_clock_offset, with_loudspeaker,
+                                     with_wall_reflection)
 
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
@@ -154,6 +161,10 @@ def scene_spec_for(job: ClipJob) -> dict:
         spec = with_wall_reflection(spec, tuple(job.extra["wall_reflection_range"]), job.scene_seed)
     if job.extra.get("clock_ppm_range") is not None:
         spec = with_clock_offset(spec, tuple(job.extra["clock_ppm_range"]), job.scene_seed)
+    radius, coupling = job.extra.get("speaker_radius_mm_range"), job.extra.get("coupling_db_range")
+    if radius is not None or coupling is not None:
+        spec = with_loudspeaker(spec, None if radius is None else tuple(radius),
+                                None if coupling is None else tuple(coupling), job.scene_seed)
     return spec
 
 
@@ -236,18 +247,26 @@ def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: 
     return [done[j.index] for j in jobs], len(pending)
 
 
-def _variant(reflection: list | None, clock_ppm: list | None) -> str:
-    """How a set's walls and device clocks were drawn, as the options that chose them."""
-    walls = "the simulator's own walls" if reflection is None else f"--reflection {reflection[0]:g},{reflection[1]:g}"
-    clock = "one shared clock" if clock_ppm is None else f"--clock-ppm {clock_ppm[0]:g},{clock_ppm[1]:g}"
-    return f"{walls} and {clock}"
+#: The scene factors an evaluation set may draw from other ranges: manifest key -> (option, what the default is).
+SCENE_FACTORS = {"reflection": ("--reflection", "the simulator's own walls"),
+                 "clock_ppm": ("--clock-ppm", "one shared clock"),
+                 "speaker_radius_mm": ("--speaker-radius-mm", "a point-source loudspeaker"),
+                 "coupling_db": ("--coupling-db", "free-field coupling")}
+
+
+def _variant(factors: dict[str, list | None], shown: tuple[str, ...]) -> str:
+    """How a set's scene factors were drawn, as the options that chose them (the ``shown`` keys)."""
+    parts = [SCENE_FACTORS[k][1] if factors.get(k) is None else f"{SCENE_FACTORS[k][0]} {factors[k][0]:g},"
+             f"{factors[k][1]:g}" for k in shown]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float = 1.0, workers: int = 1,
                    progress: bool = True, reflection: tuple[float, float] | None = None,
-                   clock_ppm: tuple[float, float] | None = None) -> dict[str, Any]:
+                   clock_ppm: tuple[float, float] | None = None, speaker_radius_mm: tuple[float, float] | None = None,
+                   coupling_db: tuple[float, float] | None = None) -> dict[str, Any]:
     """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest.
-    ``reflection``, ``clock_ppm``: see :func:`eval_set_plan`."""
+    ``reflection``, ``clock_ppm``, ``speaker_radius_mm``, ``coupling_db``: see :func:`eval_set_plan`."""
     out_dir = Path(out_dir)
     role = check_not_training(dataset_seed, "--seed")
     if reflection is not None:
@@ -258,9 +277,18 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
         from uspd.simulate.scene import check_clock_ppm
 
         clock_ppm = check_clock_ppm(clock_ppm)
-    reflection_list = None if reflection is None else list(reflection)
-    clock_list = None if clock_ppm is None else list(clock_ppm)
-    jobs = eval_set_plan(dataset_seed, scale, reflection, clock_ppm)
+    if speaker_radius_mm is not None:
+        from uspd.simulate.scene import check_speaker_radius_mm
+
+        speaker_radius_mm = check_speaker_radius_mm(speaker_radius_mm)
+    if coupling_db is not None:
+        from uspd.simulate.scene import check_coupling_db
+
+        coupling_db = check_coupling_db(coupling_db)
+    factors = {"reflection": reflection, "clock_ppm": clock_ppm, "speaker_radius_mm": speaker_radius_mm,
+               "coupling_db": coupling_db}
+    factors = {k: None if v is None else list(v) for k, v in factors.items()}
+    jobs = eval_set_plan(dataset_seed, scale, reflection, clock_ppm, speaker_radius_mm, coupling_db)
     man_path = out_dir / MANIFEST
     if man_path.exists():
         try:
@@ -270,18 +298,19 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
         if old.get("dataset_seed") != dataset_seed or old.get("scale") != scale:
             raise DatasetError(f"{man_path}: folder holds the set for seed {old.get('dataset_seed')} scale "
                                f"{old.get('scale')}; use another --out for seed {dataset_seed} scale {scale}")
-        if old.get("reflection") != reflection_list or old.get("clock_ppm") != clock_list:
-            raise DatasetError(f"{man_path}: folder holds the set rendered with "
-                               f"{_variant(old.get('reflection'), old.get('clock_ppm'))}; use another --out for "
-                               f"{_variant(reflection_list, clock_list)}")
+        if any(old.get(k) != v for k, v in factors.items()):
+            shown = tuple(k for k in SCENE_FACTORS if k in ("reflection", "clock_ppm") or old.get(k) or factors[k])
+            raise DatasetError(f"{man_path}: folder holds the set rendered with {_variant(old, shown)}; use another "
+                               f"--out for {_variant(factors, shown)}")
     elif out_dir.exists() and any(p.name != TMP_DIR for p in out_dir.iterdir()):
         raise DatasetError(f"{out_dir}: exists, is not empty and has no {MANIFEST}; choose an empty --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     base = {"set": "uspd-eval", "uspd_version": __version__, "dataset_seed": int(dataset_seed), "role": role,
             "scale": scale, "seed_convention": "uspd.evaluate.seeds (train 0-999, tune 1000-1999, eval >= 9000)",
-            "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)", "reflection": reflection_list}
-    if clock_list is not None:  # absent from sets with one shared clock (as before the option existed)
-        base["clock_ppm"] = clock_list
+            "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)", "reflection": factors["reflection"]}
+    for key in ("clock_ppm", "speaker_radius_mm", "coupling_db"):  # absent unless set (as before the options)
+        if factors[key] is not None:
+            base[key] = factors[key]
     write_json_atomic(man_path, {**base, "complete": False, "planned": [asdict(j) for j in jobs]})
     entries, n_new = render_jobs(out_dir, jobs, workers=workers, progress=progress)
     manifest = {**base, "complete": True, **summarize(entries), "rendered_now": n_new, "clips": entries}

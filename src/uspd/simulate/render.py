@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
 
+from uspd import physics
 from uspd.recording.format import Sidecar
 from uspd.recording.labels import Labels
 from uspd.recording.labels import LabelInterval
@@ -125,8 +126,9 @@ class SceneRenderer:
         self.n_bins = self.n_fft // 2 + 1
         self._placers: dict[tuple[int, int], _Placer] = {}
         self.g_mic = PRESSURE_AT_1M_PER_FS * w.speaker_gain * w.mic_gain                 # (M,)
-        img, beta, order = image_sources(w.device_position_m, w.size_m, w.reflection, 1)
-        self._speaker_images, self._image_beta = img[order == 1], beta[order == 1]   # the 6 first-order images
+        img, beta, order, mirror = image_sources(w.device_position_m, w.size_m, w.reflection, 1, with_mirror=True)
+        first = order == 1                                                           # the 6 first-order images
+        self._speaker_images, self._image_beta, self._image_mirror = img[first], beta[first], mirror[first]
         self._hvac_setup()
         self._frac = np.arange(COARSE_STEP, dtype=np.float32) / COARSE_STEP
         self._windows: dict[int, np.ndarray] = {}
@@ -289,18 +291,32 @@ class SceneRenderer:
         out = np.zeros((len(self.carriers), self.n_mics, n_t), complex)
         spk, offs = w.device_position_m, w.mic_offsets_m
         off_sq = np.einsum("mk,mk->m", offs, offs)[:, None, None]
+        beam_on = w.speaker_radius_m > 0
         for mv in movers:
             r1, gain, _, r_img = mv.geometry(t, spk, offs, False, self._speaker_images)   # (P, T), (W, B, T)
             keep = np.any(gain > 0, axis=1)
             if not keep.any():
                 continue
-            r1_c, _, dots, _ = mv.geometry(t_c, spk, offs, True)           # (P, Tc), (M, P, Tc)
+            if beam_on:  # d . axis rides along as one more "mic offset"
+                r1_c, _, dots, _ = mv.geometry(t_c, spk, np.vstack([offs, w.speaker_axis]), True)
+                point_dir = dots[-1] / np.where(r1_c > 0, r1_c, 1.0)           # (P, Tc) cos off the beam axis
+                img_dir = None
+                dots = dots[:-1]
+                if r_img is not None:  # rays to the bounce points' images leave the speaker along M_w (p - s_w)
+                    pb = mv.positions(t_c)[list(mv.bounce_points)]                                  # (B, Tc, 3)
+                    img_dir = (pb[None] - self._speaker_images[:, None, None, :]) * self._image_mirror[:, None, None]
+            else:
+                r1_c, _, dots, _ = mv.geometry(t_c, spk, offs, True)           # (P, Tc), (M, P, Tc)
             bounce = np.zeros(len(keep), bool)
             bounce[list(mv.bounce_points)] = True
             if not keep.all():
                 r1, gain, r1_c, dots = r1[keep], gain[keep], r1_c[keep], dots[:, keep]
                 if r_img is not None:
                     r_img = r_img[:, keep[list(mv.bounce_points)]]
+                    if beam_on:
+                        img_dir = img_dir[:, keep[list(mv.bounce_points)]]
+                if beam_on:
+                    point_dir = point_dir[keep]
                 bounce = bounce[keep]
             # per mic r2 - r1 = q / (r1 + r2), q = |o|^2 - 2 d.o: no cancellation
             q = (off_sq - 2.0 * dots).astype(np.float32)      # small (|q| <= 2 |d| |o|): float32 is exact enough
@@ -319,11 +335,18 @@ class SceneRenderer:
                 cyc -= np.rint(cyc)
                 ph = cyc.astype(np.float32) * np.float32(-2 * math.pi)
                 amp = mag * np.exp(r1_32 * np.float32(-2 * kappa))
+                beams = None
+                if beam_on:  # the speaker's beam towards each point (and its wall images), coarse grid -> full
+                    ka = 2.0 * math.pi * f0 * w.speaker_radius_m / w.c_m_s
+                    beam_pt = _coarse_to_full(physics.piston_directivity(point_dir, ka), n_t)          # (P, T)
+                    amp *= beam_pt.astype(np.float32)
+                    if img_dir is not None:
+                        beams = (beam_pt[bounce], _coarse_to_full(w.speaker_gain_towards(img_dir, f0), n_t))
                 re_im = pad.view(np.float32).reshape(pad.shape[0], -1, 2)
                 np.multiply(amp, np.cos(ph), out=re_im[:, :n_t, 0])
                 np.multiply(amp, np.sin(ph), out=re_im[:, :n_t, 1])
                 if r_img is not None and bounce.any():
-                    pad[bounce, :n_t] += self._bounces(r1[bounce], r_img, gain[bounce], k_c, kappa)
+                    pad[bounce, :n_t] += self._bounces(r1[bounce], r_img, gain[bounce], k_c, kappa, beams)
                 lag = (f0 * (w.latency_s + w.mic_delay_s)).astype(np.float32)        # cycles (M,)
                 wph = (delta_t * np.float32(k_c) + lag[None, :, None]) * np.float32(-2 * math.pi)
                 wmag = ratio * np.exp(delta_t * np.float32(-kappa))
@@ -337,16 +360,24 @@ class SceneRenderer:
                 out[ci] += acc.transpose(1, 0, 2).reshape(self.n_mics, -1)[:, :n_t]
         return out
 
-    def _bounces(self, r1: np.ndarray, r_img: np.ndarray, gain: np.ndarray, k_c: float, kappa: float) -> np.ndarray:
+    def _bounces(self, r1: np.ndarray, r_img: np.ndarray, gain: np.ndarray, k_c: float, kappa: float,
+                 beams: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """First-order wall multipath of reflector points (B, T), in the same form as the direct echo's fast part
         (so the per-mic factor W applies): speaker->wall->point->mic and speaker->point->wall->mic (nearly the same
-        length with the mics 3-5 cm from the speaker: counted as one path of twice the amplitude) with
-        beta_w / (r1 r1'), and speaker->wall->point->wall->mic with beta_w^2 / r1'^2, where r1' is the range from
-        the speaker's image in wall w. r_img: (W, B, T)."""
+        length with the mics 3-5 cm from the speaker: counted as one path, of amplitude beta_w (b' + b) / (r1 r1'))
+        and speaker->wall->point->wall->mic with beta_w^2 b' / r1'^2, where r1' is the range from the speaker's image
+        in wall w, b the loudspeaker's beam towards the point and b' towards the point's image in wall w (``beams``
+        = (b (B, T), b' (W, B, T)); None: omnidirectional, b = b' = 1). r_img: (W, B, T)."""
         beta = self._image_beta[:, None, None]
         re = np.zeros(r1.shape, np.float32)
         im = np.zeros(r1.shape, np.float32)
-        for length, amp in ((r1[None] + r_img, 2 * beta / (r1[None] * r_img)), (2 * r_img, beta ** 2 / r_img ** 2)):
+        if beams is None:
+            paths = ((r1[None] + r_img, 2 * beta / (r1[None] * r_img)), (2 * r_img, beta ** 2 / r_img ** 2))
+        else:
+            b, b_img = beams
+            paths = ((r1[None] + r_img, beta * (b_img + b[None]) / (r1[None] * r_img)),
+                     (2 * r_img, beta ** 2 * b_img / r_img ** 2))
+        for length, amp in paths:
             cyc = k_c * length
             cyc -= np.rint(cyc)
             ph = cyc.astype(np.float32) * np.float32(-2 * math.pi)
@@ -432,6 +463,13 @@ class SceneRenderer:
         spec["movers"] = [_strip_arrays({"type": s.type, **mv.p}) for s, mv in zip(self.scene.movers,
                                                                                   self.all_movers)]
         return spec
+
+
+def _coarse_to_full(x_c: np.ndarray, n_t: int) -> np.ndarray:
+    """(..., Tc) values on the renderer's coarse grid (every COARSE_STEP-th sample) -> (..., n_t), linearly."""
+    frac = np.arange(COARSE_STEP) / COARSE_STEP
+    full = x_c[..., :-1, None] + (x_c[..., 1:, None] - x_c[..., :-1, None]) * frac
+    return full.reshape(x_c.shape[:-1] + ((x_c.shape[-1] - 1) * COARSE_STEP,))[..., :n_t]
 
 
 def _interp_c(t: np.ndarray, tc: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -58,6 +58,20 @@ class World:
     spread: dict                  # the unit-spread values as drawn (dB, deg, s), for the resolved spec
     nominal_carriers_hz: np.ndarray  # (n_carriers,) what the device believes it emits (the sidecar's); carriers_hz
     #                                  is what the capture clock hears (they differ by the clock offset)
+    speaker_axis: np.ndarray = None   # (3,) unit vector of the loudspeaker's beam axis, room coordinates
+    speaker_radius_m: float = 0.0     # piston radius (0: omnidirectional)
+    coupling_db: float = 0.0          # direct speaker->mic path re free field
+
+    def speaker_gain_towards(self, direction: np.ndarray, carrier_hz: float) -> np.ndarray:
+        """Loudspeaker amplitude re on-axis towards ``direction`` (..., 3) (any length, room coordinates) at
+        ``carrier_hz``: :func:`uspd.physics.piston_directivity`; 1 for an omnidirectional speaker. Shape (...)."""
+        direction = np.asarray(direction, dtype=float)
+        if self.speaker_radius_m <= 0:
+            return np.ones(direction.shape[:-1])
+        norm = np.linalg.norm(direction, axis=-1)
+        cos_t = (direction @ self.speaker_axis) / np.where(norm > 0, norm, 1.0)
+        ka = 2.0 * math.pi * carrier_hz * self.speaker_radius_m / self.c_m_s
+        return physics.piston_directivity(cos_t, ka)
 
     @property
     def n_mics(self) -> int:
@@ -119,9 +133,15 @@ def _wall_point(rng: np.random.Generator, size: np.ndarray, wall: int, margin: f
     p = np.zeros(2)
     p[axis] = size[axis] if high else 0.0
     p[other] = rng.uniform(margin, max(margin, size[other] - margin))
+    return p, _outward(wall)
+
+
+def _outward(wall: int) -> np.ndarray:
+    """(2,) outward unit normal of wall ``wall`` (0: x=0, 1: x=Lx, 2: y=0, 3: y=Ly)."""
+    axis, high = divmod(wall, 2)
     n = np.zeros(2)
     n[axis] = 1.0 if high else -1.0
-    return p, n
+    return n
 
 
 def _pick(given, drawn):
@@ -179,6 +199,13 @@ def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
     latency = float(_pick(d.latency_s, rng.uniform(0.002, 0.008)))
     noise_db = d.self_noise_dbfs + rng.uniform(-1.5, 1.5, n_mics)
     c = float(physics.speed_of_sound_m_s(scene.temperature_c))
+    # loudspeaker axis: into the room from the device's wall +-40 deg, tilted -10..50 deg up (drawn last, so every
+    # earlier draw is as it was before the speaker had an axis)
+    inward = math.atan2(*(-_outward(dev_wall))[::-1])
+    axis_deg = np.array(_pick(d.speaker_axis_deg, [math.degrees(inward) + rng.uniform(-40, 40),
+                                                   rng.uniform(-10, 50)]), dtype=float)
+    az, el = np.deg2rad(axis_deg)
+    axis = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     return World(
         size_m=size, reflection=refl, image_order=r.image_order, device_position_m=dev, mic_offsets_m=mics,
         scatterers=scat, door_m=np.asarray(door, float), door_normal=normal,
@@ -191,18 +218,20 @@ def resolve_world(scene: Scene, rng: np.random.Generator) -> World:
                                                                   scene.humidity_pct, scene.pressure_kpa)),
         temperature_c=scene.temperature_c, humidity_pct=scene.humidity_pct,
         spread={"speaker_gain_db": spk_db, "mic_gain_db": gain_db.tolist(), "mic_phase_deg": phase_deg.tolist(),
-                "latency_s": latency},
-        nominal_carriers_hz=nominal,
+                "latency_s": latency, "speaker_axis_deg": axis_deg.tolist()},
+        nominal_carriers_hz=nominal, speaker_axis=axis, speaker_radius_m=float(d.speaker_radius_m),
+        coupling_db=float(d.coupling_db),
     )
 
 
-def image_sources(source_m: np.ndarray, size_m: np.ndarray, reflection: np.ndarray, order: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def image_sources(source_m: np.ndarray, size_m: np.ndarray, reflection: np.ndarray, order: int,
+                  with_mirror: bool = False) -> tuple[np.ndarray, ...]:
     """Shoebox image sources up to ``order`` reflections.
 
-    Returns positions (I, 3), amplitude products of the reflection coefficients (I,), reflection orders (I,);
-    the first entry is the source itself (order 0). Per axis, image coordinate (1 - 2q) x + 2 n L has |n - q|
-    reflections on the wall at 0 and |n| on the wall at L.
+    Returns positions (I, 3), amplitude products of the reflection coefficients (I,), reflection orders (I,) and,
+    ``with_mirror``, per-axis signs (I, 3) (+-1, the parity 1 - 2q): a ray from image i to a point, times them, is
+    the direction it leaves the real source in. The first entry is the source itself (order 0). Per axis, image
+    coordinate (1 - 2q) x + 2 n L has |n - q| reflections on the wall at 0 and |n| on the wall at L.
     """
     per_axis = []
     for ax in range(3):
@@ -214,22 +243,25 @@ def image_sources(source_m: np.ndarray, size_m: np.ndarray, reflection: np.ndarr
                     continue
                 coord = (1 - 2 * q) * source_m[ax] + 2 * n * size_m[ax]
                 gain = reflection[2 * ax] ** n_lo * reflection[2 * ax + 1] ** n_hi
-                opts.append((coord, gain, n_lo + n_hi))
+                opts.append((coord, gain, n_lo + n_hi, 1 - 2 * q))
         per_axis.append(opts)
-    pos, gain, orders = [], [], []
-    for cx, gx, ox in per_axis[0]:
-        for cy, gy, oy in per_axis[1]:
+    pos, gain, orders, signs = [], [], [], []
+    for cx, gx, ox, sx in per_axis[0]:
+        for cy, gy, oy, sy in per_axis[1]:
             if ox + oy > order:
                 continue
-            for cz, gz, oz in per_axis[2]:
+            for cz, gz, oz, sz in per_axis[2]:
                 o = ox + oy + oz
                 if o > order:
                     continue
                 pos.append((cx, cy, cz))
                 gain.append(gx * gy * gz)
                 orders.append(o)
+                signs.append((sx, sy, sz))
     pos_a, gain_a, ord_a = np.array(pos), np.array(gain), np.array(orders)
     idx = np.argsort(ord_a, kind="stable")
+    if with_mirror:
+        return pos_a[idx], gain_a[idx], ord_a[idx], np.array(signs, float)[idx]
     return pos_a[idx], gain_a[idx], ord_a[idx]
 
 
@@ -249,16 +281,24 @@ class StaticPaths:
 
 
 def static_paths(world: World) -> StaticPaths:
+    """The static field's paths. The direct path (order 0) is the enclosure's coupling: free-field spreading times
+    ``coupling_db``; every room path leaves the loudspeaker through its beam (``World.speaker_gain_towards`` at the
+    mean carrier, like the air absorption), an image path in the direction its ray leaves the real speaker."""
     spk = world.device_position_m
     mics = world.mic_positions_room                                   # (M, 3)
-    img, gain, order = image_sources(spk, world.size_m, world.reflection, world.image_order)
+    img, gain, order, mirror = image_sources(spk, world.size_m, world.reflection, world.image_order,
+                                             with_mirror=True)
     alpha = float(np.mean(world.alpha_db_per_m))
+    f_mean = float(np.mean(world.carriers_hz))
+    leave = (mics[:, None, :] - img[None, :, :]) * mirror[None, :, :]  # (M, I, 3) ray leaving the real speaker
+    beam = np.where(order[None, :] == 0, 10 ** (world.coupling_db / 20), world.speaker_gain_towards(leave, f_mean))
     length = np.linalg.norm(img[None, :, :] - mics[:, None, :], axis=2)  # (M, I)
-    amp_img = gain[None, :] / length * 10 ** (-alpha * length / 20)
+    amp_img = beam * gain[None, :] / length * 10 ** (-alpha * length / 20)
     sc = world.scatterers
     r1 = np.linalg.norm(sc[:, :3] - spk, axis=1)                       # (K,)
     r2 = np.linalg.norm(sc[None, :, :3] - mics[:, None, :], axis=2)    # (M, K)
     amp_sc = 10 ** (sc[None, :, 3] / 20) / (r1[None, :] * r2) * 10 ** (-alpha * (r1[None, :] + r2) / 20)
+    amp_sc = amp_sc * world.speaker_gain_towards(sc[:, :3] - spk, f_mean)[None, :]
     length_all = np.concatenate([length, r1[None, :] + r2], axis=1)
     amp_all = np.concatenate([amp_img, amp_sc], axis=1)
     scale = PRESSURE_AT_1M_PER_FS * world.speaker_gain * world.mic_gain[:, None]

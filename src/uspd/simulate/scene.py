@@ -36,6 +36,11 @@ paths), except the defaults marked "fixed"::
     emission_dbfs = -6.0       # tone drive level (peak) in the reference, dBFS (fixed default)
     clock_ppm = 0.0            # playback clock's rate re the capture clock (ppm): the tone is recorded at
                                # carrier x (1 + ppm 1e-6) while the sidecar gives the carrier; 0 = one shared clock
+    speaker_radius_m = 0.0     # radiating piston radius: the room is lit through its beam (uspd.physics.
+                               # piston_directivity); 0 = a point source, omnidirectional (fixed default)
+    speaker_axis_deg = [0, 20] # beam axis [azimuth from +x towards +y, elevation]; random: into the room +-40 deg,
+                               # -10..50 deg up
+    coupling_db = 0.0          # direct speaker->mic path re free field (enclosure, ports, isolation); fixed default
 
     [[movers]]                 # see uspd.simulate.movers for every type and its keys
     type = "person"            # person | pet | fan | curtain | plant | vacuum | door | hvac | keys
@@ -112,6 +117,9 @@ class DeviceSpec:
     capture_bits: int = 16
     emission_dbfs: float = -6.0
     clock_ppm: float = 0.0
+    speaker_radius_m: float = 0.0
+    speaker_axis_deg: list[float] | None = None
+    coupling_db: float = 0.0
 
 
 @dataclass
@@ -251,6 +259,13 @@ def _validate(s: Scene, where: str) -> None:
         raise SceneError(f"{where}.device.capture_bits: must be 16, 24 or 0 (float), got {d.capture_bits}")
     if not abs(d.clock_ppm) <= MAX_CLOCK_PPM:
         raise SceneError(f"{where}.device.clock_ppm: must be within +-{MAX_CLOCK_PPM:g} ppm, got {d.clock_ppm}")
+    if not 0.0 <= d.speaker_radius_m <= MAX_SPEAKER_RADIUS_M:
+        raise SceneError(f"{where}.device.speaker_radius_m: must be in [0, {MAX_SPEAKER_RADIUS_M:g}] m, got "
+                         f"{d.speaker_radius_m}")
+    if d.speaker_axis_deg is not None and len(d.speaker_axis_deg) != 2:
+        raise SceneError(f"{where}.device.speaker_axis_deg: give [azimuth, elevation] in degrees")
+    if not abs(d.coupling_db) <= MAX_COUPLING_DB:
+        raise SceneError(f"{where}.device.coupling_db: must be within +-{MAX_COUPLING_DB:g} dB, got {d.coupling_db}")
     r = s.room
     if r.size_m is not None and (len(r.size_m) != 3 or min(r.size_m) <= 0.5):
         raise SceneError(f"{where}.room.size_m: needs 3 dimensions > 0.5 m, got {r.size_m}")
@@ -435,6 +450,10 @@ def with_wall_reflection(spec: dict, reflection: tuple[float, float], seed: int)
 
 #: Largest playback/capture clock offset a scene may ask for (ppm); consumer crystals are within +-100.
 MAX_CLOCK_PPM = 1000.0
+#: Largest loudspeaker piston radius a scene may ask for (m): a 5 cm driver is a woofer, not a tweeter.
+MAX_SPEAKER_RADIUS_M = 0.05
+#: Largest direct-coupling change a scene may ask for (dB re free field).
+MAX_COUPLING_DB = 30.0
 #: Tag of the generator :func:`with_clock_offset` draws from.
 _CLOCK_TAG = 0x434C4B50
 
@@ -455,6 +474,49 @@ def with_clock_offset(spec: dict, clock_ppm: tuple[float, float], seed: int) -> 
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _CLOCK_TAG]))
     out = copy.deepcopy(spec)
     out["device"] = {**(spec.get("device") or {}), "clock_ppm": round(float(rng.uniform(lo, hi)), 3)}
+    return out
+
+
+#: Tag of the generator :func:`with_loudspeaker` draws from.
+_SPEAKER_TAG = 0x53504B52
+
+
+def check_speaker_radius_mm(radius_mm) -> tuple[float, float]:
+    """(lo, hi) in mm when 0 <= lo <= hi <= MAX_SPEAKER_RADIUS_M (in mm), else a one-line SceneError."""
+    lo, hi = (float(v) for v in radius_mm)
+    top = MAX_SPEAKER_RADIUS_M * 1000.0
+    if not 0.0 <= lo <= hi <= top:
+        raise SceneError(f"--speaker-radius-mm {lo:g},{hi:g}: a loudspeaker radius range needs 0 <= LO <= HI <= "
+                         f"{top:g} mm")
+    return lo, hi
+
+
+def check_coupling_db(coupling_db) -> tuple[float, float]:
+    """(lo, hi) in dB when -MAX_COUPLING_DB <= lo <= hi <= MAX_COUPLING_DB, else a one-line SceneError."""
+    lo, hi = (float(v) for v in coupling_db)
+    if not -MAX_COUPLING_DB <= lo <= hi <= MAX_COUPLING_DB:
+        raise SceneError(f"--coupling-db {lo:g},{hi:g}: a direct-coupling range needs -{MAX_COUPLING_DB:g} <= LO <= "
+                         f"HI <= {MAX_COUPLING_DB:g} dB")
+    return lo, hi
+
+
+def with_loudspeaker(spec: dict, radius_mm: tuple[float, float] | None, coupling_db: tuple[float, float] | None,
+                     seed: int) -> dict:
+    """``spec`` with the loudspeaker's piston radius drawn uniformly in ``radius_mm`` (its beam then lights the room
+    unevenly) and the direct speaker->mic coupling in ``coupling_db`` (dB re free field), from a generator of their
+    own seeded by ``seed``: every other detail of the scene (the beam's axis too) is drawn exactly as without them.
+    None leaves that factor as the spec has it."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPEAKER_TAG]))
+    radius_u, coupling_u = rng.uniform(size=2)  # both drawn always: one factor's value does not move the other's
+    dev = dict(spec.get("device") or {})
+    if radius_mm is not None:
+        lo, hi = check_speaker_radius_mm(radius_mm)
+        dev["speaker_radius_m"] = round((lo + (hi - lo) * float(radius_u)) / 1000.0, 6)
+    if coupling_db is not None:
+        lo, hi = check_coupling_db(coupling_db)
+        dev["coupling_db"] = round(lo + (hi - lo) * float(coupling_u), 3)
+    out = copy.deepcopy(spec)
+    out["device"] = dev
     return out
 
 

@@ -201,7 +201,7 @@ def shard_path(out: Path, index: int) -> Path:
 
 def build_shard(job: tuple) -> tuple[int, float]:
     """Render shard ``index`` (about ``shard_s`` of audio) and write it atomically. Returns (index, audio s)."""
-    out, seed, index, shard_s, feature_spec, kind_weights, clip_s, reflection = job
+    out, seed, index, shard_s, feature_spec, kind_weights, clip_s, reflection, radius_mm, coupling_db = job
     path = shard_path(out, index)
     if path.exists():
         return index, 0.0
@@ -209,14 +209,15 @@ def build_shard(job: tuple) -> tuple[int, float]:
     metas = []
     total = 0.0
     j = 0
-    if reflection is not None:
-        from uspd.simulate.scene import with_wall_reflection
+    from uspd.simulate.scene import with_loudspeaker, with_wall_reflection
     while total < shard_s:
         rng = clip_rng(seed, index, j)
         kind, spec = sample_training_spec(rng, kind_weights, clip_s)
         render_seed = int(rng.integers(0, 2**31 - 1))
         if reflection is not None:  # walls drawn from another range, every other detail as without it
             spec = with_wall_reflection(spec, reflection, render_seed)
+        if radius_mm is not None or coupling_db is not None:  # the loudspeaker's beam and coupling, likewise
+            spec = with_loudspeaker(spec, radius_mm, coupling_db, render_seed)
         clip = clip_features(spec, render_seed, feature_spec)
         meta = clip.pop("meta")
         meta["kind"] = kind
@@ -240,11 +241,14 @@ def _worker_init() -> None:
 def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers: int = 1,
                        shard_s: float = SHARD_S_DEFAULT, progress: bool = True,
                        feature_spec: FeatureSpec = FeatureSpec(), kind_weights: dict | None = None,
-                       clip_s: float | None = None, reflection: tuple[float, float] | None = None) -> Path:
+                       clip_s: float | None = None, reflection: tuple[float, float] | None = None,
+                       speaker_radius_mm: tuple[float, float] | None = None,
+                       coupling_db: tuple[float, float] | None = None) -> Path:
     """Write ``ceil(hours * 3600 / shard_s)`` shards to ``out`` (skipping complete ones) and a manifest.
     ``kind_weights``: scene kind -> share (default :data:`KIND_WEIGHTS`); ``clip_s``: clip length (s) or None;
     ``reflection``: (lo, hi) range of the walls' amplitude reflection coefficients, None = the simulator's own
-    (:data:`uspd.simulate.scene.WALL_REFLECTION_RANGE`)."""
+    (:data:`uspd.simulate.scene.WALL_REFLECTION_RANGE`); ``speaker_radius_mm``: (lo, hi) range of the loudspeaker's
+    piston radius, None = a point source; ``coupling_db``: (lo, hi) range of the direct coupling, None = free field."""
     from tqdm import tqdm
 
     if hours <= 0:
@@ -255,6 +259,14 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
         from uspd.simulate.scene import check_wall_reflection
 
         reflection = check_wall_reflection(reflection)
+    if speaker_radius_mm is not None:
+        from uspd.simulate.scene import check_speaker_radius_mm
+
+        speaker_radius_mm = check_speaker_radius_mm(speaker_radius_mm)
+    if coupling_db is not None:
+        from uspd.simulate.scene import check_coupling_db
+
+        coupling_db = check_coupling_db(coupling_db)
     role = check_pool_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -264,17 +276,21 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                                                                      (kind_weights or KIND_WEIGHTS).items()},
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
                 "reflection": None if reflection is None else list(reflection),
+                "speaker_radius_mm": None if speaker_radius_mm is None else list(speaker_radius_mm),
+                "coupling_db": None if coupling_db is None else list(coupling_db),
                 "command": "uspd " + " ".join(sys.argv[1:]) if "dataset" in sys.argv[1:] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
-        keep = ("seed", "shard_s", "features", "kind_weights", "clip_s", "reflection")
+        keep = ("seed", "shard_s", "features", "kind_weights", "clip_s", "reflection", "speaker_radius_mm",
+                "coupling_db")
         if any(old.get(k) != manifest[k] for k in keep):
             raise UspdError(f"{mpath}: existing data set was built with other settings (seed/shard/features/kinds/"
-                            "clip length/reflection); use another --out")
+                            "clip length/reflection/speaker radius/coupling); use another --out")
     mpath.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     todo = [i for i in range(n_shards) if not shard_path(out, i).exists()]
-    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s, reflection) for i in todo]
+    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s, reflection, speaker_radius_mm, coupling_db)
+            for i in todo]
     bar = tqdm(total=n_shards, initial=n_shards - len(todo), unit="shard", disable=not progress,
                desc="training data")
     if workers == 1 or len(jobs) <= 1:
