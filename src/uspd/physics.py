@@ -13,7 +13,7 @@
   on-axis pressure at angle theta off its axis (Kinsler et al., "Fundamentals of Acoustics", 4th ed., section 7.4:
   -3 dB at x = 1.616, first null at x = 3.832, first side lobe -17.6 dB at x = 5.136), times the Kirchhoff
   obliquity factor (1 + cos theta) / 2 for a driver in a box rather than an infinite baffle (half at 90 degrees,
-  nothing straight behind). A 1 cm tweeter at 40 kHz (k a = 7.3) beams: -3 dB at 13 degrees.
+  nothing straight behind). A 1 cm tweeter at 40 kHz (k a = 7.3) beams: -3 dB at 12.5 degrees.
 """
 from __future__ import annotations
 

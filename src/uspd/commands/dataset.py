@@ -79,7 +79,7 @@ def _coupling_db(text: str) -> tuple[float, float]:
 def _add_loudspeaker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker-radius-mm", type=_speaker_radius_mm, default=None, metavar="LO,HI",
                    help="draw each clip's loudspeaker piston radius in LO,HI mm (e.g. 0,8): its beam then lights the "
-                        "room unevenly, narrower at higher carriers (a 1 cm tweeter at 40 kHz: -3 dB at 13 degrees; "
+                        "room unevenly, narrower at higher carriers (a 1 cm tweeter at 40 kHz: -3 dB at 12.5 degrees; "
                         "default: a point source, the same level every way). Every other detail is drawn as "
                         "without it")
     p.add_argument("--coupling-db", type=_coupling_db, default=None, metavar="X|LO,HI",
