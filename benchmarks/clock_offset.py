@@ -25,14 +25,24 @@ from pathlib import Path
 DETECTORS = ("classic", "nn", "hybrid")
 
 
-def evaluate(folder: Path, config: Path | None, workers: int, out_json: Path) -> dict:
-    """``uspd evaluate folder --detector all`` (optionally with ``config``); its JSON metrics."""
-    cmd = ["uspd", "evaluate", str(folder), "--detector", "all", "--workers", str(workers), "--json", str(out_json)]
+def evaluate(folder: Path, config: Path | None, workers: int, out_json: Path, extra: tuple[str, ...] = ()) -> dict:
+    """``uspd evaluate folder --detector all`` (optionally with ``config`` and ``extra`` options); its JSON metrics."""
+    cmd = ["uspd", "evaluate", str(folder), "--detector", "all", "--workers", str(workers), "--json", str(out_json),
+           *extra]
     cmd += ["--config", str(config)] if config else []
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise SystemExit(f"clock_offset.py: `{' '.join(cmd)}` failed (exit {done.returncode})")
+        raise SystemExit(f"{Path(sys.argv[0]).name}: `{' '.join(cmd)}` failed (exit {done.returncode})")
     return json.loads(out_json.read_text())
+
+
+def print_table(head: list[str], rows: list[list[str]], results: dict, json_out: Path | None) -> None:
+    """Print ``head`` and ``rows`` as aligned columns; write ``results`` to ``json_out`` if given."""
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=1))
 
 
 def row(res: dict) -> list[str]:
@@ -46,18 +56,23 @@ def row(res: dict) -> list[str]:
     return cells
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_options(ap: argparse.ArgumentParser) -> None:
+    """--seed, --scale, --workers and --json, as this script and benchmarks/device_factors.py take them."""
     ap.add_argument("--seed", type=int, default=1021, help="evaluation set seed (tuning 1000-1999 or >= 9000)")
     ap.add_argument("--scale", type=float, default=1.0, help="evaluation set scale (uspd dataset eval --scale)")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes")
+    ap.add_argument("--json", type=Path, default=None, help="also write every run's metrics here")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_options(ap)
     ap.add_argument("--ppm", default="100", metavar="X|LO,HI",
                     help="each clip's playback/capture clock offset drawn in -X..X ppm, or LO..HI (--ppm=LO,HI)")
     ap.add_argument("--out", type=Path, default=None,
                     help="folder of the offset set (default /tmp/clock<SEED>_ppm<PPM>; resumable)")
     ap.add_argument("--also", type=Path, nargs="*", default=[], metavar="DIR",
                     help="more folders of labelled recordings to score the same two ways")
-    ap.add_argument("--workers", type=int, default=2, help="parallel processes")
-    ap.add_argument("--json", type=Path, default=None, help="also write every run's metrics here")
     args = ap.parse_args(argv)
     out = args.out or Path(f"/tmp/clock{args.seed}_ppm{args.ppm.replace(',', '_')}")
     for d in args.also:
@@ -77,12 +92,7 @@ def main(argv=None) -> int:
                 print(f"evaluating {key} ...", file=sys.stderr, flush=True)
                 results[key] = evaluate(folder, config, args.workers, Path(tmp) / "m.json")
     head = ["set | front end"] + [f"{d} {what}" for d in DETECTORS for what in ("major recall", "FA/h")]
-    rows = [[key] + row(res) for key, res in results.items()]
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    for r in [head] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    print_table(head, [[key] + row(res) for key, res in results.items()], results, args.json)
     return 0
 
 

@@ -17,12 +17,14 @@ Usage: ``python benchmarks/device_factors.py [--seed 1021] [--scale 1] [--root /
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clock_offset import common_options, evaluate, print_table  # noqa: E402  (the same uspd evaluate call and table)
 
 DETECTORS = ("classic", "nn", "hybrid")
 LEVELS = (0.8, 0.9)
@@ -35,17 +37,6 @@ def _named(text: str) -> tuple[str, str]:
     return name, value
 
 
-def evaluate(folder: Path, config: Path | None, workers: int, out_json: Path) -> dict:
-    """``uspd evaluate folder --detector all --recall-levels 0.8,0.9`` (optionally with ``config``): its metrics."""
-    cmd = ["uspd", "evaluate", str(folder), "--detector", "all", "--workers", str(workers), "--json", str(out_json),
-           "--recall-levels", ",".join(str(x) for x in LEVELS)]
-    cmd += ["--config", str(config)] if config else []
-    done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise SystemExit(f"device_factors.py: `{' '.join(cmd)}` failed (exit {done.returncode})")
-    return json.loads(out_json.read_text())
-
-
 def cells(res: dict, name: str) -> list[str]:
     """Major recall (detected/n), FA/h, and FA/h at each recall level ('-' unreachable) of detector ``name``."""
     d = res["detectors"][name]
@@ -56,8 +47,7 @@ def cells(res: dict, name: str) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=1021, help="evaluation set seed (tuning 1000-1999 or >= 9000)")
-    ap.add_argument("--scale", type=float, default=1.0, help="evaluation set scale (uspd dataset eval --scale)")
+    common_options(ap)
     ap.add_argument("--root", type=Path, default=None, help="where the --set folders go (default /tmp/factors<SEED>)")
     ap.add_argument("--set", type=_named, action="append", default=[], metavar="NAME=OPTIONS",
                     help="render the set with these 'uspd dataset eval' options (quoted, '=' forms for values)")
@@ -65,8 +55,6 @@ def main(argv=None) -> int:
                     help="a folder of labelled recordings to score as it is")
     ap.add_argument("--model", type=_named, action="append", default=[], metavar="NAME=MODEL.onnx",
                     help="a candidate model (its manifest beside it) scored beside the shipped one")
-    ap.add_argument("--workers", type=int, default=2, help="parallel processes")
-    ap.add_argument("--json", type=Path, default=None, help="also write every run's metrics here")
     args = ap.parse_args(argv)
     root = args.root or Path(f"/tmp/factors{args.seed}")
     folders: list[tuple[str, Path]] = []
@@ -96,15 +84,12 @@ def main(argv=None) -> int:
             for model_name, cfg in configs:
                 key = f"{set_name} | {model_name}"
                 print(f"evaluating {key} ({folder}) ...", file=sys.stderr, flush=True)
-                results[key] = evaluate(folder, cfg, args.workers, Path(tmp) / "m.json")
+                results[key] = evaluate(folder, cfg, args.workers, Path(tmp) / "m.json",
+                                        ("--recall-levels", ",".join(str(x) for x in LEVELS)))
     levels = " / ".join(f"{x:.0%}" for x in LEVELS)
     head = ["set | model"] + [f"{d} {what}" for d in DETECTORS for what in ("major", "FA/h", f"FA/h at {levels}")]
     rows = [[key] + [c for d in DETECTORS for c in cells(res, d)] for key, res in results.items()]
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    for r in [head] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    print_table(head, rows, results, args.json)
     return 0
 
 

@@ -458,13 +458,17 @@ MAX_COUPLING_DB = 30.0
 _CLOCK_TAG = 0x434C4B50
 
 
+def _check_range(values, bottom: float, top: float, option: str, what: str, unit: str) -> tuple[float, float]:
+    """(lo, hi) as floats when bottom <= lo <= hi <= top, else a one-line SceneError naming ``option``."""
+    lo, hi = (float(v) for v in values)
+    if not bottom <= lo <= hi <= top:
+        raise SceneError(f"{option} {lo:g},{hi:g}: a {what} range needs {bottom:g} <= LO <= HI <= {top:g} {unit}")
+    return lo, hi
+
+
 def check_clock_ppm(clock_ppm) -> tuple[float, float]:
     """(lo, hi) as floats when -MAX_CLOCK_PPM <= lo <= hi <= MAX_CLOCK_PPM, else a one-line SceneError."""
-    lo, hi = (float(v) for v in clock_ppm)
-    if not -MAX_CLOCK_PPM <= lo <= hi <= MAX_CLOCK_PPM:
-        raise SceneError(f"--clock-ppm {lo:g},{hi:g}: a clock offset range needs -{MAX_CLOCK_PPM:g} <= LO <= HI <= "
-                         f"{MAX_CLOCK_PPM:g} ppm")
-    return lo, hi
+    return _check_range(clock_ppm, -MAX_CLOCK_PPM, MAX_CLOCK_PPM, "--clock-ppm", "clock offset", "ppm")
 
 
 def with_clock_offset(spec: dict, clock_ppm: tuple[float, float], seed: int) -> dict:
@@ -483,21 +487,13 @@ _SPEAKER_TAG = 0x53504B52
 
 def check_speaker_radius_mm(radius_mm) -> tuple[float, float]:
     """(lo, hi) in mm when 0 <= lo <= hi <= MAX_SPEAKER_RADIUS_M (in mm), else a one-line SceneError."""
-    lo, hi = (float(v) for v in radius_mm)
-    top = MAX_SPEAKER_RADIUS_M * 1000.0
-    if not 0.0 <= lo <= hi <= top:
-        raise SceneError(f"--speaker-radius-mm {lo:g},{hi:g}: a loudspeaker radius range needs 0 <= LO <= HI <= "
-                         f"{top:g} mm")
-    return lo, hi
+    return _check_range(radius_mm, 0.0, MAX_SPEAKER_RADIUS_M * 1000.0, "--speaker-radius-mm", "loudspeaker radius",
+                        "mm")
 
 
 def check_coupling_db(coupling_db) -> tuple[float, float]:
     """(lo, hi) in dB when -MAX_COUPLING_DB <= lo <= hi <= MAX_COUPLING_DB, else a one-line SceneError."""
-    lo, hi = (float(v) for v in coupling_db)
-    if not -MAX_COUPLING_DB <= lo <= hi <= MAX_COUPLING_DB:
-        raise SceneError(f"--coupling-db {lo:g},{hi:g}: a direct-coupling range needs -{MAX_COUPLING_DB:g} <= LO <= "
-                         f"HI <= {MAX_COUPLING_DB:g} dB")
-    return lo, hi
+    return _check_range(coupling_db, -MAX_COUPLING_DB, MAX_COUPLING_DB, "--coupling-db", "direct-coupling", "dB")
 
 
 def with_loudspeaker(spec: dict, radius_mm: tuple[float, float] | None, coupling_db: tuple[float, float] | None,
