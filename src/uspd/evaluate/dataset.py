@@ -135,8 +135,7 @@ def is_complete(out_dir: Path, job: ClipJob) -> bool:
 def scene_spec_for(job: ClipJob) -> dict:
     """The job's scene spec: the simulator's random sampler for ``job.kind``, then the job's duration, sample rate
     (a carrier redrawn in that rate's band) and mic-count cap. Deterministic in ``job.scene_seed``."""
-    from uspd.simulate.scene import (CARRIER_RANGE_HZ, random_scene_spec, with_clock_offset, with_loudspeaker,
-                                     with_wall_reflection)
+    from uspd.simulate.scene import CARRIER_RANGE_HZ, random_scene_spec, with_scene_factors
 
     rng = np.random.default_rng(job.scene_seed)
     spec = random_scene_spec(rng, kind=SAMPLER_KIND.get(job.kind, job.kind), duration_s=job.duration_s)
@@ -157,15 +156,9 @@ def scene_spec_for(job: ClipJob) -> dict:
         dev = spec.setdefault("device", {})
         dev["n_mics"] = max(2, min(int(dev.get("n_mics", job.max_mics)), job.max_mics))
     spec["name"] = Path(job.name).stem
-    if job.extra.get("wall_reflection_range") is not None:  # every other detail as drawn above
-        spec = with_wall_reflection(spec, tuple(job.extra["wall_reflection_range"]), job.scene_seed)
-    if job.extra.get("clock_ppm_range") is not None:
-        spec = with_clock_offset(spec, tuple(job.extra["clock_ppm_range"]), job.scene_seed)
-    radius, coupling = job.extra.get("speaker_radius_mm_range"), job.extra.get("coupling_db_range")
-    if radius is not None or coupling is not None:
-        spec = with_loudspeaker(spec, None if radius is None else tuple(radius),
-                                None if coupling is None else tuple(coupling), job.scene_seed)
-    return spec
+    e = job.extra  # every other detail as drawn above
+    return with_scene_factors(spec, job.scene_seed, e.get("wall_reflection_range"), e.get("clock_ppm_range"),
+                              e.get("speaker_radius_mm_range"), e.get("coupling_db_range"))
 
 
 def render_job(out_dir: Path, job: ClipJob) -> dict[str, Any]:
@@ -269,26 +262,11 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
     ``reflection``, ``clock_ppm``, ``speaker_radius_mm``, ``coupling_db``: see :func:`eval_set_plan`."""
     out_dir = Path(out_dir)
     role = check_not_training(dataset_seed, "--seed")
-    if reflection is not None:
-        from uspd.simulate.scene import check_wall_reflection
+    from uspd.simulate.scene import check_scene_factors
 
-        reflection = check_wall_reflection(reflection)
-    if clock_ppm is not None:
-        from uspd.simulate.scene import check_clock_ppm
-
-        clock_ppm = check_clock_ppm(clock_ppm)
-    if speaker_radius_mm is not None:
-        from uspd.simulate.scene import check_speaker_radius_mm
-
-        speaker_radius_mm = check_speaker_radius_mm(speaker_radius_mm)
-    if coupling_db is not None:
-        from uspd.simulate.scene import check_coupling_db
-
-        coupling_db = check_coupling_db(coupling_db)
-    factors = {"reflection": reflection, "clock_ppm": clock_ppm, "speaker_radius_mm": speaker_radius_mm,
-               "coupling_db": coupling_db}
-    factors = {k: None if v is None else list(v) for k, v in factors.items()}
-    jobs = eval_set_plan(dataset_seed, scale, reflection, clock_ppm, speaker_radius_mm, coupling_db)
+    checked = check_scene_factors(reflection, clock_ppm, speaker_radius_mm, coupling_db)
+    factors = {k: None if v is None else list(v) for k, v in checked.items()}
+    jobs = eval_set_plan(dataset_seed, scale, **checked)
     man_path = out_dir / MANIFEST
     if man_path.exists():
         try:

@@ -337,8 +337,7 @@ class SceneRenderer:
                 amp = mag * np.exp(r1_32 * np.float32(-2 * kappa))
                 beams = None
                 if beam_on:  # the speaker's beam towards each point (and its wall images), coarse grid -> full
-                    ka = 2.0 * math.pi * f0 * w.speaker_radius_m / w.c_m_s
-                    beam_pt = _coarse_to_full(physics.piston_directivity(point_dir, ka), n_t)          # (P, T)
+                    beam_pt = _coarse_to_full(physics.piston_directivity(point_dir, w.speaker_ka(f0)), n_t)  # (P, T)
                     amp *= beam_pt.astype(np.float32)
                     if img_dir is not None:
                         beams = (beam_pt[bounce], _coarse_to_full(w.speaker_gain_towards(img_dir, f0), n_t))

@@ -70,8 +70,11 @@ class World:
             return np.ones(direction.shape[:-1])
         norm = np.linalg.norm(direction, axis=-1)
         cos_t = (direction @ self.speaker_axis) / np.where(norm > 0, norm, 1.0)
-        ka = 2.0 * math.pi * carrier_hz * self.speaker_radius_m / self.c_m_s
-        return physics.piston_directivity(cos_t, ka)
+        return physics.piston_directivity(cos_t, self.speaker_ka(carrier_hz))
+
+    def speaker_ka(self, carrier_hz: float) -> float:
+        """k a of the loudspeaker's piston at ``carrier_hz``: 2 pi f a / c (0 for a point source)."""
+        return 2.0 * math.pi * carrier_hz * self.speaker_radius_m / self.c_m_s
 
     @property
     def n_mics(self) -> int:

@@ -516,6 +516,31 @@ def with_loudspeaker(spec: dict, radius_mm: tuple[float, float] | None, coupling
     return out
 
 
+def check_scene_factors(reflection=None, clock_ppm=None, speaker_radius_mm=None, coupling_db=None
+                        ) -> dict[str, tuple[float, float] | None]:
+    """The (lo, hi) ranges `uspd dataset train|eval` may draw scene factors from, each checked by its ``check_*``
+    (a one-line SceneError if out of range); None stays None (the simulator's own draw)."""
+    checks = {"reflection": check_wall_reflection, "clock_ppm": check_clock_ppm,
+              "speaker_radius_mm": check_speaker_radius_mm, "coupling_db": check_coupling_db}
+    given = {"reflection": reflection, "clock_ppm": clock_ppm, "speaker_radius_mm": speaker_radius_mm,
+             "coupling_db": coupling_db}
+    return {k: None if v is None else checks[k](v) for k, v in given.items()}
+
+
+def with_scene_factors(spec: dict, seed: int, reflection=None, clock_ppm=None, speaker_radius_mm=None,
+                       coupling_db=None) -> dict:
+    """``spec`` with every given factor range applied (:func:`with_wall_reflection`, :func:`with_clock_offset`,
+    :func:`with_loudspeaker`, each from its own generator seeded by ``seed``); None leaves a factor as drawn."""
+    if reflection is not None:
+        spec = with_wall_reflection(spec, tuple(reflection), seed)
+    if clock_ppm is not None:
+        spec = with_clock_offset(spec, tuple(clock_ppm), seed)
+    if speaker_radius_mm is not None or coupling_db is not None:
+        spec = with_loudspeaker(spec, None if speaker_radius_mm is None else tuple(speaker_radius_mm),
+                                None if coupling_db is None else tuple(coupling_db), seed)
+    return spec
+
+
 def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duration_s: float | None = None) -> dict:
     """A random scene spec dict (see the module doc for ``kind``); diverse rooms, devices, carriers, conditions.
 

@@ -201,7 +201,7 @@ def shard_path(out: Path, index: int) -> Path:
 
 def build_shard(job: tuple) -> tuple[int, float]:
     """Render shard ``index`` (about ``shard_s`` of audio) and write it atomically. Returns (index, audio s)."""
-    out, seed, index, shard_s, feature_spec, kind_weights, clip_s, reflection, radius_mm, coupling_db = job
+    out, seed, index, shard_s, feature_spec, kind_weights, clip_s, factors = job
     path = shard_path(out, index)
     if path.exists():
         return index, 0.0
@@ -209,15 +209,12 @@ def build_shard(job: tuple) -> tuple[int, float]:
     metas = []
     total = 0.0
     j = 0
-    from uspd.simulate.scene import with_loudspeaker, with_wall_reflection
+    from uspd.simulate.scene import with_scene_factors
     while total < shard_s:
         rng = clip_rng(seed, index, j)
         kind, spec = sample_training_spec(rng, kind_weights, clip_s)
         render_seed = int(rng.integers(0, 2**31 - 1))
-        if reflection is not None:  # walls drawn from another range, every other detail as without it
-            spec = with_wall_reflection(spec, reflection, render_seed)
-        if radius_mm is not None or coupling_db is not None:  # the loudspeaker's beam and coupling, likewise
-            spec = with_loudspeaker(spec, radius_mm, coupling_db, render_seed)
+        spec = with_scene_factors(spec, render_seed, **factors)  # every other detail as without them
         clip = clip_features(spec, render_seed, feature_spec)
         meta = clip.pop("meta")
         meta["kind"] = kind
@@ -255,18 +252,10 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
         raise UspdError(f"--hours {hours}: must be positive")
     if workers < 1:
         raise UspdError(f"--workers {workers}: must be at least 1")
-    if reflection is not None:
-        from uspd.simulate.scene import check_wall_reflection
+    from uspd.simulate.scene import check_scene_factors
 
-        reflection = check_wall_reflection(reflection)
-    if speaker_radius_mm is not None:
-        from uspd.simulate.scene import check_speaker_radius_mm
-
-        speaker_radius_mm = check_speaker_radius_mm(speaker_radius_mm)
-    if coupling_db is not None:
-        from uspd.simulate.scene import check_coupling_db
-
-        coupling_db = check_coupling_db(coupling_db)
+    factors = check_scene_factors(reflection=reflection, speaker_radius_mm=speaker_radius_mm,
+                                  coupling_db=coupling_db)  # one shared clock: the front end follows an offset
     role = check_pool_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -275,9 +264,8 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                 "features": feature_spec.to_dict(), "kind_weights": {str(k): v for k, v in
                                                                      (kind_weights or KIND_WEIGHTS).items()},
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
-                "reflection": None if reflection is None else list(reflection),
-                "speaker_radius_mm": None if speaker_radius_mm is None else list(speaker_radius_mm),
-                "coupling_db": None if coupling_db is None else list(coupling_db),
+                **{k: None if factors[k] is None else list(factors[k])
+                   for k in ("reflection", "speaker_radius_mm", "coupling_db")},
                 "command": "uspd " + " ".join(sys.argv[1:]) if "dataset" in sys.argv[1:] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
@@ -289,8 +277,7 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                             "clip length/reflection/speaker radius/coupling); use another --out")
     mpath.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     todo = [i for i in range(n_shards) if not shard_path(out, i).exists()]
-    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s, reflection, speaker_radius_mm, coupling_db)
-            for i in todo]
+    jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s, factors) for i in todo]
     bar = tqdm(total=n_shards, initial=n_shards - len(todo), unit="shard", disable=not progress,
                desc="training data")
     if workers == 1 or len(jobs) <= 1:
