@@ -13,8 +13,11 @@ power, hop h (halves 2h and 2h + 1) measures::
     r[h] = sum over its two half-to-half steps j of sum_m c[j, m] conj(c[j-1, m])
            / sum over the same of sum_m sqrt(P[j, m] P[j-1, m])                   (|r| <= 1; 1 for a steady tone)
     R[h] = a_h R[h-1] + (1 - a_h) r[h],   a_h = min(exp(-hop_s / time_s), h / (h + 1))
-    estimate[h] = angle(R[h]) / (pi hop_s)  if |R[h]| >= MIN_COHERENCE, else 0; then shrunk towards 0 by
-                  DEADBAND_HZ + START_NOISE_HZ / sqrt(min(h + 1, time_s / hop_s))   (soft threshold)
+    estimate[h] = angle(R[h]) / (pi hop_s)  if |R[h]| >= MIN_COHERENCE, else 0; then shrunk towards 0 by a firm
+                  threshold (0 within t, in full beyond 2 t) at
+                  t = DEADBAND_HZ + NOISE_SCALE_HZ sqrt(1 - coherence[h]) / sqrt(min(h + 1, time_s / hop_s))
+    coherence[h] = |R[h]| / sinc(estimate x hop_s / 2)^2   (<= 1; the half-hop means of a steady tone off by the
+                  estimate lose sinc(...) each, so a true offset alone does not count as incoherence)
     offset_hz[h] = b offset_hz[h-1] + (1 - b) estimate[h],   b = exp(-hop_s / SMOOTHING_S)
 
 The half-hop means keep only what changes slower than ~1/hop_s (moving echoes mostly average out), the power
@@ -22,8 +25,11 @@ normalisation makes stretches with little carrier (silence, the tone off, a movi
 a running mean over the first hops (a good estimate within a hop or two) and then an exponential one of ``time_s``,
 and the second smoothing keeps the jitter that slow echoes leave in the estimate from phase-modulating the static
 field into the Doppler bins; offsets within DEADBAND_HZ are left to the high-pass, and while few hops are averaged
-the estimate's own noise is too (a shared clock's frames are exactly the untracked ones). The stream's first hop
-measures within itself after the demodulator's warm-up (``skip``) and starts the offset there. Within a hop the
+the estimate's own noise is too (a shared clock's frames are exactly the untracked ones). That noise grows with the
+share of the received power that is not the steady carrier (music, a person close by: sqrt(1 - coherence)), so a
+clean carrier off by 4 Hz is followed in full from the first hop, while a noisy one is held back as long as it
+needs; the firm threshold leaves nothing of a clear offset in the baseband. The stream's first hop measures within
+itself after the demodulator's warm-up (``skip``) and starts the offset there. Within a hop the
 offset moves linearly from the last hop's value (the derotation phase is smooth). Unambiguous offsets: below 1 /
 hop_s, 20 Hz at the 50 ms hop (500 ppm at 40 kHz).
 
@@ -43,14 +49,24 @@ MIN_COHERENCE = 0.5
 #: moving echoes leave in the estimate would otherwise phase-modulate the static field into the Doppler bins.
 SMOOTHING_S = 0.5
 #: Offsets this small (Hz; 1.2 ppm at 40 kHz) the clutter high-pass removes by itself (a 4th-order 3 Hz high-pass
-#: leaves a 0.05 Hz tone 142 dB down), so the estimate is shrunk by it towards zero (soft threshold, continuous):
-#: a shared clock's few-mHz estimate jitter then derotates nothing and its frames are exactly the untracked ones.
+#: leaves a 0.05 Hz tone 142 dB down), so estimates this small are taken as zero (firm threshold, continuous): a
+#: shared clock's few-mHz estimate jitter then derotates nothing and its frames are exactly the untracked ones.
 DEADBAND_HZ = 0.05
-#: Noise of the estimate from one hop (Hz): slow echoes, music and noise move it by up to ~0.5 Hz on the recordings of
-#: tuning set 1021 (the largest |estimate| x sqrt(hops averaged) over each clip's first 3 s). Averaging n hops divides
-#: it by sqrt(n), so the estimate is also shrunk by START_NOISE_HZ / sqrt(n): the first hops of a shared clock derotate
-#: nothing, while a true offset is followed within a few hops (and fully as n grows, up to time_s / hop_s).
-START_NOISE_HZ = 0.5
+#: Noise of the estimate from one hop (Hz) per unit of sqrt(1 - coherence): with c = S + n over a half-hop (S the
+#: steady carrier), the rotation's angle strays by about |n| / |S| while 1 - coherence grows as |n|^2 / |S|^2. On the
+#: shared-clock recordings of tuning set 1021 the estimate strays by at most 1.79 Hz x sqrt(1 - coherence) x
+#: sqrt(hops averaged) beyond DEADBAND_HZ (music clips, in their first hops; a clean room's carrier has
+#: sqrt(1 - coherence) ~ 4e-4); 2.5 leaves 40 % to spare. The threshold is DEADBAND_HZ + NOISE_SCALE_HZ x
+#: sqrt(1 - coherence) / sqrt(n): a shared clock derotates nothing, a true offset is followed once it stands out.
+NOISE_SCALE_HZ = 2.5
+
+
+def firm_threshold(x: float, t: float) -> float:
+    """0 for |x| <= t, 2 (|x| - t) with x's sign up to |x| = 2 t, x beyond: continuous, and unbiased once x clearly
+    stands out (a soft threshold would leave t of a true offset in the baseband, whose slow rotation the clutter
+    high-pass then rings on for a second after the stream starts)."""
+    m = abs(x)
+    return 0.0 if m <= t else (math.copysign(2.0 * (m - t), x) if m < 2.0 * t else x)
 
 
 class CarrierTracker:
@@ -149,8 +165,11 @@ class CarrierTracker:
                 self._r_avg[kk] = a * self._r_avg[kk] + (1.0 - a) * r[kk][h]
                 ravg = self._r_avg[kk]
                 est = math.atan2(ravg.imag, ravg.real) / two_pi_step if abs(ravg) >= MIN_COHERENCE else 0.0
-                shrink = DEADBAND_HZ + START_NOISE_HZ / math.sqrt(min(count + 1, self._n_avg))
-                est = math.copysign(max(abs(est) - shrink, 0.0), est)
+                x = math.pi * est * self.hop_s / 2.0
+                steady = (math.sin(x) / x) ** 2 if x else 1.0   # |R| of a clean tone off by est
+                incoherence = max(1.0 - abs(ravg) / steady, 0.0)
+                shrink = DEADBAND_HZ + NOISE_SCALE_HZ * math.sqrt(incoherence / min(count + 1, self._n_avg))
+                est = firm_threshold(est, shrink)
                 if count == 0:  # the stream starts at the first estimate (no ramp from 0)
                     self._offset[kk] = est
                 off = self._beta * self._offset[kk] + (1.0 - self._beta) * est
@@ -167,4 +186,4 @@ class CarrierTracker:
         return bb * rot
 
 
-__all__ = ["CarrierTracker", "DEADBAND_HZ", "MIN_COHERENCE", "START_NOISE_HZ"]
+__all__ = ["CarrierTracker", "DEADBAND_HZ", "MIN_COHERENCE", "NOISE_SCALE_HZ", "firm_threshold"]
