@@ -151,13 +151,16 @@ def test_events_queued_while_the_broker_is_down_arrive_in_order(persistent_mosqu
         drops = [r for r in caplog.records if "dropped the oldest" in r.getMessage()]
         assert len(drops) == 2 and "2 dropped so far" in drops[-1].getMessage()
         broker.start()
-        events = seen.wait_for("uspd/testdev/event", 6, timeout_s=10)
-        assert [json.loads(p)["i"] for p in events] == [-1, 2, 3, 4, 5, 6]
+        # QoS 1 is at-least-once: a message whose acknowledgement the broker had not yet handled when it stopped
+        # (-1, on a busy machine) may come again on reconnect; what matters is that none is lost and the order holds
+        firsts = lambda: list(dict.fromkeys(json.loads(p)["i"] for p in seen.on("uspd/testdev/event")))
+        wait_until(lambda: len(firsts()) >= 6, 10)
+        assert firsts() == [-1, 2, 3, 4, 5, 6]
         assert pub.pending == 0 and pub.connects == 2
         assert seen.wait_for("uspd/testdev/occupancy")[-1] == "ON"
         assert float(seen.wait_for("uspd/testdev/score")[-1]) == pytest.approx(0.77)
         pub.publish_event({"event": "motion_end", "i": 7})  # and live publishing goes on
-        assert json.loads(seen.wait_for("uspd/testdev/event", 7)[-1])["i"] == 7
+        assert wait_until(lambda: firsts()[-1] == 7)
     finally:
         pub.close()
         seen.close()
