@@ -340,6 +340,18 @@ def test_carrier_tracking_removes_a_clock_offset(fs, f0, ppm):
     np.testing.assert_allclose(tracked.spectra_db[settled][..., j], reference.spectra_db[settled][..., j], atol=0.5)
 
 
+def test_firm_threshold_is_zero_inside_continuous_and_unbiased_beyond():
+    from uspd.features.carrier_tracker import firm_threshold
+
+    t = 0.3
+    assert firm_threshold(0.29, t) == 0.0 and firm_threshold(-0.3, t) == 0.0
+    assert firm_threshold(0.45, t) == pytest.approx(0.3) and firm_threshold(-0.45, t) == pytest.approx(-0.3)
+    assert firm_threshold(0.61, t) == 0.61 and firm_threshold(-4.0, t) == -4.0   # a clear value in full
+    xs = np.linspace(-1.0, 1.0, 20001)
+    ys = np.array([firm_threshold(x, t) for x in xs])
+    assert np.abs(np.diff(ys)).max() < 3 * (xs[1] - xs[0])                      # no jump anywhere
+
+
 def test_carrier_tracking_follows_a_clean_carrier_from_the_first_hop():
     """A clean carrier (the static field 60 dB above the noise and the echoes) 4 Hz off: its estimate's noise margin
     is tiny, so the offset is followed in full from the first hop, and the Doppler bins next to zero are as quiet

@@ -168,8 +168,8 @@ class CarrierTracker:
                 x = math.pi * est * self.hop_s / 2.0
                 steady = (math.sin(x) / x) ** 2 if x else 1.0   # |R| of a clean tone off by est
                 incoherence = max(1.0 - abs(ravg) / steady, 0.0)
-                shrink = DEADBAND_HZ + NOISE_SCALE_HZ * math.sqrt(incoherence / min(count + 1, self._n_avg))
-                est = firm_threshold(est, shrink)
+                threshold = DEADBAND_HZ + NOISE_SCALE_HZ * math.sqrt(incoherence / min(count + 1, self._n_avg))
+                est = firm_threshold(est, threshold)
                 if count == 0:  # the stream starts at the first estimate (no ramp from 0)
                     self._offset[kk] = est
                 off = self._beta * self._offset[kk] + (1.0 - self._beta) * est
