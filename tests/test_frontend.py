@@ -380,8 +380,8 @@ def test_carrier_tracking_follows_a_clean_carrier_from_the_first_hop():
     r_avg = fe.tracker._r_avg[0]
     assert abs(math.atan2(r_avg.imag, r_avg.real) / (math.pi * fe.tracker.hop_s)) > DEADBAND_HZ
     frames = Frames.concat([frames, fe.process(noisy[4800:])])
-    off = DopplerFrontEnd(fs, [f0], 3, FrontEndConfig(carrier_tracking_s=0))
-    untracked = Frames.concat([off.process(noisy[:4800]), off.process(noisy[4800:])])
+    plain = DopplerFrontEnd(fs, [f0], 3, FrontEndConfig(carrier_tracking_s=0))
+    untracked = Frames.concat([plain.process(noisy[:4800]), plain.process(noisy[4800:])])
     np.testing.assert_array_equal(frames.spectra_db, untracked.spectra_db)
 
 
