@@ -130,12 +130,12 @@ class ClassicConfig:
 class HybridConfig:
     """The ``[detector.hybrid]`` table: score = sigmoid(nn_weight * logit(nn) + (1 - nn_weight) * logit(classic)
     + score_logit_offset), each detector's score clipped to [1e-6, 1 - 1e-6] first; ``major`` is the neural one's.
-    Defaults chosen on tuning seeds 1021 and 1022 (README); the offset puts the tuned operating point on the shared
-    ``[presence]`` thresholds. ``classic_score_floor``: the classic score is raised to at least this before the
-    logit, so a quiet classic detector vetoes less (it hardly sees typing); 0 = off. ``classic_distrust_s``: memory
-    (s of audio) of how often the classic detector fired alone (score > 0.5 while the model's < 0.2); the weight
-    moves towards the model, reaching 1 when that share reaches ``classic_distrust_share``; 0 = off
-    (:func:`uspd.detector.hybrid.distrust_weights`)."""
+    Defaults chosen on tuning seeds 1021 and 1022 (docs/NEURAL_DETECTOR_LOG.md); the offset puts the tuned operating
+    point on the shared ``[presence]`` thresholds. ``classic_score_floor``: the classic score is raised to at least
+    this before the logit, so a quiet classic detector vetoes less (it hardly sees typing); 0 = off.
+    ``classic_distrust_s``: memory (s of audio) of how often the classic detector fired alone (score > 0.5 while the
+    model's < 0.2); the weight moves towards the model, reaching 1 when that share reaches
+    ``classic_distrust_share``; 0 = off (:func:`uspd.detector.hybrid.distrust_weights`)."""
 
     nn_weight: float = 0.6
     score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6

@@ -11,9 +11,9 @@ With ``classic_distrust_s`` > 0 the weight moves towards the model where the cla
 hop k's weight is w + (1 - w) * min(1, s / ``classic_distrust_share``), s the share of the hops before hop k
 (exponential memory of ``classic_distrust_s``) on which the classic score was above ``CLASSIC_FIRES`` while the
 model's was below ``NN_QUIET`` -- a confuser the classic detector cannot reject (a pet, HVAC) rather than a walker,
-which the model sees too (off by default: README, session 19). ``major`` is the neural detector's. Both run hop by
-hop with their own carried state, so any chunking gives the same scores. README: how the weight was chosen (tuning
-seeds) and what it changed on a fresh evaluation seed.
+which the model sees too (off by default: docs/NEURAL_DETECTOR_LOG.md, session 19). ``major`` is the neural
+detector's. Both run hop by hop with their own carried state, so any chunking gives the same scores. The same log:
+how the weight was chosen (tuning seeds) and what it changed on a fresh evaluation seed.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ With ``teachers`` (knowledge distillation), every clip is first scored by each t
 live (:meth:`NeuralDetector.process_bands` from zero state); the "any motion" target becomes
 ``(1 - distill) x label + distill x teachers' probability`` (logit mean over the teachers). An ensemble of seeds
 raises far fewer false alarms than any one of them but is too large to ship; the student is trained towards its
-scores (so far it has not kept the gain: README).
+scores (so far it has not kept the gain: docs/NEURAL_DETECTOR_LOG.md).
 
 A validation split (whole clips) picks the best epoch. Everything is seeded: same data + seed -> same model.
 """
