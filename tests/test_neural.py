@@ -245,6 +245,33 @@ def test_background_stream_shows_new_energy_and_forgets_steady_energy():
     np.testing.assert_array_equal(chunked, out)
 
 
+def test_features_without_levels_are_the_rise_alone_which_no_gain_or_coupling_offset_changes():
+    """FeatureSpec(level=False) feeds only the rise above the background: the default stream's rise columns, and the
+    same after a device gain or a louder direct path shifts every band's dB re carrier (by 12 dB here, a mic 3 dB
+    more), where the level columns move by the shift. With no inputs left the spec is refused."""
+    from uspd.detector.neural import FeatureStream
+    from uspd.errors import UspdError
+
+    rng = np.random.default_rng(4)
+    full, bare = FeatureSpec(), FeatureSpec(level=False)
+    assert bare.n_inputs == full.n_bands and full.n_inputs == 2 * full.n_bands
+    x = (-90.0 + 3.0 * rng.standard_normal((600, 2, full.n_bands))).astype(np.float32)
+    x[300:320, :, 20] += 30.0  # a walker's burst in one band
+    out, ref = FeatureStream(bare).process(x), FeatureStream(full).process(x)
+    assert out.shape == (600, 2, full.n_bands)
+    np.testing.assert_array_equal(out, ref[:, :, full.n_bands:])
+    shifted = x + np.array([12.0, 15.0], np.float32)[None, :, None]
+    np.testing.assert_allclose(FeatureStream(bare).process(shifted), out, atol=1e-3)
+    moved = FeatureStream(full).process(shifted)[:, :, :full.n_bands] - ref[:, :, :full.n_bands]
+    np.testing.assert_allclose(moved[:, 1], 15.0, atol=1e-3)
+    parts = FeatureStream(bare)
+    np.testing.assert_array_equal(np.concatenate([parts.process(x[a:a + 41]) for a in range(0, 600, 41)]), out)
+    assert FeatureSpec(level=False, background=False, spread=True).n_inputs == full.n_bands
+    with pytest.raises(UspdError, match="no inputs"):
+        FeatureSpec(level=False, background=False)
+    assert FeatureSpec.from_dict({"n_per_side": 16}).level  # old manifests keep their level inputs
+
+
 def test_background_without_warmup_follows_its_fixed_rates_from_the_first_hop():
     """x steps from -90 to -60 dB at hop 1 and back at hop 1000: the rise above the background decays as
     30 (1 - hop/up_s)^n, then falls as (1 - hop/down_s)^n -- the same at any time since the start. The default

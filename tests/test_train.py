@@ -137,6 +137,15 @@ def test_level_jitter_shifts_only_the_band_levels_by_a_bounded_gain_per_crop_and
     x0 = _Batcher([clip], TrainConfig(batch=4, crop_hops=60, mining=0.0, channel_drop=0.0),
                   np.random.default_rng(1)).batch()[0].numpy()
     np.testing.assert_array_equal(x0, np.broadcast_to(np.asarray(clip["x"][0], np.float32), x0.shape))
+    # a model without level inputs (level_bands 0): nothing shifts, and the crops are the jittered run's
+    clip["x"][:, :, :32] = np.arange(120, dtype=np.float16)[:, None, None]  # the hop index tells the crop
+    cfg = dict(batch=32, crop_hops=60, mining=0.0, level_jitter_db=j, channel_drop=0.0)
+    xj = _Batcher([clip], TrainConfig(level_bands=32, **cfg), np.random.default_rng(1)).batch()[0].numpy()
+    xn = _Batcher([clip], TrainConfig(level_bands=0, **cfg), np.random.default_rng(1)).batch()[0].numpy()
+    np.testing.assert_array_equal(xn[..., 32:], xj[..., 32:])
+    hop = xn[:, :, 0, 0]
+    assert np.all(hop == np.round(hop)) and np.ptp(hop[:, 0]) > 0  # untouched hop indices, from various starts
+    np.testing.assert_allclose(xj[:, :, 0, 0] - hop, (xj[:, :, 0, 0] - hop)[:, :1].repeat(60, 1), atol=1e-4)
 
 
 def test_burn_in_drops_the_loss_of_the_first_hops_of_crops_that_start_inside_a_clip_only():
@@ -814,6 +823,20 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     assert sdet._session.get_inputs()[0].shape[-1] == 3 * sdet.spec.n_bands
     assert main(["train", "--data", str(data), "--out", str(spread), "--spread", "--spread-tau-s", "0"]) == 2
     assert "--spread-tau-s 0.0: must be a positive number of seconds" in capsys.readouterr().err
+
+    bare = tmp_path / "bare.onnx"  # without level inputs: the rise alone, recorded in the manifest
+    assert main(["-q", "train", "--data", str(data), "--out", str(bare), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--hidden", "12", "--no-level", "--level-jitter-db", "6"]) == 0
+    assert json.loads(bare.with_suffix(".json").read_text())["features"]["level"] is False
+    bdet = NeuralDetector(bare)
+    assert not bdet.spec.level and det.spec.level
+    assert bdet._session.get_inputs()[0].shape[-1] == bdet.spec.n_bands
+    whole = bdet.process_bands(xs, es[:, None, :]).score
+    bdet.reset()
+    parts = [bdet.process_bands(xs[i:j], es[i:j, None, :]).score for i, j in ((0, 9), (9, len(xs)))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert main(["train", "--data", str(data), "--out", str(bare), "--no-level", "--no-background"]) == 2
+    assert "leaves the model no inputs" in capsys.readouterr().err
 
     assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
     assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err

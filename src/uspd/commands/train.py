@@ -72,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "shards built with them")
     p.add_argument("--no-background", action="store_true",
                    help="feed only the band levels, not their rise above the slow per-channel background")
+    p.add_argument("--no-level", action="store_true",
+                   help="feed only the rise above the background (and --spread's z), not the band levels themselves "
+                        "(dB re carrier, which a device's gain and direct-path coupling shift)")
     p.add_argument("--no-background-warmup", action="store_true",
                    help="track the background with its fixed rise/fall rates (30 s / 1 s) from the first hop, instead "
                         "of a running mean over the first 30 s (the features then do not change regime 30 s in)")
@@ -176,6 +179,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"background": False} if args.no_background else {}
     if args.no_background_warmup:
         overrides["background_warmup"] = False
+    if args.no_level:
+        if args.no_background and not args.spread:
+            raise UspdError("--no-level with --no-background leaves the model no inputs (add --spread)")
+        overrides["level"] = False
     if args.spread:
         if not (math.isfinite(args.spread_tau_s) and args.spread_tau_s > 0):
             raise UspdError(f"--spread-tau-s {args.spread_tau_s}: must be a positive number of seconds")

@@ -83,7 +83,9 @@ class FeatureSpec:
     ``spread_tau_s``, deviations clipped to ``SPREAD_CLIP_Z`` spreads before they update them, like the classic
     detector's floor), so a band that always fluctuates (a fan) rises less than a quiet one for the same dB.
     ``echo_floor``: the echo input ``e`` also gets each band's z-score against the classic detector's motion-gated
-    floor (:class:`FloorStream`), averaged over carriers."""
+    floor (:class:`FloorStream`), averaged over carriers.
+    ``level``: feed each band's level itself (dB re carrier). False leaves only the rise above the background (and
+    z): no gain or direct-path coupling offset, which shifts every band's dB re carrier alike, changes those."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
@@ -95,6 +97,11 @@ class FeatureSpec:
     spread: bool = False
     spread_tau_s: float = 20.0
     echo_floor: bool = False
+    level: bool = True
+
+    def __post_init__(self):
+        if self.n_inputs == 0:
+            raise UspdError("neural features: level, background and spread are all off, so the model has no inputs")
 
     @property
     def n_bands(self) -> int:
@@ -103,7 +110,7 @@ class FeatureSpec:
     @property
     def n_inputs(self) -> int:
         """Model inputs per channel."""
-        return self.n_bands * (1 + int(self.background) + int(self.spread))
+        return self.n_bands * (int(self.level) + int(self.background) + int(self.spread))
 
     @property
     def n_echo_inputs(self) -> int:
@@ -183,7 +190,8 @@ def echo_band_features(echo_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, s
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
-    The output is [x, x - bg (with ``spec.background``), z (with ``spec.spread``)], each (B,) per channel.
+    The output is [x (with ``spec.level``), x - bg (with ``spec.background``), z (with ``spec.spread``)], each (B,)
+    per channel.
     bg (per channel and band, dB) starts at the first hop's x and follows x with the rate max(1/(n+1), hop/tau): a
     running mean over the first hops, then rising with ``background_up_s`` and falling with ``background_down_s``
     (rate hop/tau from the start without ``spec.background_warmup``).
@@ -206,7 +214,7 @@ class FeatureStream:
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         spec = self.spec
-        if not (spec.background or spec.spread):
+        if spec.level and not (spec.background or spec.spread):
             return x
         if any(state is not None and state.shape != x.shape[1:] for state in (self._bg, self._mean)):
             self.reset()
@@ -216,8 +224,10 @@ class FeatureStream:
         a = np.float32(self.hop_s / spec.spread_tau_s)
         nb = x.shape[2]
         out = np.empty(x.shape[:2] + (spec.n_inputs // spec.n_bands * nb,), np.float32)
-        out[:, :, :nb] = x
-        col = nb
+        col = 0
+        if spec.level:
+            out[:, :, :nb] = x
+            col = nb
         if spec.background:
             bg, n = self._bg, self._n
             for i in range(x.shape[0]):

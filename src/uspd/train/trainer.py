@@ -69,7 +69,7 @@ class TrainConfig:
     echo: bool = True  # also feed the echo features (front end's Doppler power not common to all mics)
     echo_enc: int = 16  # size of their dense encoding
     level_jitter_db: float = 0.0  # augmentation: crop gain offset U(-j, j) dB and per-channel offset U(-j/2, j/2) dB
-    level_bands: int = 0  # leading inputs that are absolute band levels (set from the FeatureSpec; 0 = all)
+    level_bands: int = -1  # leading inputs that are absolute band levels (set from the FeatureSpec; -1 = all)
     peak_weight: float = 0.0  # weight of the event-level loss on each crop's highest negative scores (0 = off)
     peak_hops: int = 4  # how many of a crop's highest negative hops that loss takes (a hop is 50 ms)
     burn_in_hops: int = 0  # crops that start inside a clip carry no loss on their first hops (GRU warm-up)
@@ -156,8 +156,9 @@ class _Batcher:
                 e[b, :m] = clip["e"][start:stop]
                 e[b, m:] = clip["e"][stop - 1]
             if cfg.level_jitter_db > 0:  # augmentation: other echo strengths and mic sensitivities (levels only;
-                nl = cfg.level_bands or x.shape[3]  # the rise above the background is offset-free)
+                nl = x.shape[3] if cfg.level_bands < 0 else cfg.level_bands  # the rise is offset-free)
                 gain_db = rng.uniform(-cfg.level_jitter_db, cfg.level_jitter_db)
+                # drawn even without level inputs (nl = 0), so such a model sees the same crops as one with them
                 x[b, :, :c, :nl] += gain_db + rng.uniform(-0.5, 0.5, size=(c, 1)) * cfg.level_jitter_db
                 if e is not None:
                     e[b, :, :nl] += gain_db
@@ -429,7 +430,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     if cfg.teachers:
         attach_teacher_scores(clips, cfg.teachers, spec, progress)
     add_model_inputs(clips, spec, cfg.prewarm, cfg.seed)
-    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands)
+    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands if spec.level else 0)
     net, history = train_model(clips, cfg, progress=progress)
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
