@@ -12,7 +12,8 @@ recall (<= 5 m) and false alarms per hour for classic, nn and hybrid at the defa
 lowest false alarms per hour at 80 % and 90 % major recall (the comparison a threshold does not decide).
 
 Usage: ``python benchmarks/device_factors.py [--seed 1021] [--scale 1] [--root /tmp/factors1021]
-[--set NAME=OPTIONS ...] [--also NAME=DIR ...] [--model NAME=MODEL.onnx ...] [--workers 2] [--json OUT.json]``.
+[--set NAME=OPTIONS ...] [--also NAME=DIR ...] [--model NAME=MODEL.onnx ...] [--no-shipped] [--workers 2]
+[--json OUT.json]``.
 """
 from __future__ import annotations
 
@@ -55,7 +56,11 @@ def main(argv=None) -> int:
                     help="a folder of labelled recordings to score as it is")
     ap.add_argument("--model", type=_named, action="append", default=[], metavar="NAME=MODEL.onnx",
                     help="a candidate model (its manifest beside it) scored beside the shipped one")
+    ap.add_argument("--no-shipped", action="store_true",
+                    help="score the --model candidates only (e.g. a control and a variant; saves a third of the time)")
     args = ap.parse_args(argv)
+    if args.no_shipped and not args.model:
+        ap.error("--no-shipped needs at least one --model")
     root = args.root or Path(f"/tmp/factors{args.seed}")
     folders: list[tuple[str, Path]] = []
     for name, options in args.set:
@@ -75,7 +80,7 @@ def main(argv=None) -> int:
             ap.error(f"--model {name}={path}: no such file")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        configs: list[tuple[str, Path | None]] = [("shipped", None)]
+        configs: list[tuple[str, Path | None]] = [] if args.no_shipped else [("shipped", None)]
         for name, path in args.model:
             cfg = Path(tmp) / f"{name}.toml"
             cfg.write_text(f'[detector]\nmodel = "{Path(path).resolve()}"\n')
