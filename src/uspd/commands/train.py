@@ -180,8 +180,6 @@ def run(args: argparse.Namespace) -> int:
     if args.no_background_warmup:
         overrides["background_warmup"] = False
     if args.no_level:
-        if args.no_background and not args.spread:
-            raise UspdError("--no-level with --no-background leaves the model no inputs (add --spread)")
         overrides["level"] = False
     if args.spread:
         if not (math.isfinite(args.spread_tau_s) and args.spread_tau_s > 0):
@@ -191,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.echo:
             raise UspdError("--echo-floor works on the echo features; it does not combine with --no-echo")
         overrides["echo_floor"] = True
+    from uspd.detector.neural import FeatureSpec
+
+    FeatureSpec(**overrides)  # its own checks (e.g. some input left), before the shards load
     info = train_and_export(args.data, args.out, cfg, command=command, progress=not args.quiet,
                             feature_overrides=overrides)
     hist = info["training"]["history"]

@@ -101,7 +101,8 @@ class FeatureSpec:
 
     def __post_init__(self):
         if self.n_inputs == 0:
-            raise UspdError("neural features: level, background and spread are all off, so the model has no inputs")
+            raise UspdError("neural features: level, background and spread all off leaves the model no inputs "
+                            "(uspd train: drop --no-level or --no-background, or add --spread)")
 
     @property
     def n_bands(self) -> int:
