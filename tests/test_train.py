@@ -827,7 +827,14 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     bare = tmp_path / "bare.onnx"  # without level inputs: the rise alone, recorded in the manifest
     assert main(["-q", "train", "--data", str(data), "--out", str(bare), "--epochs", "1", "--batch", "4",
                  "--crop-s", "4", "--hidden", "12", "--no-level", "--level-jitter-db", "6"]) == 0
-    assert json.loads(bare.with_suffix(".json").read_text())["features"]["level"] is False
+    bare_manifest = json.loads(bare.with_suffix(".json").read_text())
+    assert bare_manifest["features"]["level"] is False
+    # its input description says what the model sees: the rise, not the level re carrier
+    assert "rise above the slow background" in bare_manifest["inputs"]["x"]
+    assert "re carrier" not in bare_manifest["inputs"]["x"]
+    level_only_x = json.loads(out.with_suffix(".json").read_text())["inputs"]["x"]  # --no-background: the level alone
+    assert "re carrier" in level_only_x and "rise" not in level_only_x
+    assert "z-score" in json.loads(spread.with_suffix(".json").read_text())["inputs"]["x"]
     bdet = NeuralDetector(bare)
     assert not bdet.spec.level and det.spec.level
     assert bdet._session.get_inputs()[0].shape[-1] == bdet.spec.n_bands

@@ -113,6 +113,15 @@ class FeatureSpec:
         """Model inputs per channel."""
         return self.n_bands * (int(self.level) + int(self.background) + int(self.spread))
 
+    def describe_inputs(self) -> str:
+        """The blocks of one channel's inputs, in order, in words (for the model's manifest)."""
+        blocks = (["velocity-band Doppler power re carrier"] if self.level else []) \
+            + (["its rise above the slow background"] if self.background else []) \
+            + (["its z-score against its slow running mean and spread"] if self.spread else [])
+        if not self.level:
+            blocks[0] = blocks[0].replace("its ", "velocity-band Doppler power's ", 1)
+        return ", then ".join(blocks)
+
     @property
     def n_echo_inputs(self) -> int:
         """Echo inputs per hop (the length of ``e``)."""

@@ -156,9 +156,8 @@ def write_manifest(model_path: str | os.PathLike, net: DopplerNet | EnsembleNet,
     manifest = {
         "format": "uspd-nn-detector/1",
         "model_file": Path(model_path).name,
-        "inputs": {"x": f"(n_channels, {net.n_in}) float32 dB, one channel per carrier x mic: velocity-band Doppler "
-                        "power re carrier, then its rise above the slow background "
-                        "(uspd.detector.neural.FeatureStream)",
+        "inputs": {"x": f"(n_channels, {net.n_in}) float32 dB, one channel per carrier x mic: "
+                        f"{spec.describe_inputs()} (uspd.detector.neural.FeatureStream)",
                    "h": f"(1, {net.hidden}) float32 GRU state, zeros at start",
                    **({"e": f"({net.n_echo},) float32 dB: the same features of the front end's echo spectrum (Doppler "
                             "power not common to all mics)"
