@@ -272,6 +272,35 @@ def test_features_without_levels_are_the_rise_alone_which_no_gain_or_coupling_of
     assert FeatureSpec.from_dict({"n_per_side": 16}).level  # old manifests keep their level inputs
 
 
+def test_level_shape_is_the_level_minus_its_mean_over_bands_which_a_gain_offset_leaves_alone():
+    """FeatureSpec(level_shape=True): the level columns are each hop's band levels minus their mean over that
+    channel's bands, unchanged when a gain or coupling offset shifts a mic's bands alike (12 / 15 dB here), while a
+    walker's burst in one band still stands out; the rise columns are the default stream's; any chunking gives the
+    same output. Without level inputs there is nothing to reshape, so that spec is refused."""
+    from uspd.detector.neural import FeatureStream
+    from uspd.errors import UspdError
+
+    rng = np.random.default_rng(5)
+    full, shape = FeatureSpec(), FeatureSpec(level_shape=True)
+    nb = full.n_bands
+    assert shape.n_inputs == full.n_inputs
+    x = (-90.0 + 3.0 * rng.standard_normal((600, 2, nb))).astype(np.float32)
+    x[300:320, :, 20] += 30.0  # a walker's burst in one band
+    out, ref = FeatureStream(shape).process(x), FeatureStream(full).process(x)
+    np.testing.assert_allclose(out[:, :, :nb], x - x.mean(axis=2, keepdims=True), atol=1e-4)
+    np.testing.assert_array_equal(out[:, :, nb:], ref[:, :, nb:])
+    assert out[310, 0, 20] - np.median(out[310, 0, :nb]) > 25.0
+    shifted = x + np.array([12.0, 15.0], np.float32)[None, :, None]
+    np.testing.assert_allclose(FeatureStream(shape).process(shifted), out, atol=1e-3)
+    parts = FeatureStream(shape)
+    np.testing.assert_array_equal(np.concatenate([parts.process(x[a:a + 37]) for a in range(0, 600, 37)]), out)
+    only = FeatureStream(FeatureSpec(level_shape=True, background=False)).process(x)  # not the raw levels
+    np.testing.assert_allclose(only, out[:, :, :nb], atol=1e-4)
+    with pytest.raises(UspdError, match="do not combine"):
+        FeatureSpec(level=False, level_shape=True)
+    assert not FeatureSpec.from_dict({"n_per_side": 16}).level_shape  # old manifests keep the level re carrier
+
+
 def test_background_without_warmup_follows_its_fixed_rates_from_the_first_hop():
     """x steps from -90 to -60 dB at hop 1 and back at hop 1000: the rise above the background decays as
     30 (1 - hop/up_s)^n, then falls as (1 - hop/down_s)^n -- the same at any time since the start. The default

@@ -845,6 +845,16 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     assert main(["train", "--data", str(data), "--out", str(bare), "--no-level", "--no-background"]) == 2
     assert "leaves the model no inputs" in capsys.readouterr().err
 
+    shaped = tmp_path / "shaped.onnx"  # the level's shape instead of the level re carrier, recorded and described
+    assert main(["-q", "train", "--data", str(data), "--out", str(shaped), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--hidden", "12", "--level-shape"]) == 0
+    shaped_manifest = json.loads(shaped.with_suffix(".json").read_text())
+    assert shaped_manifest["features"]["level_shape"] is True
+    assert "spectrum's shape" in shaped_manifest["inputs"]["x"] and "re carrier" not in shaped_manifest["inputs"]["x"]
+    assert NeuralDetector(shaped).spec.level_shape and not det.spec.level_shape
+    assert main(["train", "--data", str(data), "--out", str(shaped), "--level-shape", "--no-level"]) == 2
+    assert "--level-shape and --no-level do not combine" in capsys.readouterr().err
+
     assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
     assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err
 

@@ -75,6 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-level", action="store_true",
                    help="feed only the rise above the background (and --spread's z), not the band levels themselves "
                         "(dB re carrier, which a device's gain and direct-path coupling shift)")
+    p.add_argument("--level-shape", action="store_true",
+                   help="feed each band's level minus its mean over the mic's bands (the Doppler spectrum's shape) "
+                        "instead of the level re carrier: a device's gain or coupling offset cancels; "
+                        "--level-jitter-db then shifts nothing")
     p.add_argument("--no-background-warmup", action="store_true",
                    help="track the background with its fixed rise/fall rates (30 s / 1 s) from the first hop, instead "
                         "of a running mean over the first 30 s (the features then do not change regime 30 s in)")
@@ -181,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["background_warmup"] = False
     if args.no_level:
         overrides["level"] = False
+    if args.level_shape:
+        overrides["level_shape"] = True
     if args.spread:
         if not (math.isfinite(args.spread_tau_s) and args.spread_tau_s > 0):
             raise UspdError(f"--spread-tau-s {args.spread_tau_s}: must be a positive number of seconds")

@@ -85,7 +85,9 @@ class FeatureSpec:
     ``echo_floor``: the echo input ``e`` also gets each band's z-score against the classic detector's motion-gated
     floor (:class:`FloorStream`), averaged over carriers.
     ``level``: feed each band's level itself (dB re carrier). False leaves only the rise above the background (and
-    z): no gain or direct-path coupling offset, which shifts every band's dB re carrier alike, changes those."""
+    z): no gain or direct-path coupling offset, which shifts every band's dB re carrier alike, changes those.
+    ``level_shape``: feed the level minus its mean over the channel's bands (the Doppler spectrum's shape, dB)
+    instead of the level re carrier: such an offset cancels, the spectrum's shape stays."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
@@ -98,8 +100,12 @@ class FeatureSpec:
     spread_tau_s: float = 20.0
     echo_floor: bool = False
     level: bool = True
+    level_shape: bool = False
 
     def __post_init__(self):
+        if self.level_shape and not self.level:
+            raise UspdError("neural features: level_shape reshapes the band levels, which level=False leaves out "
+                            "(uspd train: --level-shape and --no-level do not combine)")
         if self.n_inputs == 0:
             raise UspdError("neural features: level, background and spread all off leaves the model no inputs "
                             "(uspd train: drop --no-level or --no-background, or add --spread)")
@@ -115,7 +121,8 @@ class FeatureSpec:
 
     def describe_inputs(self) -> str:
         """The blocks of one channel's inputs, in order, in words (for the model's manifest)."""
-        blocks = (["velocity-band Doppler power re carrier"] if self.level else []) \
+        level = "re its mean over the bands (the spectrum's shape)" if self.level_shape else "re carrier"
+        blocks = ([f"velocity-band Doppler power {level}"] if self.level else []) \
             + (["its rise above the slow background"] if self.background else []) \
             + (["its z-score against its slow running mean and spread"] if self.spread else [])
         if not self.level:
@@ -224,7 +231,7 @@ class FeatureStream:
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         spec = self.spec
-        if spec.level and not (spec.background or spec.spread):
+        if spec.level and not (spec.level_shape or spec.background or spec.spread):
             return x
         if any(state is not None and state.shape != x.shape[1:] for state in (self._bg, self._mean)):
             self.reset()
@@ -236,7 +243,7 @@ class FeatureStream:
         out = np.empty(x.shape[:2] + (spec.n_inputs // spec.n_bands * nb,), np.float32)
         col = 0
         if spec.level:
-            out[:, :, :nb] = x
+            out[:, :, :nb] = x - x.mean(axis=2, keepdims=True) if spec.level_shape else x
             col = nb
         if spec.background:
             bg, n = self._bg, self._n

@@ -430,7 +430,7 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     if cfg.teachers:
         attach_teacher_scores(clips, cfg.teachers, spec, progress)
     add_model_inputs(clips, spec, cfg.prewarm, cfg.seed)
-    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands if spec.level else 0)
+    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands if spec.level and not spec.level_shape else 0)
     net, history = train_model(clips, cfg, progress=progress)
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
