@@ -207,8 +207,8 @@ def echo_band_features(echo_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, s
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
-    The output is [x (with ``spec.level``), x - bg (with ``spec.background``), z (with ``spec.spread``)], each (B,)
-    per channel.
+    The output is [x (with ``spec.level``; x minus its mean over the B bands with ``spec.level_shape``), x - bg (with
+    ``spec.background``), z (with ``spec.spread``)], each (B,) per channel.
     bg (per channel and band, dB) starts at the first hop's x and follows x with the rate max(1/(n+1), hop/tau): a
     running mean over the first hops, then rising with ``background_up_s`` and falling with ``background_down_s``
     (rate hop/tau from the start without ``spec.background_warmup``).
