@@ -10,11 +10,13 @@ start, for the neural detector alone, the classic one alone and every weight; th
 (weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
 major recall (ties: late-walk recall, then the higher threshold), its false alarms during each confuser (a candidate
 that trades music or vacuum alarms for recall shows here), and the ``[detector.hybrid]`` table that puts that
-point on the shared thresholds.
+point on the shared thresholds; ``--write-config OUT.toml`` writes that pick as a whole config (the ``--config``
+file's sections with the pick's ``[detector.hybrid]`` and ``[presence]`` values), ready for ``uspd evaluate --config``
+or ``detector_comparison.py --candidate``.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
         [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1] [--distrust 0,120:0.1,300:0.15]
-        [--sensitive-gaps 1.02,1.5,2]
+        [--sensitive-gaps 1.02,1.5,2] [--write-config PICK.toml]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
@@ -102,6 +104,44 @@ def _fmt(p: dict) -> str:
     return f"{p['fa_per_h']:5.2f} {pct(p['major'])} {pct(p['late_walk'])} {pct(p['settled'])} {pct(p.get('typing'))}"
 
 
+def _toml(data: dict, prefix: str = "") -> str:
+    """``data`` (section -> key -> value, tables nested as dicts) as TOML text; values: str, bool, int, float or
+    lists of them (what a uspd config holds)."""
+    import json
+
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    scalars = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    out = ([f"[{prefix}]"] if prefix and scalars else []) + scalars
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out.append(_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(line for line in out if line)
+
+
+def write_pick(out: Path, config_path: str | None, hybrid: dict, presence: dict) -> None:
+    """Write the ``--config`` file's sections (its model path made absolute) with ``hybrid`` and ``presence``
+    overriding the ``[detector.hybrid]`` and ``[presence]`` keys: the pick as a whole uspd config."""
+    import tomllib
+
+    data = tomllib.loads(Path(config_path).read_text(encoding="utf-8")) if config_path else {}
+    det = data.setdefault("detector", {})
+    if det.get("model"):
+        det["model"] = str(Path(det["model"]).expanduser().resolve())
+    det.setdefault("hybrid", {}).update(hybrid)
+    data.setdefault("presence", {}).update(presence)
+    out.write_text(f"# hybrid_tuning.py pick over tuning sets\n{_toml(data)}\n", encoding="utf-8")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
@@ -123,6 +163,9 @@ def main() -> int:
     ap.add_argument("--distrust", default="0",
                     help="classic_distrust_s:classic_distrust_share pairs to try (s of audio >= 0, share in (0, 1]; "
                          "0 = off) (default: %(default)s)")
+    ap.add_argument("--write-config", type=Path, default=None, metavar="OUT.toml",
+                    help="write the pick as a whole uspd config: --config's sections with the pick's "
+                         "[detector.hybrid] and [presence] values (default: print them only)")
     args = ap.parse_args()
     from uspd.detector.base import HybridConfig
     from uspd.errors import ConfigError
@@ -150,6 +193,8 @@ def main() -> int:
         ap.error("--sensitive-gaps must be comma-separated numbers")
     if gaps is not None and not all(0.0 <= g < 20.0 for g in gaps):
         ap.error("--sensitive-gaps must be logit gaps >= 0 (and < 20)")
+    if args.write_config is not None and not args.write_config.parent.is_dir():
+        ap.error(f"--write-config: folder {args.write_config.parent} does not exist")
     if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
         ap.error("--max-fa-per-h must be a finite number >= 0")
     from scipy.special import logit
@@ -199,11 +244,14 @@ def main() -> int:
     print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
           + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
     print(f"its false alarms during confusers: {_fmt_confusers(best)}")
-    print(f"[detector.hybrid]\nnn_weight = {w:g}\nscore_logit_offset = {offset:.4f}\nclassic_score_floor = {floor:g}")
+    hybrid = {"nn_weight": w, "score_logit_offset": round(offset, 4), "classic_score_floor": floor}
     if dist_s > 0:
-        print(f"classic_distrust_s = {dist_s:g}\nclassic_distrust_share = {share:g}")
-    if gaps:
-        print(f"[presence]\nsensitive_threshold = {with_gap(presence, gap).sensitive_threshold:.4f}")
+        hybrid |= {"classic_distrust_s": dist_s, "classic_distrust_share": share}
+    chosen_presence = {"sensitive_threshold": round(with_gap(presence, gap).sensitive_threshold, 4)} if gaps else {}
+    print(_toml({"detector": {"hybrid": hybrid}} | ({"presence": chosen_presence} if gaps else {})))
+    if args.write_config is not None:
+        write_pick(args.write_config, args.config, hybrid, chosen_presence)
+        print(f"wrote {args.write_config}")
     return 0
 
 
