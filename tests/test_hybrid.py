@@ -1,6 +1,8 @@
 """The hybrid detector: classic and nn on the same frames, logits averaged per hop, streaming like both."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,30 @@ def test_hybrid_config_is_validated():
             load_config(None, {"detector": {"hybrid": {"classic_distrust_share": share}}})
     det = make_detector("hybrid")
     assert det.config.hybrid == HybridConfig()
+
+
+def test_hybrid_tuning_writes_its_pick_as_a_config_that_loads_back(tmp_path, monkeypatch):
+    """benchmarks/hybrid_tuning.py --write-config: the --config file's sections stay, its relative model path becomes
+    absolute (the pick may be used from elsewhere), and the pick's [detector.hybrid] / [presence] values win."""
+    import importlib.util
+
+    from uspd.config import load_config
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
+    spec = importlib.util.spec_from_file_location("hybrid_tuning", path)
+    tuning = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tuning)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m dir").mkdir()
+    base = tmp_path / "base.toml"
+    base.write_text('[detector]\nmodel = "m dir/nn \\"q\\".onnx"\n[detector.hybrid]\nnn_weight = 0.8\n'
+                    'classic_distrust_s = 120.0\n[presence]\nthreshold = 0.7\nvacancy_timeout_s = 300.0\n')
+    out = tmp_path / "pick.toml"
+    tuning.write_pick(out, str(base), {"nn_weight": 0.5, "score_logit_offset": 0.4055, "classic_score_floor": 0.05},
+                      {"sensitive_threshold": 0.2508})
+    cfg = load_config(out)
+    assert cfg.detector.model == str(tmp_path / "m dir" / 'nn "q".onnx')
+    h = cfg.detector.hybrid
+    assert (h.nn_weight, h.score_logit_offset, h.classic_score_floor, h.classic_distrust_s) == (0.5, 0.4055, 0.05, 120.0)
+    p = cfg.presence
+    assert (p.threshold, p.sensitive_threshold, p.vacancy_timeout_s) == (0.7, 0.2508, 300.0)
