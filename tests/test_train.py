@@ -52,6 +52,10 @@ def test_hop_weights_weigh_hard_negatives_and_hard_positives():
     # 0.3 * 3, an edge hop 0
     np.testing.assert_allclose(w, [1, 5, 1, 3, 2, 0.9, 1, 0])
     assert wm[7] == 0 and wm[0] == pytest.approx(cfg.major_neg_weight)
+    # --far-weight: the negative hops beside a person beyond 5 m weigh that much more, nothing else moves
+    clip["far"] = np.array([1, 0, 0, 1, 0, 0, 0, 0], bool)
+    _, w_far, _ = hop_weights(clip, TrainConfig(hard_weight=5.0, far_weight=4.0, typing_weight=0.3))
+    np.testing.assert_allclose(w_far, [20, 5, 1, 3, 2, 0.9, 1, 0])
 
 
 def _train(clips, seed, epochs=3):

@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hard-positive-weight", type=float, default=3.0,
                    help="factor on the loss weight of motion hops while a confuser or a pet is active (hard "
                         "positives: a walker beside a fan or a vacuum)")
+    p.add_argument("--far-weight", type=float, default=1.0,
+                   help="factor on the loss weight of negative hops while a person moves beyond 5 m (not a "
+                        "detection: a model that cannot tell 6 m from 4 m alarms on them)")
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
     p.add_argument("--echo", action=argparse.BooleanOptionalAction, default=True,
                    help="also feed the echo features: the band power of the front end's echo spectrum (Doppler "
@@ -158,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--peak-hops {args.peak_hops}: must be at least 1")
     if not 0.0 <= args.burn_in_s < args.crop_s:  # also NaN
         raise UspdError(f"--burn-in-s {args.burn_in_s}: must be >= 0 and shorter than --crop-s ({args.crop_s})")
-    for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "minor_weight", "level_jitter_db"):
+    for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "minor_weight",
+                "level_jitter_db"):
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
@@ -168,12 +172,13 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
     if args.teachers and args.peak_weight > 0:
         raise UspdError("--peak-weight and --teachers do not combine (the peak loss needs hard negative targets)")
-    for opt in ("level_jitter_db", "peak_weight"):
+    for opt in ("level_jitter_db", "peak_weight", "far_weight"):
         if not math.isfinite(getattr(args, opt)):
             raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, hard_weight=args.hard_weight,
-                      hard_positive_weight=args.hard_positive_weight, minor_weight=args.minor_weight,
+                      hard_positive_weight=args.hard_positive_weight, far_weight=args.far_weight,
+                      minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
                       proj=args.proj,
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,

@@ -6,7 +6,7 @@ clip's first hop, so the warm-up from zero state is learned too), channels padde
 the crops keep only a random subset of their channels (a device with fewer mics). Loss per hop:
 
 - ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
-  person is active) ``hard_weight``; minor motion ``minor_weight`` (typing, almost invisible, ``typing_weight``);
+  person is active) ``hard_weight``, times ``far_weight`` while a person moves beyond 5 m; minor motion ``minor_weight`` (typing, almost invisible, ``typing_weight``);
   hard positives (motion while a confuser or pet is active) times ``hard_positive_weight``, so that "a confuser is
   there" never becomes a shortcut for "nobody moves" (it did: a walker beside a vacuum scored 0.01);
   hops near a motion interval's start or end 0 (ambiguous);
@@ -54,6 +54,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     hard_weight: float = 3.0
     hard_positive_weight: float = 3.0  # multiplies the weight of motion hops while a confuser or a pet is active
+    far_weight: float = 1.0  # multiplies the weight of negative hops while a person moves beyond 5 m
     minor_weight: float = 2.0
     typing_weight: float = 0.3
     major_neg_weight: float = 0.2
@@ -89,6 +90,7 @@ def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarr
     neg = motion == 0
     hard = neg & ((clip["confusers"] != 0) | clip["pet"] | clip["far"] | clip["presence"])
     w[hard] = cfg.hard_weight
+    w[neg & clip["far"]] *= cfg.far_weight
     w[motion == MINOR] = cfg.minor_weight
     w[(motion == MINOR) & (clip["action"] == ACTION_CODES["typing"])] = cfg.typing_weight
     w[(motion > 0) & ((clip["confusers"] != 0) | clip["pet"])] *= cfg.hard_positive_weight
