@@ -6,9 +6,10 @@ clip's first hop, so the warm-up from zero state is learned too), channels padde
 the crops keep only a random subset of their channels (a device with fewer mics). Loss per hop:
 
 - ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
-  person is active) ``hard_weight``, times ``far_weight`` while a person moves beyond 5 m; minor motion ``minor_weight`` (typing, almost invisible, ``typing_weight``);
-  hard positives (motion while a confuser or pet is active) times ``hard_positive_weight``, so that "a confuser is
-  there" never becomes a shortcut for "nobody moves" (it did: a walker beside a vacuum scored 0.01);
+  person is active) ``hard_weight``, times ``far_weight`` while a person moves beyond 5 m; minor motion
+  ``minor_weight`` (typing, almost invisible, ``typing_weight``); hard positives (motion while a confuser or pet is
+  active) times ``hard_positive_weight``, so that "a confuser is there" never becomes a shortcut for "nobody moves"
+  (it did: a walker beside a vacuum scored 0.01);
   hops near a motion interval's start or end 0 (ambiguous);
 - ``major``: BCE against "major" on motion hops, and towards 0 with ``major_neg_weight`` elsewhere.
 
