@@ -65,11 +65,14 @@ def test_discovery_payloads_and_republish_on_home_assistant_online(mosquitto_bro
         n0 = [len(seen.on(t)) for t in topics]
         seen.client.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
         assert [len(seen.wait_for(t, k + 1)) for t, k in zip(topics, n0)] == [k + 1 for k in n0]
+        assert seen.wait_for("uspd/testdev/availability", 2) == ["online", "online"]  # availability again too
         seen.client.publish("homeassistant/status", "offline", qos=1).wait_for_publish(5)
         assert not wait_until(lambda: len(seen.on(topics[0])) > n0[0] + 1, 0.3)
     finally:
+        n_available = len(seen.on("uspd/testdev/availability"))
         pub.close()
-    assert seen.wait_for("uspd/testdev/availability", 2)[-1] == "offline"  # clean close says offline too
+    # clean close says offline too: one message more, and it is the last
+    assert seen.wait_for("uspd/testdev/availability", n_available + 1)[n_available:] == ["offline"]
 
 
 def test_walk_in_states_and_events_reach_the_broker(mosquitto_broker, mqtt_collector):
