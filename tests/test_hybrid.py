@@ -8,7 +8,7 @@ import pytest
 
 from uspd.config import load_config
 from uspd.detector.base import DetectorConfig, HybridConfig, make_detector
-from uspd.detector.hybrid import CLASSIC_FIRES, NN_QUIET, distrust_weights, fuse_scores
+from uspd.detector.hybrid import CLASSIC_FIRES, NN_QUIET, distrust_weights, fuse_scores, hybrid_score, mover_weights
 from uspd.errors import ConfigError
 from uspd.features.synthetic import SyntheticScene, walker
 from uspd.pipeline import Pipeline
@@ -74,6 +74,35 @@ def test_distrust_moves_the_weight_to_the_model_where_the_classic_detector_fires
     assert fused[100] > 0.6  # a walker beside it still does (the model sees it)
 
 
+def test_mover_trust_moves_the_weight_to_the_model_where_it_says_a_pet_moves():
+    # 100 hops of a pet alone (the model's mover evidence high), 100 of a walker beside it (low), 100 of nothing
+    mover = np.r_[np.full(100, 0.95), np.full(100, 0.1), np.full(100, 0.3)]
+    w, state = mover_weights(mover, 0.5, memory_hops=10.0, trust_from=0.4, trust_full=0.8)
+    m, want = mover[0], []
+    for v in mover:  # the definition, hop by hop (the first hop starts the average)
+        m += (v - m) / 10.0
+        want.append(0.5 + 0.5 * min(1.0, max(0.0, (m - 0.4) / 0.4)))
+    np.testing.assert_allclose(w, want, rtol=1e-12)
+    assert state == pytest.approx(m)
+    assert w[0] == 1.0 and w[99] == 1.0 and w[130] == 0.5 and w[-1] == 0.5  # trust follows the evidence, and returns
+    parts, st = [], None
+    for a, b in ((0, 1), (1, 137), (137, 138), (138, 300)):  # any chunking, with the carried state
+        part, st = mover_weights(mover[a:b], 0.5, 10.0, 0.4, 0.8, st)
+        parts.append(part)
+    np.testing.assert_array_equal(np.concatenate(parts), w)
+    per_hop = np.linspace(0.2, 0.9, 300)  # on top of per-hop weights (the distrust's): moved towards 1 alike
+    np.testing.assert_allclose(mover_weights(mover, per_hop, 10.0, 0.4, 0.8)[0],
+                               per_hop + (1 - per_hop) * (np.array(want) - 0.5) / 0.5, rtol=1e-12)
+    nn, classic = np.full(300, 0.02), np.full(300, 0.99)  # the classic detector fires on the pet, the model does not
+    cfg = HybridConfig(nn_weight=0.5, score_logit_offset=0.0, classic_score_floor=0.0, mover_trust_s=0.5,
+                       mover_trust_from=0.4, mover_trust_full=0.8)
+    fused, _, _ = hybrid_score(nn, classic, cfg, 0.05, mover=mover)
+    plain = fuse_scores(nn, classic, 0.5)
+    assert fused[50] == pytest.approx(0.02, rel=1e-4) and plain[50] > 0.55  # the pet no longer fires
+    np.testing.assert_allclose(fused[130:], plain[130:])  # no evidence: the classic detector counts as before
+    np.testing.assert_array_equal(hybrid_score(nn, classic, cfg, 0.05)[0], plain)  # a model without a readout
+
+
 def _scores(pipe: Pipeline, x: np.ndarray, chunk: int):
     rows = []
     for i in range(0, len(x), chunk):
@@ -110,6 +139,41 @@ def test_hybrid_with_distrust_streams_and_equals_its_definition(walk_audio):
                                atol=1e-6)
 
 
+def test_hybrid_with_a_mover_readout_streams_and_equals_its_definition(walk_audio, tmp_path):
+    import shutil
+
+    from uspd.detector.neural import shipped_model_path
+    from uspd.train.readout import write_mover_readout
+
+    src = shipped_model_path()
+    model = tmp_path / src.name
+    shutil.copy(src, model)
+    shutil.copy(src.with_suffix(".json"), tmp_path / (src.stem + ".json"))
+    rng = np.random.default_rng(4)
+    write_mover_readout(model, {"weights": rng.normal(0.0, 1.0, 56).tolist(), "bias": 0.5})
+    cfg = load_config(None, {"detector": {"model": str(model),
+                                          "hybrid": {"nn_weight": 0.5, "mover_trust_s": 0.5, "mover_trust_from": 0.3,
+                                                     "mover_trust_full": 0.7}}})
+
+    def run(name: str, chunk: int):
+        pipe, rows = Pipeline(_sidecar(), cfg, name), []
+        for i in range(0, len(walk_audio), chunk):
+            rows += pipe.process(walk_audio[i:i + chunk])
+        rows += pipe.flush()
+        return np.array([d.score for d in rows]), np.array([d.mover for d in rows], float)
+
+    whole, mover = run("hybrid", len(walk_audio))
+    for chunk in (2400, 777):
+        np.testing.assert_array_equal(run("hybrid", chunk)[0], whole)
+    nn, nn_mover = run("nn", 4800)
+    classic = run("classic", 4800)[0]
+    np.testing.assert_array_equal(mover, nn_mover)  # the decisions carry the model's evidence
+    w, _ = mover_weights(mover, 0.5, 0.5 / 0.05, 0.3, 0.7)
+    assert w.min() < 0.9 and w.max() == 1.0  # this random readout moves the weight on some hops, not all
+    np.testing.assert_allclose(whole, fuse_scores(nn, classic, w, cfg.detector.hybrid.score_logit_offset, 0.05),
+                               atol=1e-6)
+
+
 def test_hybrid_config_is_validated():
     with pytest.raises(ConfigError, match=r"hybrid.nn_weight: must be in \[0, 1\], got 1.5"):
         load_config(None, {"detector": {"hybrid": {"nn_weight": 1.5}}})
@@ -126,6 +190,11 @@ def test_hybrid_config_is_validated():
     for share in (0.0, 1.5):
         with pytest.raises(ConfigError, match=r"classic_distrust_share: must be in \(0, 1\]"):
             load_config(None, {"detector": {"hybrid": {"classic_distrust_share": share}}})
+    with pytest.raises(ConfigError, match=r"mover_trust_s: must be a finite number >= 0 \(s\), got -2.0"):
+        load_config(None, {"detector": {"hybrid": {"mover_trust_s": -2.0}}})
+    for lo, hi in ((0.5, 0.5), (0.8, 0.6), (-0.1, 0.5), (0.2, 1.1)):
+        with pytest.raises(ConfigError, match=r"mover_trust_from / mover_trust_full: need 0 <= from < full <= 1"):
+            load_config(None, {"detector": {"hybrid": {"mover_trust_from": lo, "mover_trust_full": hi}}})
     det = make_detector("hybrid")
     assert det.config.hybrid == HybridConfig()
 

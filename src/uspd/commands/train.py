@@ -106,6 +106,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "THRESHOLD (chosen on tuning data) meet the default [presence] threshold (0.6) and, if given, "
                         "a raw score of SENSITIVE meet the default sensitive_threshold (0.35); NOTE says how they "
                         "were chosen")
+    p.add_argument("--mover-readout", action="store_true",
+                   help="do not train: fit the mover readout of the trained model --out (its evidence, read from the "
+                        "model's state, that a pet or a robot vacuum moves and no person does; [detector.hybrid] "
+                        "mover_trust_s uses it) on the clips of --data (training sets) and write it into its "
+                        "manifest; --seed draws the clips")
+    p.add_argument("--readout-clips", type=int, default=150,
+                   help="with --mover-readout: clips per --data set (of those where a pet, a vacuum or a person "
+                        "moves)")
     p.add_argument("--ensemble", metavar="MODEL.pt", nargs="+", default=None,
                    help="do not train: join these trained models (the .pt checkpoints 'uspd train' writes beside "
                         "each model) into one streaming model whose score is the mean of their logits, written to "
@@ -131,6 +139,19 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise UspdError(f"--calibrate {args.calibrate}: THRESHOLD and SENSITIVE must be numbers") from None
         print(f"calibrated {args.out}: {record_calibration(args.out, threshold, note, tuned_sensitive)}")
+        return 0
+    if args.mover_readout:
+        if not args.data:
+            raise UspdError("--mover-readout needs --data (training sets to fit it on)")
+        if args.readout_clips < 1:
+            raise UspdError(f"--readout-clips {args.readout_clips}: must be at least 1")
+        from uspd.train.readout import fit_mover_readout, write_mover_readout
+
+        entry = fit_mover_readout(args.out, args.data, args.readout_clips, args.seed, progress=not args.quiet)
+        path = write_mover_readout(args.out, entry)
+        print(f"wrote the mover readout into {path} ({entry['clips']} clips, {entry['hops']['mover']} pet/vacuum "
+              f"and {entry['hops']['person']} person hops; balanced accuracy on them "
+              f"{entry['balanced_accuracy_on_fit']:.3f})")
         return 0
     if args.ensemble:
         if args.data:

@@ -29,10 +29,12 @@ DETECTOR_NAMES = ("classic", "nn", "hybrid")
 @dataclass
 class Scores:
     """Per-hop detector output. score (F,): probability of any motion, 0..1. major (F,): probability that the
-    motion is major (walking), 0..1."""
+    motion is major (walking), 0..1. mover (F,) or None: a neural model's evidence, 0..1, that a pet or a robot
+    vacuum moves and no person does (its manifest's mover readout; None without one)."""
 
     score: np.ndarray
     major: np.ndarray
+    mover: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.score)
@@ -41,7 +43,9 @@ class Scores:
     def concat(parts: list["Scores"]) -> "Scores":
         if not parts:
             return Scores(score=np.zeros(0), major=np.zeros(0))
-        return Scores(score=np.concatenate([p.score for p in parts]), major=np.concatenate([p.major for p in parts]))
+        mover = None if any(p.mover is None for p in parts) else np.concatenate([p.mover for p in parts])
+        return Scores(score=np.concatenate([p.score for p in parts]), major=np.concatenate([p.major for p in parts]),
+                      mover=mover)
 
 
 @runtime_checkable
@@ -135,13 +139,19 @@ class HybridConfig:
     this before the logit, so a quiet classic detector vetoes less (it hardly sees typing); 0 = off.
     ``classic_distrust_s``: memory (s of audio) of how often the classic detector fired alone (score > 0.5 while the
     model's < 0.2); the weight moves towards the model, reaching 1 when that share reaches
-    ``classic_distrust_share``; 0 = off (:func:`uspd.detector.hybrid.distrust_weights`)."""
+    ``classic_distrust_share``; 0 = off (:func:`uspd.detector.hybrid.distrust_weights`).
+    ``mover_trust_s``: memory (s of audio) of the model's mover evidence (a pet or a robot vacuum moves, no person:
+    a model whose manifest has a mover readout); the weight moves towards the model from ``mover_trust_from`` of
+    that evidence and reaches 1 at ``mover_trust_full``; 0 = off (:func:`uspd.detector.hybrid.mover_weights`)."""
 
     nn_weight: float = 0.6
     score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6
     classic_score_floor: float = 0.05
     classic_distrust_s: float = 0.0
     classic_distrust_share: float = 0.1
+    mover_trust_s: float = 0.0
+    mover_trust_from: float = 0.5
+    mover_trust_full: float = 0.9
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
@@ -155,6 +165,11 @@ class HybridConfig:
                               f"got {self.classic_distrust_s}")
         if not (0.0 < self.classic_distrust_share <= 1.0):
             raise ConfigError(f"{where}.classic_distrust_share: must be in (0, 1], got {self.classic_distrust_share}")
+        if not (0.0 <= self.mover_trust_s < math.inf):
+            raise ConfigError(f"{where}.mover_trust_s: must be a finite number >= 0 (s), got {self.mover_trust_s}")
+        if not (0.0 <= self.mover_trust_from < self.mover_trust_full <= 1.0):
+            raise ConfigError(f"{where}.mover_trust_from / mover_trust_full: need 0 <= from < full <= 1, got "
+                              f"{self.mover_trust_from} / {self.mover_trust_full}")
 
 
 @dataclass

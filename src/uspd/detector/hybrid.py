@@ -11,8 +11,11 @@ With ``classic_distrust_s`` > 0 the weight moves towards the model where the cla
 hop k's weight is w + (1 - w) * min(1, s / ``classic_distrust_share``), s the share of the hops before hop k
 (exponential memory of ``classic_distrust_s``) on which the classic score was above ``CLASSIC_FIRES`` while the
 model's was below ``NN_QUIET`` -- a confuser the classic detector cannot reject (a pet, HVAC) rather than a walker,
-which the model sees too (off by default: docs/NEURAL_DETECTOR_LOG.md, session 19). ``major`` is the neural
-detector's. Both run hop by hop with their own carried state, so any chunking gives the same scores. The same log:
+which the model sees too (off by default: docs/NEURAL_DETECTOR_LOG.md, session 19). With ``mover_trust_s`` > 0
+and a model whose manifest has a mover readout (its evidence that a pet or a robot vacuum moves and no person does,
+:mod:`uspd.train.readout`), the weight moves towards the model where that evidence, averaged over
+``mover_trust_s``, is high: w + (1 - w) * clip((m - ``mover_trust_from``) / (``mover_trust_full`` -
+``mover_trust_from``), 0, 1) (off by default). ``major`` is the neural detector's. Both run hop by hop with their own carried state, so any chunking gives the same scores. The same log:
 how the weight was chosen (tuning seeds) and what it changed on a fresh evaluation seed.
 """
 from __future__ import annotations
@@ -56,17 +59,39 @@ def distrust_weights(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight:
     return nn_weight + (1.0 - nn_weight) * np.minimum(1.0, before / share), float(s[-1])
 
 
+def mover_weights(mover: np.ndarray, weight: float | np.ndarray, memory_hops: float, trust_from: float,
+                  trust_full: float, state: float | None = None) -> tuple[np.ndarray, float]:
+    """Per-hop nn weights (F,) float64 moved towards 1 by the model's mover evidence, and the carried state.
+
+    m_k = (1 - a) m_(k-1) + a mover_k, a = 1 / memory_hops, m_(-1) = state (None: the first hop's evidence);
+    hop k's weight: weight + (1 - weight) * clip((m_k - trust_from) / (trust_full - trust_from), 0, 1). The
+    evidence after hop k is the model's state after it, so hop k may use it (causal)."""
+    mover = np.asarray(mover, dtype=np.float64)
+    if mover.size == 0:
+        return np.zeros(0), (0.0 if state is None else state)
+    a = min(1.0, 1.0 / memory_hops)
+    m0 = float(mover[0]) if state is None else state
+    m, _ = lfilter([a], [1.0, a - 1.0], mover, zi=[(1.0 - a) * m0])
+    trust = np.clip((m - trust_from) / (trust_full - trust_from), 0.0, 1.0)
+    return weight + (1.0 - np.asarray(weight)) * trust, float(m[-1])
+
+
 def hybrid_score(nn_score: np.ndarray, classic_score: np.ndarray, config: HybridConfig, hop_s: float,
-                 distrust_state: float = 0.0) -> tuple[np.ndarray, float]:
-    """The ``[detector.hybrid]`` fusion of one stretch of hops: (fused score (F,) float32, the distrust state to carry
-    into the next stretch). hop_s: time between hops (s), for ``classic_distrust_s``."""
+                 distrust_state: float = 0.0, mover: np.ndarray | None = None,
+                 mover_state: float | None = None) -> tuple[np.ndarray, float, float | None]:
+    """The ``[detector.hybrid]`` fusion of one stretch of hops: (fused score (F,) float32, the distrust state and the
+    mover state to carry into the next stretch). hop_s: time between hops (s), for ``classic_distrust_s`` and
+    ``mover_trust_s``; mover: the model's mover evidence (F,) or None (then ``mover_trust_s`` has no effect)."""
     weight: float | np.ndarray = config.nn_weight
     if config.classic_distrust_s > 0:
         weight, distrust_state = distrust_weights(nn_score, classic_score, config.nn_weight,
                                                   config.classic_distrust_s / hop_s, config.classic_distrust_share,
                                                   distrust_state)
+    if config.mover_trust_s > 0 and mover is not None:
+        weight, mover_state = mover_weights(mover, weight, config.mover_trust_s / hop_s, config.mover_trust_from,
+                                            config.mover_trust_full, mover_state)
     return (fuse_scores(nn_score, classic_score, weight, config.score_logit_offset, config.classic_score_floor),
-            distrust_state)
+            distrust_state, mover_state)
 
 
 class HybridDetector:
@@ -84,12 +109,13 @@ class HybridDetector:
         self.classic.reset()
         self.nn.reset()
         self._distrust_state = 0.0
+        self._mover_state: float | None = None
 
     def process(self, frames) -> Scores:
-        """frames (F hops) -> Scores (F,): the fused score and the neural ``major``."""
+        """frames (F hops) -> Scores (F,): the fused score and the neural ``major`` and ``mover``."""
         c, n = self.classic.process(frames), self.nn.process(frames)
         if len(n.score) == 0:
             return n
-        score, self._distrust_state = hybrid_score(n.score, c.score, self.config.hybrid, self.classic.hop_s,
-                                                   self._distrust_state)
-        return Scores(score=score, major=n.major)
+        score, self._distrust_state, self._mover_state = hybrid_score(
+            n.score, c.score, self.config.hybrid, self.classic.hop_s, self._distrust_state, n.mover, self._mover_state)
+        return Scores(score=score, major=n.major, mover=n.mover)

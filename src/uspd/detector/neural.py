@@ -458,6 +458,22 @@ def feature_spec_from_manifest(manifest: dict[str, Any]) -> FeatureSpec:
     return FeatureSpec.from_dict(manifest.get("features", {}))
 
 
+def _mover_readout(entry: Any, hidden: int, where: Path) -> tuple[np.ndarray, float] | None:
+    """The manifest's ``mover_readout`` ({"weights": [hidden floats], "bias": float, ...}) -> (w (hidden,), b), or
+    None when there is none; a malformed one is refused."""
+    if entry is None:
+        return None
+    try:
+        w = np.asarray(entry["weights"], dtype=np.float64)
+        b = float(entry["bias"])
+    except (KeyError, TypeError, ValueError):
+        raise UspdError(f"{where}: mover_readout needs numeric weights and bias") from None
+    if w.shape != (hidden,) or not (np.all(np.isfinite(w)) and math.isfinite(b)):
+        raise UspdError(f"{where}: mover_readout needs {hidden} finite weights (the state size) and a finite bias, "
+                        f"got {w.size} weights")
+    return w, b
+
+
 class NeuralDetector:
     """Detector protocol over the int8 ONNX streaming model.
 
@@ -489,6 +505,10 @@ class NeuralDetector:
                 and self.score_logit_scale > 0):
             raise UspdError(f"{manifest_path(path)}: calibration needs a finite score_logit_offset and a finite "
                             f"score_logit_scale > 0, got {cal!r}"[:300])
+        #: Mover readout (manifest ``mover_readout``, :mod:`uspd.train.readout`): weights (hidden,) and bias of a
+        #: logistic readout of the GRU state after each hop: evidence that a pet or a robot vacuum moves and no person
+        #: does (``Scores.mover``); None without one.
+        self.mover_readout = _mover_readout(self.manifest.get("mover_readout"), self.hidden, manifest_path(path))
         self.carriers_hz = carriers_hz
         self._stream = FeatureStream(self.spec)
         self._echo_stream = EchoStream(self.spec)
@@ -517,6 +537,25 @@ class NeuralDetector:
     def process_features(self, feats: np.ndarray, echo: np.ndarray | None = None) -> Scores:
         """Run the model on model inputs (F, C, n_inputs) float32 [and echo inputs (F, n_inputs) for a model that takes
         them], one hop at a time with carried state."""
+        scores, states = self._run(feats, echo, self.mover_readout is not None)
+        mover = None
+        if states is not None:
+            w, b = self.mover_readout
+            mover = _sigmoid32(states.astype(np.float64) @ w + b)
+        return Scores(score=scores.score, major=scores.major, mover=mover)
+
+    def states(self, bands: np.ndarray, echo_bands: np.ndarray | None = None) -> tuple[Scores, np.ndarray]:
+        """As :meth:`process_bands`, also returning the GRU state after each hop, (F, hidden) float32 (what the
+        mover readout reads; :mod:`uspd.train.readout` fits it)."""
+        echo = None
+        if self.uses_echo and echo_bands is not None:
+            echo = self._echo_stream.process(np.asarray(echo_bands, np.float32))
+        return self._run(self._stream.process(bands), echo, True)
+
+    def _run(self, feats: np.ndarray, echo: np.ndarray | None, keep_states: bool
+             ) -> tuple[Scores, np.ndarray | None]:
+        """The model, one hop at a time with carried state: (Scores with the calibrated score, states (F, hidden) or
+        None)."""
         n = feats.shape[0]
         if self.uses_echo and (echo is None or echo.shape[0] != n):
             raise UspdError(f"{self.model_path.name}: this model needs the front end's echo spectra "
@@ -524,6 +563,7 @@ class NeuralDetector:
                             "for every hop")
         score = np.empty(n, dtype=np.float32)
         major = np.empty(n, dtype=np.float32)
+        states = np.empty((n, self.hidden), dtype=np.float32) if keep_states else None
         run = self._session.run
         h = self._h
         for i in range(n):
@@ -532,16 +572,19 @@ class NeuralDetector:
                 inputs["e"] = np.ascontiguousarray(echo[i])
             probs, h = run(None, inputs)
             score[i], major[i] = probs[0], probs[1]
+            if states is not None:
+                states[i] = h[0]
         self._h = h
         if self.score_logit_offset or self.score_logit_scale != 1.0:
             score = shift_logit(score, self.score_logit_offset, self.score_logit_scale)
-        return Scores(score=score, major=major)
+        return Scores(score=score, major=major), states
 
     def process(self, frames) -> Scores:
         """frames: Frames with spectra_db (F, n_carriers, n_mics, n_bins), freqs_hz -> Scores (F,)."""
         spectra = np.asarray(frames.spectra_db)
         if spectra.shape[0] == 0:
-            return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32))
+            return Scores(score=np.zeros(0, np.float32), major=np.zeros(0, np.float32),
+                          mover=None if self.mover_readout is None else np.zeros(0, np.float32))
         carriers = frames_carriers_hz(frames, self.carriers_hz)
         bands = band_features(spectra, frames.freqs_hz, carriers, self.spec)
         echo_db = getattr(frames, "echo_db", None) if self.uses_echo else None

@@ -76,7 +76,8 @@ class ClipResult:
     """One recording's decision stream and ground truth.
 
     t_s, score, major (F,) float; motion, presence (F,) bool. audio_s: duration (s); processing_s: wall time the
-    pipeline took (s, for the real-time factor only). meta: sample_rate, n_mics, seed... (free form).
+    pipeline took (s, for the real-time factor only). meta: sample_rate, n_mics, seed... (free form). mover (F,) or
+    None: the neural model's mover evidence (:class:`uspd.detector.base.Scores`), kept for tuning the hybrid.
     """
 
     name: str
@@ -89,6 +90,7 @@ class ClipResult:
     audio_s: float
     processing_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    mover: np.ndarray | None = None
 
     @property
     def hop_s(self) -> float:

@@ -114,7 +114,7 @@ def run_clip(wav: str | os.PathLike, config: Config, detector: str) -> ClipResul
     audio_s = float(labels.duration_s) if labels.duration_s else (float(cols["t"][-1]) if len(decisions) else 0.0)
     return ClipResult(name=str(wav), labels=labels, t_s=cols["t"], score=cols["score"], major=cols["major"],
                       motion=cols["motion"], presence=cols["presence"], audio_s=audio_s, processing_s=proc_s,
-                      meta={"sample_rate": sc.sample_rate, "n_mics": len(sc.mic_positions_m)})
+                      meta={"sample_rate": sc.sample_rate, "n_mics": len(sc.mic_positions_m)}, mover=cols.get("mover"))
 
 
 # --- parallel driver --------------------------------------------------------------------------------------------

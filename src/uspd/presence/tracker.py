@@ -105,7 +105,8 @@ class Decision:
 
     score: the detector's motion score (0..1); motion: debounced motion state; kind: "major"/"minor" while motion,
     else None; presence: occupancy; events: what changed at this hop. Extensions: major (the detector's major
-    probability, 0..1) and threshold (the score threshold in force at this hop) for tuning and re-scoring.
+    probability, 0..1) and threshold (the score threshold in force at this hop) for tuning and re-scoring; mover
+    (a neural model's evidence that a pet or a robot vacuum moves and no person does, 0..1) when the model has one.
     """
 
     t: float
@@ -116,6 +117,7 @@ class Decision:
     events: list[Event] = field(default_factory=list)
     major: float | None = None
     threshold: float | None = None
+    mover: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON-lines object: t, score, motion, kind, presence, major, threshold, events."""
@@ -130,6 +132,8 @@ class Decision:
             d["major"] = round(float(self.major), 4)
         if self.threshold is not None:
             d["threshold"] = round(float(self.threshold), 4)
+        if self.mover is not None:
+            d["mover"] = round(float(self.mover), 4)
         d["events"] = [e.to_dict() for e in self.events]
         return d
 
@@ -196,7 +200,12 @@ class PresenceTracker:
         if not (len(t_arr) == len(s_arr) == len(m_arr)):
             raise ValueError(f"t_s, score and major must have the same length ({len(t_arr)}, {len(s_arr)}, "
                              f"{len(m_arr)})")
-        return [self._step(t, s, m) for t, s, m in zip(t_arr.tolist(), s_arr.tolist(), m_arr.tolist())]
+        decisions = [self._step(t, s, m) for t, s, m in zip(t_arr.tolist(), s_arr.tolist(), m_arr.tolist())]
+        mover = getattr(scores, "mover", None)
+        if mover is not None:  # passed through for tuning (the hybrid's mover trust), not used here
+            for d, v in zip(decisions, np.asarray(mover, dtype=float).reshape(-1).tolist()):
+                d.mover = v
+        return decisions
 
     def hold(self, t_s: float) -> Decision:
         """Duty-cycle hook: nothing was observed from the last hop up to audio time ``t_s`` (tone off).
@@ -274,7 +283,8 @@ class PresenceTracker:
 
 
 def decisions_to_arrays(decisions: list[Decision]) -> dict[str, np.ndarray]:
-    """Columns of a decision stream: t (F,) s, score, major (F,) 0..1, motion, presence (F,) bool."""
+    """Columns of a decision stream: t (F,) s, score, major (F,) 0..1, motion, presence (F,) bool; mover (F,) 0..1
+    when every decision has one."""
     n = len(decisions)
     out = {
         "t": np.fromiter((d.t for d in decisions), float, n),
@@ -283,6 +293,8 @@ def decisions_to_arrays(decisions: list[Decision]) -> dict[str, np.ndarray]:
         "motion": np.fromiter((d.motion for d in decisions), bool, n),
         "presence": np.fromiter((d.presence for d in decisions), bool, n),
     }
+    if n and all(d.mover is not None for d in decisions):
+        out["mover"] = np.fromiter((d.mover for d in decisions), float, n)
     return out
 
 
@@ -291,7 +303,7 @@ def decision_from_dict(d: dict[str, Any]) -> Decision:
     events = [Event(e["type"], float(e["t"]), e.get("kind"), dict(e.get("data") or {})) for e in d.get("events", [])]
     return Decision(t=float(d["t"]), score=float(d["score"]), motion=bool(d["motion"]), kind=d.get("kind"),
                     presence=bool(d.get("presence", False)), events=events, major=d.get("major"),
-                    threshold=d.get("threshold"))
+                    threshold=d.get("threshold"), mover=d.get("mover"))
 
 
 __all__ = ["PresenceConfig", "PresenceTracker", "Decision", "Event", "EVENT_TYPES", "decisions_to_arrays",
