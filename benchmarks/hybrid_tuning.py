@@ -16,14 +16,17 @@ or ``detector_comparison.py --candidate``.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
         [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1] [--distrust 0,120:0.1,300:0.15]
-        [--sensitive-gaps 1.02,1.5,2] [--write-config PICK.toml]
+        [--sensitive-gaps 1.02,1.5,2] [--mover-trust 0,2:0.5:0.9] [--write-config PICK.toml]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
 (to compare a variant against the shipped model's budget); ``--classic-floors``: also try these
 ``classic_score_floor`` values (the classic score raised to at least this before fusing; 0 = off);
 ``--distrust``: also try these ``classic_distrust_s:classic_distrust_share`` pairs (the weight moves towards the
-model where the classic detector keeps firing alone; 0 = off); ``--sensitive-gaps``: also try these logit gaps
+model where the classic detector keeps firing alone; 0 = off); ``--mover-trust``: also try these
+``mover_trust_s:mover_trust_from:mover_trust_full`` triples (the weight moves towards the model where its mover
+readout says a pet or a robot vacuum moves and no person does; needs a model with one, ``uspd train
+--mover-readout``; 0 = off); ``--sensitive-gaps``: also try these logit gaps
 between the strict threshold and the sensitive one (which applies for ``sensitive_window_s`` after a major movement,
 where a seated person's minor movements are found); the chosen gap is printed as a ``[presence]`` value.
 """
@@ -64,7 +67,7 @@ def fused_clips(clips: dict[str, list], hybrid) -> list:
     for c, n in zip(clips["classic"], clips["nn"]):
         if c.name != n.name or len(c.score) != len(n.score):
             raise UspdError(f"{n.name}: the two detectors' hops differ")
-        out.append(dataclasses.replace(n, score=hybrid_score(n.score, c.score, hybrid, n.hop_s)[0]))
+        out.append(dataclasses.replace(n, score=hybrid_score(n.score, c.score, hybrid, n.hop_s, mover=n.mover)[0]))
     return out
 
 
@@ -163,12 +166,15 @@ def main() -> int:
     ap.add_argument("--distrust", default="0",
                     help="classic_distrust_s:classic_distrust_share pairs to try (s of audio >= 0, share in (0, 1]; "
                          "0 = off) (default: %(default)s)")
+    ap.add_argument("--mover-trust", default="0",
+                    help="mover_trust_s:mover_trust_from:mover_trust_full triples to try (s of audio >= 0, 0 <= from "
+                         "< full <= 1; a model with a mover readout; 0 = off) (default: %(default)s)")
     ap.add_argument("--write-config", type=Path, default=None, metavar="OUT.toml",
                     help="write the pick as a whole uspd config: --config's sections with the pick's "
                          "[detector.hybrid] and [presence] values (default: print them only)")
     args = ap.parse_args()
     from uspd.detector.base import HybridConfig
-    from uspd.errors import ConfigError
+    from uspd.errors import ConfigError, UspdError
 
     default_share = HybridConfig().classic_distrust_share
     try:
@@ -176,15 +182,23 @@ def main() -> int:
                      for d in args.distrust.split(",")]
     except ValueError:
         ap.error("--distrust must be comma-separated S:SHARE pairs, e.g. 0,120:0.1")
+    base = HybridConfig()
+    try:
+        movers = [(float(m[0]), float(m[1]) if len(m) > 1 else base.mover_trust_from,
+                   float(m[2]) if len(m) > 2 else base.mover_trust_full)
+                  for m in (t.split(":") for t in args.mover_trust.split(","))]
+    except ValueError:
+        ap.error("--mover-trust must be comma-separated S[:FROM:FULL] triples, e.g. 0,2:0.5:0.9")
     try:
         floors = [float(f) for f in args.classic_floors.split(",")]
     except ValueError:
         ap.error("--classic-floors must be comma-separated numbers")
     try:  # the [detector.hybrid] bounds themselves
         for f in floors:
-            for d, share in distrusts:
-                HybridConfig(classic_score_floor=f, classic_distrust_s=d,
-                             classic_distrust_share=share).validate("[detector.hybrid]")
+            for (d, share), (ms, mf, mfull) in ((d, m) for d in distrusts for m in movers):
+                HybridConfig(classic_score_floor=f, classic_distrust_s=d, classic_distrust_share=share,
+                             mover_trust_s=ms, mover_trust_from=mf,
+                             mover_trust_full=mfull).validate("[detector.hybrid]")
     except ConfigError as exc:
         ap.error(str(exc))
     try:
@@ -211,23 +225,29 @@ def main() -> int:
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
-    width = max([19] + [len(f"hybrid w={w:g} f={f:g} d={d[0]:g}:{d[1]:g}" + (f" g={g:g}" if gaps else ""))
-                         for w in weights for f in floors for d in distrusts for g in gap_list])
+    if any(m[0] > 0 for m in movers) and any(c.mover is None for c in clips["nn"]):
+        raise UspdError("--mover-trust: the model has no mover readout (uspd train --mover-readout --out MODEL "
+                        "--data ...), or --cache holds scores from before it had one")
+
+    def label(w: float, f: float, d: tuple[float, float], m: tuple[float, float, float], g: float) -> str:
+        return (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "") + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "")
+                + (f" m={m[0]:g}:{m[1]:g}:{m[2]:g}" if m[0] > 0 else "") + (f" g={g:g}" if gaps else ""))
+
+    grid = [(w, f, d, m) for w in weights for f in floors for d in distrusts for m in movers]
+    width = max([19] + [len(label(*point_, g)) for point_ in grid for g in gap_list])
     print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
                                    "classic": [point(clips["classic"], presence, t) for t in thresholds]}
-    names: dict[str, tuple[float, float, tuple[float, float], float]] = {}
-    for w in weights:
-        for f in floors:
-            for d in distrusts:
-                hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f,
-                                      classic_distrust_s=d[0], classic_distrust_share=d[1])
-                fused = fused_clips(clips, hybrid)
-                for g in gap_list:
-                    name = (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "")
-                            + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "") + (f" g={g:g}" if gaps else ""))
-                    names[name] = (w, f, d, g)
-                    rows[name] = [point(fused, with_gap(presence, g), t) for t in thresholds]
+    names: dict[str, tuple] = {}
+    for w, f, d, m in grid:
+        hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f, classic_distrust_s=d[0],
+                              classic_distrust_share=d[1], mover_trust_s=m[0], mover_trust_from=m[1],
+                              mover_trust_full=m[2])
+        fused = fused_clips(clips, hybrid)
+        for g in gap_list:
+            name = label(w, f, d, m, g)
+            names[name] = (w, f, d, m, g)
+            rows[name] = [point(fused, with_gap(presence, g), t) for t in thresholds]
     for name, pts in rows.items():
         print(f"{name:{width}s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)
@@ -237,16 +257,19 @@ def main() -> int:
     if not ok:
         print(f"no hybrid point raises at most {budget:.2f} FA/h")
         return 0
-    (w, floor, (dist_s, share), gap), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0,
+    (w, floor, (dist_s, share), mover, gap), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0,
                                                                  wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
     print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
+          + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")
           + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
     print(f"its false alarms during confusers: {_fmt_confusers(best)}")
     hybrid = {"nn_weight": w, "score_logit_offset": round(offset, 4), "classic_score_floor": floor}
     if dist_s > 0:
         hybrid |= {"classic_distrust_s": dist_s, "classic_distrust_share": share}
+    if mover[0] > 0:
+        hybrid |= {"mover_trust_s": mover[0], "mover_trust_from": mover[1], "mover_trust_full": mover[2]}
     chosen_presence = {"sensitive_threshold": round(with_gap(presence, gap).sensitive_threshold, 4)} if gaps else {}
     print(_toml({"detector": {"hybrid": hybrid}} | ({"presence": chosen_presence} if gaps else {})))
     if args.write_config is not None:
