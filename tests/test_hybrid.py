@@ -225,3 +225,47 @@ def test_hybrid_tuning_writes_its_pick_as_a_config_that_loads_back(tmp_path, mon
     assert h.classic_distrust_s == 120.0  # the base file's key, not the pick's
     p = cfg.presence
     assert (p.threshold, p.sensitive_threshold, p.vacancy_timeout_s) == (0.7, 0.2508, 300.0)
+
+
+def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(tmp_path, monkeypatch, capsys):
+    """benchmarks/hybrid_tuning.py --mover-trust: where only the mover trust keeps a pet from alarming, the pick has
+    it (and writes it); scores without a readout are refused in one line."""
+    import importlib.util
+    import sys
+
+    from uspd.evaluate.metrics import ClipResult
+    from uspd.recording.labels import LabelInterval, Labels
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
+    spec = importlib.util.spec_from_file_location("hybrid_tuning_m", path)
+    tuning = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tuning)
+    t = 0.05 * np.arange(1, 1201)  # 60 s
+    burst = (t >= 20) & (t < 26)
+
+    def clip(name, kind, nn, classic, mover):
+        label = LabelInterval(20.0, 26.0, kind, 2.0)
+        res = {k: ClipResult(f"{name}.wav", Labels(60.0, [label]), t, s, np.ones(len(t)), np.zeros(len(t), bool),
+                             np.zeros(len(t), bool), 60.0, mover=mover) for k, s in (("nn", nn), ("classic", classic))}
+        return res
+
+    quiet = np.full(len(t), 0.02)
+    # the model's readout has said "a pet moves" for 10 s when the classic detector fires on it
+    pet = clip("pet", "pet", quiet, np.where(burst, 0.999, 0.02), np.where((t >= 10) & (t < 26), 0.97, 0.05))
+    walker = clip("walk", "major", np.where(burst, 0.9, 0.02), np.where(burst, 0.95, 0.02), np.full(len(t), 0.05))
+    clips = {k: [pet[k], walker[k]] for k in ("nn", "classic")}
+    monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
+    out = tmp_path / "pick.toml"
+    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--max-fa-per-h", "0", "--thresholds", "0.5,0.6",
+            "--mover-trust", "0,0.5:0.5:0.9", "--write-config", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert tuning.main() == 0
+    printed = capsys.readouterr().out
+    assert "chosen: w = 0.5, classic floor 0, distrust 0 s / 0.1, mover trust 0.5 s from 0.5 to 0.9" in printed
+    h = load_config(out).detector.hybrid
+    assert (h.mover_trust_s, h.mover_trust_from, h.mover_trust_full) == (0.5, 0.5, 0.9)
+    for c in clips["nn"]:
+        c.mover = None
+    monkeypatch.setattr(sys, "argv", argv[:-2])
+    with pytest.raises(Exception, match="--mover-trust: the model has no mover readout"):
+        tuning.main()
