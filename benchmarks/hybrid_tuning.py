@@ -221,6 +221,12 @@ def main() -> int:
     presence = load_config(args.config).presence
     base_gap = float(logit(presence.threshold) - logit(presence.sensitive_threshold))
     gap_list = [base_gap] if gaps is None else gaps
+    if any(m[0] > 0 for m in movers):  # before the long run: the model must have a readout
+        from uspd.detector.neural import load_manifest, shipped_model_path
+
+        model = load_config(args.config).detector.model or shipped_model_path()
+        if "mover_readout" not in load_manifest(Path(model)):
+            ap.error(f"--mover-trust: {model} has no mover readout (uspd train --mover-readout --out MODEL --data ...)")
     clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")

@@ -259,6 +259,20 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--max-fa-per-h", "0", "--thresholds", "0.5,0.6",
             "--mover-trust", "0,0.5:0.5:0.9", "--write-config", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):  # the shipped model has no readout: refused before the detectors run
+        tuning.main()
+    assert "has no mover readout" in capsys.readouterr().err
+    import shutil
+
+    from uspd.detector.neural import shipped_model_path
+    from uspd.train.readout import write_mover_readout
+
+    src = shipped_model_path()
+    shutil.copy(src, tmp_path / src.name)
+    shutil.copy(src.with_suffix(".json"), tmp_path / (src.stem + ".json"))
+    write_mover_readout(tmp_path / src.name, {"weights": [0.0] * 56, "bias": 0.0})
+    (tmp_path / "r.toml").write_text(f'[detector]\nmodel = "{tmp_path / src.name}"\n')
+    argv[1:1] = ["--config", str(tmp_path / "r.toml")]
     assert tuning.main() == 0
     printed = capsys.readouterr().out
     assert "chosen: w = 0.5, classic floor 0, distrust 0 s / 0.1, mover trust 0.5 s from 0.5 to 0.9" in printed
@@ -267,5 +281,5 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     for c in clips["nn"]:
         c.mover = None
     monkeypatch.setattr(sys, "argv", argv[:-2])
-    with pytest.raises(Exception, match="--mover-trust: the model has no mover readout"):
+    with pytest.raises(Exception, match="--mover-trust: the model has no mover readout"):  # scores cached before
         tuning.main()
