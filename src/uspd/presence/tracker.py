@@ -120,7 +120,7 @@ class Decision:
     mover: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """One JSON-lines object: t, score, motion, kind, presence, major, threshold, events."""
+        """One JSON-lines object: t, score, motion, kind, presence, major, threshold, mover (when set), events."""
         d: dict[str, Any] = {
             "t": round(float(self.t), 4),
             "score": round(float(self.score), 4),
