@@ -9,7 +9,8 @@ Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) a
 start, for the neural detector alone, the classic one alone and every weight; then the rule's choice: among the
 (weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
 major recall (ties: late-walk recall, then the higher threshold), its false alarms during each confuser (a candidate
-that trades music or vacuum alarms for recall shows here), and the ``[detector.hybrid]`` table that puts that
+that trades music or vacuum alarms for recall shows here; a note when the pick is at the lowest threshold tried,
+where the grid may have cut it off), and the ``[detector.hybrid]`` table that puts that
 point on the shared thresholds; ``--write-config OUT.toml`` writes that pick as a whole config (the ``--config``
 file's sections with the pick's ``[detector.hybrid]`` and ``[presence]`` values), ready for ``uspd evaluate --config``
 or ``detector_comparison.py --candidate``.
@@ -149,7 +150,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
     ap.add_argument("--weights", default="0.5,0.6,0.7,0.8", help="nn weights to try (0..1) (default: %(default)s)")
-    ap.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9",
+    ap.add_argument("--thresholds", default="0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9",
                     help="strict thresholds to try (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
     ap.add_argument("--cache", type=Path, default=None,
@@ -216,8 +217,13 @@ def main() -> int:
     from uspd.config import load_config
     from uspd.detector.neural import calibration_offset
 
-    weights = [float(w) for w in args.weights.split(",")]
-    thresholds = [float(t) for t in args.thresholds.split(",")]
+    try:
+        weights = [float(w) for w in args.weights.split(",")]
+        thresholds = [float(t) for t in args.thresholds.split(",")]
+    except ValueError:
+        ap.error("--weights and --thresholds must be comma-separated numbers")
+    if not all(0.0 <= w <= 1.0 for w in weights) or not all(0.0 < t < 1.0 for t in thresholds):
+        ap.error("--weights must be in [0, 1] and --thresholds in (0, 1)")
     presence = load_config(args.config).presence
     base_gap = float(logit(presence.threshold) - logit(presence.sensitive_threshold))
     gap_list = [base_gap] if gaps is None else gaps
@@ -271,6 +277,9 @@ def main() -> int:
           + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")
           + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
     print(f"its false alarms during confusers: {_fmt_confusers(best)}")
+    if best["threshold"] == min(thresholds):
+        print(f"note: the pick is at the lowest threshold tried ({best['threshold']:g}); a lower one may find more "
+              "within the budget (--thresholds)")
     hybrid = {"nn_weight": w, "score_logit_offset": round(offset, 4), "classic_score_floor": floor}
     if dist_s > 0:
         hybrid |= {"classic_distrust_s": dist_s, "classic_distrust_share": share}

@@ -252,7 +252,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     quiet = np.full(len(t), 0.02)
     # the model's readout has said "a pet moves" for 10 s when the classic detector fires on it
     pet = clip("pet", "pet", quiet, np.where(burst, 0.999, 0.02), np.where((t >= 10) & (t < 26), 0.97, 0.05))
-    walker = clip("walk", "major", np.where(burst, 0.9, 0.02), np.where(burst, 0.95, 0.02), np.full(len(t), 0.05))
+    # a walker both detectors half see: fused 0.55, found at threshold 0.5, not at 0.6
+    walker = clip("walk", "major", np.where(burst, 0.6, 0.02), np.where(burst, 0.5, 0.02), np.full(len(t), 0.05))
     clips = {k: [pet[k], walker[k]] for k in ("nn", "classic")}
     monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
     out = tmp_path / "pick.toml"
@@ -275,7 +276,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     argv[1:1] = ["--config", str(tmp_path / "r.toml")]
     assert tuning.main() == 0
     printed = capsys.readouterr().out
-    assert "chosen: w = 0.5, classic floor 0, distrust 0 s / 0.1, mover trust 0.5 s from 0.5 to 0.9" in printed
+    assert "chosen: w = 0.5, classic floor 0, distrust 0 s / 0.1, mover trust 0.5 s from 0.5 to 0.9 at 0.5" in printed
+    assert "note: the pick is at the lowest threshold tried (0.5)" in printed  # the grid may have cut it off
     h = load_config(out).detector.hybrid
     assert (h.mover_trust_s, h.mover_trust_from, h.mover_trust_full) == (0.5, 0.5, 0.9)
     for c in clips["nn"]:
