@@ -84,11 +84,14 @@ def test_readout_is_fitted_on_training_shards_written_into_the_manifest_and_run_
     rng = np.random.default_rng(5)
     _write_set(tmp_path / "data", [_clip(rng, "pet" if i % 2 else "person") for i in range(12)])
     before = json.loads(model_copy.with_suffix(".json").read_text())
-    entry = fit_mover_readout(model_copy, [tmp_path / "data"], max_clips=12, progress=False)
+    entry = fit_mover_readout(model_copy, [tmp_path / "data"], max_clips=12, progress=False, settled=False)
     write_mover_readout(model_copy, entry)
     after = json.loads(model_copy.with_suffix(".json").read_text())
     assert after["mover_readout"] == entry and {k: v for k, v in after.items() if k != "mover_readout"} == before
     assert entry["clips"] == 12 and entry["hops"]["mover"] > 0 and entry["hops"]["person"] > 0
+    settled = fit_mover_readout(model_copy, [tmp_path / "data"], max_clips=12, progress=False)  # the default
+    assert settled["settled"] and settled["hops"] == {k: 2 * v for k, v in entry["hops"].items()}  # cold + settled
+    assert settled["weights"] != entry["weights"]  # the settled states are other states
     # on clips it was not fitted on, the evidence is high while the pet moves and low while the person does
     det = NeuralDetector(model_copy)
     held_out = {who: _clip(np.random.default_rng(99), who) for who in ("pet", "person")}

@@ -15,8 +15,9 @@ which the model sees too (off by default: docs/NEURAL_DETECTOR_LOG.md, session 1
 and a model whose manifest has a mover readout (its evidence that a pet or a robot vacuum moves and no person does,
 :mod:`uspd.train.readout`), the weight moves towards the model where that evidence, averaged over
 ``mover_trust_s``, is high: w + (1 - w) * clip((m - ``mover_trust_from``) / (``mover_trust_full`` -
-``mover_trust_from``), 0, 1) (off by default). ``major`` is the neural detector's. Both run hop by hop with their own carried state, so any chunking gives the same scores. The same log:
-how the weight was chosen (tuning seeds) and what it changed on a fresh evaluation seed.
+``mover_trust_from``), 0, 1) (off by default). ``major`` is the neural detector's. Both run hop by hop with their
+own carried state, so any chunking gives the same scores. The same log: how the weight was chosen (tuning seeds)
+and what it changed on a fresh evaluation seed.
 """
 from __future__ import annotations
 

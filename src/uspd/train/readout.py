@@ -3,10 +3,10 @@ does" (numpy + scipy; fitted on training shards only).
 
 The model rejects pets and vacuums well (its score stays low beside them), but its score is as low when it misses a
 person (a late walk-in beside a confuser), so the hybrid detector cannot tell from the score alone whether to trust
-the classic detector firing there. The model's state can: a linear probe of the shipped model's state told held-out
-pet and vacuum hops from person hops (docs/NEURAL_DETECTOR_LOG.md, session 31). The readout is fitted on the int8
-model's states over training clips run exactly as live (:meth:`uspd.detector.neural.NeuralDetector.states`, backgrounds
-from each clip's first hop) and written into the model's manifest as ``mover_readout``; the detector then gives
+the classic detector firing there. The model's state tells them apart on training clips, less well on the tuning
+sets (docs/NEURAL_DETECTOR_LOG.md, session 31). The readout is fitted on the int8 model's states over training clips
+run exactly as live (:meth:`uspd.detector.neural.NeuralDetector.states`: once from the clip's first hop, once after
+a minute's pre-roll of the clip) and written into the model's manifest as ``mover_readout``; the detector then gives
 ``Scores.mover`` and ``[detector.hybrid] mover_trust_s`` can use it.
 
 Per-hop targets: 1 = a pet or a robot vacuum moves and no person does; 0 = a person moves (major or minor), whatever
@@ -60,14 +60,19 @@ def fit_logistic(states: np.ndarray, target: np.ndarray, l2: float = L2) -> tupl
 
 
 def fit_mover_readout(model_path: str | os.PathLike, data_dirs: list, max_clips: int = 150, seed: int = 0,
-                      progress: bool = True) -> dict[str, Any]:
+                      progress: bool = True, settled: bool = True) -> dict[str, Any]:
     """Run the model over up to ``max_clips`` clips of each training set (those with a pet, a vacuum or a person
     moving, drawn with ``seed``), fit the readout and return the manifest entry (weights, bias, what it was fitted
-    on, and its balanced accuracy on those hops at 0.5)."""
+    on, and its balanced accuracy on those hops at 0.5). ``settled`` (default): each clip is also run a second time
+    after a :data:`~uspd.train.trainer.PREWARM_S` pre-roll of itself (:func:`~uspd.train.trainer.preroll_index`), so
+    the readout also sees the states of a device that has been on for a while, not only those of one just switched
+    on (on the tuning sets it then tells a person from a pet better where it matters: docs/NEURAL_DETECTOR_LOG.md,
+    session 31)."""
     from tqdm import tqdm
 
     from uspd.detector.neural import NeuralDetector
     from uspd.train.data import check_trainable, load_shards, read_manifest
+    from uspd.train.trainer import PREWARM_S, preroll_index
 
     det = NeuralDetector(model_path)
     dirs = [Path(d) for d in data_dirs]
@@ -79,12 +84,19 @@ def fit_mover_readout(model_path: str | os.PathLike, data_dirs: list, max_clips:
         order = np.random.default_rng(np.random.SeedSequence([seed, i])).permutation(len(clips))
         chosen += [clips[j] for j in order[:max_clips]]
     states, targets = [], []
+    n_pre = int(round(PREWARM_S / det._stream.hop_s)) if settled else 0  # the streams run at the shards' hop
     for clip in tqdm(chosen, desc="mover readout", unit="clip", disable=not progress):
-        det.reset()
-        _, h = det.states(clip["x"].astype(np.float32), clip["e"].astype(np.float32) if "e" in clip else None)
+        x = clip["x"].astype(np.float32)
+        e = clip["e"].astype(np.float32) if "e" in clip else None
         used, target = mover_targets(clip)
-        states.append(h[used])
-        targets.append(target[used])
+        for warm in (False, True) if settled else (False,):
+            det.reset()
+            if warm:
+                pre = preroll_index(len(x), n_pre)
+                det.states(x[pre], None if e is None else e[pre])
+            _, h = det.states(x, e)
+            states.append(h[used])
+            targets.append(target[used])
     x, y = np.concatenate(states), np.concatenate(targets)
     w, b = fit_logistic(x, y)
     pred = (x @ w + b) > 0
@@ -92,6 +104,7 @@ def fit_mover_readout(model_path: str | os.PathLike, data_dirs: list, max_clips:
     return {"weights": [round(float(v), 6) for v in w], "bias": round(b, 6),
             "target": "a pet or a robot vacuum moves and no person does (1) / a person moves (0)",
             "data_sets": [d.name for d in dirs], "clips": len(chosen), "max_clips_per_set": max_clips, "seed": seed,
+            "settled": settled,
             "hops": {"mover": int(y.sum()), "person": int(len(y) - y.sum())},
             "balanced_accuracy_on_fit": round(float(balanced), 4)}
 
