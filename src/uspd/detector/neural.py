@@ -529,6 +529,11 @@ class NeuralDetector:
                             f"model takes {n_echo}")
         self.reset()
 
+    @property
+    def hop_s(self) -> float:
+        """Time between hops (s) that its feature streams' time constants assume."""
+        return self._stream.hop_s
+
     def reset(self) -> None:
         self._h = np.zeros((1, self.hidden), dtype=np.float32)
         self._stream.reset()

@@ -84,7 +84,7 @@ def fit_mover_readout(model_path: str | os.PathLike, data_dirs: list, max_clips:
         order = np.random.default_rng(np.random.SeedSequence([seed, i])).permutation(len(clips))
         chosen += [clips[j] for j in order[:max_clips]]
     states, targets = [], []
-    n_pre = int(round(PREWARM_S / det._stream.hop_s)) if settled else 0  # the streams run at the shards' hop
+    n_pre = int(round(PREWARM_S / det.hop_s)) if settled else 0
     for clip in tqdm(chosen, desc="mover readout", unit="clip", disable=not progress):
         x = clip["x"].astype(np.float32)
         e = clip["e"].astype(np.float32) if "e" in clip else None
@@ -118,6 +118,6 @@ def write_mover_readout(model_path: str | os.PathLike, entry: dict[str, Any]) ->
     manifest = load_manifest(Path(model_path))
     manifest["mover_readout"] = entry
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
