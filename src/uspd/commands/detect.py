@@ -1,8 +1,9 @@
 """`uspd detect REC.wav --output OUT.jsonl`: run the streaming pipeline over a recording, one JSON line per hop.
 
 Each line: ``t`` (s from the file start to the end of the audio the decision used), ``score`` (0..1), ``motion``,
-``kind`` ("major"/"minor"/null), ``presence``, ``major``, ``threshold`` and ``events`` (motion_start/-end,
-presence_on/-off, no_motion, with audio times). Lines are flushed one by one, so a killed run keeps every decision
+``kind`` ("major"/"minor"/null), ``presence``, ``major``, ``threshold``, ``mover`` (only with a model that has a
+mover readout: its evidence, 0..1, that a pet or a robot vacuum moves and no person does) and ``events``
+(motion_start/-end, presence_on/-off, no_motion, with audio times). Lines are flushed one by one, so a killed run keeps every decision
 made so far. Only the WAV and its sidecar are read (never the labels).
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run the streaming pipeline (Doppler front end -> detector -> presence tracker) over REC.wav "
                     "(sidecar REC.json beside it) and write one JSON object per decision hop: t (s, end of the "
                     "audio used), score (0..1), motion, kind (major|minor|null), presence, major, threshold, "
+                    "mover (0..1, only with a model that has a mover readout: 'uspd train --mover-readout'), "
                     "events. Lines are flushed as they are made.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
