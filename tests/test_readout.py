@@ -10,7 +10,8 @@ import pytest
 
 from uspd.detector.neural import NeuralDetector, band_features, echo_band_features, shipped_model_path
 from uspd.errors import UspdError
-from uspd.train.readout import VACUUM_BIT, fit_logistic, fit_mover_readout, mover_targets, write_mover_readout
+from uspd.train.labels import CONFUSER_BITS
+from uspd.train.readout import fit_logistic, fit_mover_readout, mover_targets, write_mover_readout
 
 F0 = 40000.0
 
@@ -59,7 +60,8 @@ def model_copy(tmp_path_factory):
 
 def test_targets_are_pet_or_vacuum_alone_against_any_person_movement():
     n = 6
-    clip = {"pet": np.array([1, 0, 0, 1, 0, 0], bool), "confusers": np.array([0, VACUUM_BIT, 0, 0, 1, 0], np.uint16),
+    clip = {"pet": np.array([1, 0, 0, 1, 0, 0], bool),
+            "confusers": np.array([0, CONFUSER_BITS["vacuum"], 0, 0, 1, 0], np.uint16),
             "motion": np.array([0, 0, 2, 1, 0, 0], np.int8), "edge": np.zeros(n, bool)}
     used, target = mover_targets(clip)
     np.testing.assert_array_equal(used, [1, 1, 1, 1, 0, 0])  # a fan alone (bit 0) and nothing: left out

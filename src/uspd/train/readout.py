@@ -22,10 +22,8 @@ from typing import Any
 import numpy as np
 
 from uspd.errors import UspdError
-from uspd.recording.labels import CONFUSER_KINDS
+from uspd.train.labels import CONFUSER_BITS
 
-#: The ``confusers`` label bit of a robot vacuum (:data:`uspd.train.labels.CONFUSER_BITS`).
-VACUUM_BIT = 1 << CONFUSER_KINDS.index("vacuum")
 #: L2 penalty on the readout weights (per hop-averaged loss); the states are tanh-bounded, so no scaling is needed.
 L2 = 1e-3
 
@@ -33,7 +31,7 @@ L2 = 1e-3
 def mover_targets(clip: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """A clip's per-hop labels -> (used (F,) bool, target (F,) float: 1 = a pet or a vacuum moves and no person does,
     0 = a person moves)."""
-    thing = clip["pet"] | ((clip["confusers"] & VACUUM_BIT) > 0)
+    thing = clip["pet"] | ((clip["confusers"] & CONFUSER_BITS["vacuum"]) > 0)
     person = clip["motion"] > 0
     used = (person | thing) & ~clip["edge"]
     return used, (thing & ~person).astype(np.float64)
