@@ -543,19 +543,15 @@ class NeuralDetector:
         """Run the model on model inputs (F, C, n_inputs) float32 [and echo inputs (F, n_inputs) for a model that takes
         them], one hop at a time with carried state."""
         scores, states = self._run(feats, echo, self.mover_readout is not None)
-        mover = None
         if states is not None:
             w, b = self.mover_readout
-            mover = _sigmoid32(states.astype(np.float64) @ w + b)
-        return Scores(score=scores.score, major=scores.major, mover=mover)
+            scores.mover = _sigmoid32(states.astype(np.float64) @ w + b)
+        return scores
 
     def states(self, bands: np.ndarray, echo_bands: np.ndarray | None = None) -> tuple[Scores, np.ndarray]:
         """As :meth:`process_bands`, also returning the GRU state after each hop, (F, hidden) float32 (what the
         mover readout reads; :mod:`uspd.train.readout` fits it)."""
-        echo = None
-        if self.uses_echo and echo_bands is not None:
-            echo = self._echo_stream.process(np.asarray(echo_bands, np.float32))
-        return self._run(self._stream.process(bands), echo, True)
+        return self._run(*self._model_inputs(bands, echo_bands), True)
 
     def _run(self, feats: np.ndarray, echo: np.ndarray | None, keep_states: bool
              ) -> tuple[Scores, np.ndarray | None]:
@@ -600,7 +596,11 @@ class NeuralDetector:
         """Velocity-band features (F, C, n_bands) [and echo band features (F, n_carriers, n_bands)], as
         :func:`band_features` / :func:`echo_band_features` give them (and training shards store them) -> Scores (F,),
         through the same background streams and model steps as :meth:`process`."""
+        return self.process_features(*self._model_inputs(bands, echo_bands))
+
+    def _model_inputs(self, bands: np.ndarray, echo_bands: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Band features through the background streams: (model inputs, echo inputs or None)."""
         echo = None
         if self.uses_echo and echo_bands is not None:
             echo = self._echo_stream.process(np.asarray(echo_bands, np.float32))
-        return self.process_features(self._stream.process(bands), echo)
+        return self._stream.process(bands), echo
