@@ -45,6 +45,12 @@ def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: floa
     return _sigmoid32(nn_weight * _logits(nn_score, EPS) + (1.0 - nn_weight) * _logits(classic, EPS) + offset)
 
 
+def _exp_average(x: np.ndarray, a: float, state: float) -> np.ndarray:
+    """Exponential average (F,) of x (F,): s_k = (1 - a) s_(k-1) + a x_k with s_(-1) = ``state``."""
+    s, _ = lfilter([a], [1.0, a - 1.0], x, zi=[(1.0 - a) * state])
+    return s
+
+
 def distrust_weights(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: float, memory_hops: float,
                      share: float, state: float = 0.0) -> tuple[np.ndarray, float]:
     """Per-hop nn weights (F,) float64 and the carried state (the alone-share after the last hop).
@@ -54,8 +60,7 @@ def distrust_weights(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight:
     alone = ((np.asarray(classic_score) > CLASSIC_FIRES) & (np.asarray(nn_score) < NN_QUIET)).astype(np.float64)
     if alone.size == 0:
         return np.zeros(0), state
-    a = 1.0 / memory_hops
-    s, _ = lfilter([a], [1.0, a - 1.0], alone, zi=[(1.0 - a) * state])
+    s = _exp_average(alone, 1.0 / memory_hops, state)
     before = np.concatenate([[state], s[:-1]])
     return nn_weight + (1.0 - nn_weight) * np.minimum(1.0, before / share), float(s[-1])
 
@@ -70,9 +75,7 @@ def mover_weights(mover: np.ndarray, weight: float | np.ndarray, memory_hops: fl
     mover = np.asarray(mover, dtype=np.float64)
     if mover.size == 0:
         return np.zeros(0), (0.0 if state is None else state)
-    a = min(1.0, 1.0 / memory_hops)
-    m0 = float(mover[0]) if state is None else state
-    m, _ = lfilter([a], [1.0, a - 1.0], mover, zi=[(1.0 - a) * m0])
+    m = _exp_average(mover, min(1.0, 1.0 / memory_hops), float(mover[0]) if state is None else state)
     trust = np.clip((m - trust_from) / (trust_full - trust_from), 0.0, 1.0)
     return weight + (1.0 - np.asarray(weight)) * trust, float(m[-1])
 
