@@ -177,13 +177,12 @@ def main() -> int:
     from uspd.detector.base import HybridConfig
     from uspd.errors import ConfigError, UspdError
 
-    default_share = HybridConfig().classic_distrust_share
+    base = HybridConfig()
     try:
-        distrusts = [(float(d.split(":")[0]), float(d.split(":")[1]) if ":" in d else default_share)
+        distrusts = [(float(d.split(":")[0]), float(d.split(":")[1]) if ":" in d else base.classic_distrust_share)
                      for d in args.distrust.split(",")]
     except ValueError:
         ap.error("--distrust must be comma-separated S:SHARE pairs, e.g. 0,120:0.1")
-    base = HybridConfig()
     try:
         movers = [(float(m[0]), float(m[1]) if len(m) > 1 else base.mover_trust_from,
                    float(m[2]) if len(m) > 2 else base.mover_trust_full)
@@ -224,20 +223,22 @@ def main() -> int:
         ap.error("--weights and --thresholds must be comma-separated numbers")
     if not all(0.0 <= w <= 1.0 for w in weights) or not all(0.0 < t < 1.0 for t in thresholds):
         ap.error("--weights must be in [0, 1] and --thresholds in (0, 1)")
-    presence = load_config(args.config).presence
+    config = load_config(args.config)
+    presence = config.presence
     base_gap = float(logit(presence.threshold) - logit(presence.sensitive_threshold))
     gap_list = [base_gap] if gaps is None else gaps
-    if any(m[0] > 0 for m in movers):  # before the long run: the model must have a readout
+    use_mover = any(m[0] > 0 for m in movers)
+    if use_mover:  # before the long run: the model must have a readout
         from uspd.detector.neural import load_manifest, shipped_model_path
 
-        model = load_config(args.config).detector.model or shipped_model_path()
+        model = config.detector.model or shipped_model_path()
         if "mover_readout" not in load_manifest(Path(model)):
             ap.error(f"--mover-trust: {model} has no mover readout (uspd train --mover-readout --out MODEL --data ...)")
     clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
-    if any(m[0] > 0 for m in movers) and any(c.mover is None for c in clips["nn"]):
+    if use_mover and any(c.mover is None for c in clips["nn"]):
         raise UspdError("--mover-trust: the model has no mover readout (uspd train --mover-readout --out MODEL "
                         "--data ...), or --cache holds scores from before it had one")
 
