@@ -6,7 +6,9 @@ function (:func:`uspd.detector.hybrid.hybrid_score`: the weighted mean of their 
 tracker at each strict threshold (the sensitive one follows at the ``[presence]`` logit gap, as ``uspd evaluate``'s
 sweep).
 Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) and from 30 s after each recording's
-start, for the neural detector alone, the classic one alone and every weight; then the rule's choice: among the
+start, for the neural detector alone, the classic one alone and every weight (with a model that has a mover
+readout, first that readout's evidence on the hops where the classic detector fires alone, by what moves there);
+then the rule's choice: among the
 (weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
 major recall (ties: late-walk recall, then the higher threshold), its false alarms during each confuser (a candidate
 that trades music or vacuum alarms for recall shows here; a note when the pick is at the lowest threshold tried,
@@ -69,6 +71,28 @@ def fused_clips(clips: dict[str, list], hybrid) -> list:
         if c.name != n.name or len(c.score) != len(n.score):
             raise UspdError(f"{n.name}: the two detectors' hops differ")
         out.append(dataclasses.replace(n, score=hybrid_score(n.score, c.score, hybrid, n.hop_s, mover=n.mover)[0]))
+    return out
+
+
+def mover_where_classic_fires_alone(clips: dict[str, list]) -> dict[str, list[float]]:
+    """The model's mover evidence on the hops where the classic detector fires alone (classic > ``CLASSIC_FIRES``,
+    model < ``NN_QUIET``), by what the labels say moves: {"a person": [...], "a pet or a vacuum alone": [...],
+    "another confuser alone": [...]}."""
+    import numpy as np
+
+    from uspd.detector.hybrid import CLASSIC_FIRES, NN_QUIET
+
+    out: dict[str, list[float]] = {"a person": [], "a pet or a vacuum alone": [], "another confuser alone": []}
+    for c, n in zip(clips["classic"], clips["nn"]):
+        alone = (c.score > CLASSIC_FIRES) & (n.score < NN_QUIET)
+        person, thing, other = (np.zeros(len(n.t_s), bool) for _ in range(3))
+        for iv in n.labels.intervals:
+            during = (n.t_s >= iv.start_s) & (n.t_s <= iv.end_s)
+            kind = person if iv.kind in ("major", "minor") else thing if iv.kind in ("pet", "vacuum") else other
+            kind |= during
+        out["a person"] += n.mover[alone & person].tolist()
+        out["a pet or a vacuum alone"] += n.mover[alone & thing & ~person].tolist()
+        out["another confuser alone"] += n.mover[alone & other & ~thing & ~person].tolist()
     return out
 
 
@@ -242,6 +266,16 @@ def main() -> int:
         raise UspdError("--mover-trust: the model has no mover readout (uspd train --mover-readout --out MODEL "
                         "--data ...), or --cache holds scores from before it had one")
 
+    if all(c.mover is not None for c in clips["nn"]):
+        import numpy as np
+
+        from uspd.detector.hybrid import CLASSIC_FIRES, NN_QUIET
+
+        groups = "; ".join(f"{k} {np.percentile(v, 25):.2f} / {np.median(v):.2f} / {np.percentile(v, 75):.2f} "
+                           f"({len(v)} hops)" for k, v in mover_where_classic_fires_alone(clips).items() if v)
+        print(f"mover evidence where the classic detector fires alone (classic > {CLASSIC_FIRES:g}, model < "
+              f"{NN_QUIET:g}), percentiles 25 / 50 / 75: {groups}")
+
     def label(w: float, f: float, d: tuple[float, float], m: tuple[float, float, float], g: float) -> str:
         return (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "") + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "")
                 + (f" m={m[0]:g}:{m[1]:g}:{m[2]:g}" if m[0] > 0 else "") + (f" g={g:g}" if gaps else ""))
@@ -270,8 +304,8 @@ def main() -> int:
     if not ok:
         print(f"no hybrid point raises at most {budget:.2f} FA/h")
         return 0
-    (w, floor, (dist_s, share), mover, gap), best = max(ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0,
-                                                                 wp[1]["threshold"]))
+    (w, floor, (dist_s, share), mover, gap), best = max(
+        ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
     print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"

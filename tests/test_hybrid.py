@@ -278,6 +278,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     printed = capsys.readouterr().out
     assert "chosen: w = 0.5, classic floor 0, distrust 0 s / 0.1, mover trust 0.5 s from 0.5 to 0.9 at 0.5" in printed
     assert "note: the pick is at the lowest threshold tried (0.5)" in printed  # the grid may have cut it off
+    # the readout's evidence where the classic detector fires alone: only on the pet's burst (the walker is seen)
+    assert ("percentiles 25 / 50 / 75: a pet or a vacuum alone 0.97 / 0.97 / 0.97 (120 hops)\n" in printed)
     h = load_config(out).detector.hybrid
     assert (h.mover_trust_s, h.mover_trust_from, h.mover_trust_full) == (0.5, 0.5, 0.9)
     for c in clips["nn"]:
