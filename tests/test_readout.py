@@ -140,3 +140,66 @@ def test_readout_refuses_tuning_sets_and_the_cli_fits_it(tmp_path, model_copy, c
     assert json.loads(model_copy.with_suffix(".json").read_text())["mover_readout"]["clips"] == 3
     assert main(["train", "--mover-readout", "--out", str(model_copy)]) == 2
     assert "--mover-readout needs --data" in capsys.readouterr().err
+
+
+def test_batches_carry_the_mover_target_as_a_third_output_only_with_the_second_task():
+    from uspd.train.trainer import TrainConfig, _Batcher, add_model_inputs
+
+    rng = np.random.default_rng(8)
+    clips = [_clip(rng, who, n_hops=120) for who in ("pet", "person")]
+    clips[1]["edge"][40:45] = True
+    add_model_inputs(clips, NeuralDetector().spec)  # band features -> model inputs, as training does
+    plain = _Batcher(clips, TrainConfig(batch=4, crop_hops=120), np.random.default_rng(0))
+    _, _, y0, w0, _ = plain.batch()
+    assert y0.shape[-1] == 2
+    batcher = _Batcher(clips, TrainConfig(batch=4, crop_hops=120, mover_weight=0.5), np.random.default_rng(0))
+    _, _, y, w, _ = batcher.batch()
+    assert y.shape == w.shape == (4, 120, 3)
+    np.testing.assert_array_equal(batcher.last_idx, plain.last_idx)  # the same crops,
+    np.testing.assert_array_equal(y[..., :2].numpy(), y0.numpy())  # the same detection targets and weights
+    np.testing.assert_array_equal(w[..., :2].numpy(), w0.numpy())
+    for b, i in enumerate(batcher.last_idx):  # crops as long as the clips start at their first hop
+        used, target = mover_targets(clips[i])
+        np.testing.assert_array_equal(w[b, :, 2].numpy(), used.astype(np.float32))
+        np.testing.assert_array_equal(y[b, :, 2].numpy(), target.astype(np.float32))
+
+
+def test_the_mover_head_trains_with_the_model_and_becomes_its_readout(tmp_path, capsys):
+    """``uspd train --mover-weight``: a head on the state learns pet-alone against person; its weights go into the
+    manifest as the mover readout, which the detector runs on the int8 model's state like a fitted one."""
+    import torch
+
+    from uspd.cli import main
+    from uspd.train.export import load_checkpoint
+    from uspd.train.trainer import add_model_inputs
+
+    rng = np.random.default_rng(11)
+    _write_set(tmp_path / "data", [_clip(rng, "pet" if i % 2 else "person") for i in range(16)])
+    common = ["-q", "train", "--data", str(tmp_path / "data"), "--epochs", "8", "--hidden", "12", "--enc", "8",
+              "--crop-s", "10", "--batch", "8", "--lr", "0.01", "--seed", "1"]
+    assert main([*common, "--mover-weight", "1", "--out", str(tmp_path / "m" / "nn.onnx")]) == 0
+    entry = json.loads((tmp_path / "m" / "nn.json").read_text())["mover_readout"]
+    assert entry["source"] == "trained with the model as a second task" and entry["mover_weight"] == 1.0
+    assert len(entry["weights"]) == 12
+    det = NeuralDetector(tmp_path / "m" / "nn.onnx")
+    net = load_checkpoint(tmp_path / "m" / "nn.pt")
+    evidence = {}
+    for who in ("pet", "person"):
+        clip = _clip(np.random.default_rng(99), who)  # not trained on
+        det.reset()
+        mover = det.process_bands(clip["x"].astype(np.float32), clip["e"].astype(np.float32)).mover
+        evidence[who] = float(np.median(mover[100:160]))
+        add_model_inputs([clip], det.spec)  # the inputs training gave the float network
+        with torch.no_grad():
+            logits, _ = net(torch.from_numpy(clip["x"].astype(np.float32))[None],
+                            e=torch.from_numpy(clip["e"].astype(np.float32))[None])
+        assert logits.shape[-1] == 3  # [score, major, mover]; the int8 state read by the same head is close to it
+        assert np.max(np.abs(torch.sigmoid(logits[0, :, 2]).numpy() - mover)) < 0.1
+    assert evidence["pet"] > 0.5 > evidence["person"]
+    # without the second task: no head, no readout
+    assert main([*common, "--epochs", "1", "--out", str(tmp_path / "p" / "nn.onnx")]) == 0
+    assert "mover_readout" not in json.loads((tmp_path / "p" / "nn.json").read_text())
+    assert load_checkpoint(tmp_path / "p" / "nn.pt").mover is None
+    capsys.readouterr()
+    assert main([*common, "--mover-weight", "-1", "--out", str(tmp_path / "q" / "nn.onnx")]) == 2
+    assert capsys.readouterr().err.strip() == "uspd: error: --mover-weight -1.0: must not be negative"

@@ -69,6 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="factor on the loss weight of negative hops while a person moves beyond 5 m (not a "
                         "detection: a model that cannot tell 6 m from 4 m alarms on them)")
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
+    p.add_argument("--mover-weight", type=float, default=0.0,
+                   help="train a second task beside the detector: a head on the model's state that says 'a pet or a "
+                        "robot vacuum moves and no person does' (the mover readout's targets), with this loss "
+                        "weight; the head is written into the manifest as the mover readout ([detector.hybrid] "
+                        "mover_trust_s uses it); 0 = off")
     p.add_argument("--echo", action=argparse.BooleanOptionalAction, default=True,
                    help="also feed the echo features: the band power of the front end's echo spectrum (Doppler "
                         "power not common to all mics, so the loudspeaker's music distortion is removed); needs "
@@ -183,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.burn_in_s < args.crop_s:  # also NaN
         raise UspdError(f"--burn-in-s {args.burn_in_s}: must be >= 0 and shorter than --crop-s ({args.crop_s})")
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "minor_weight",
-                "level_jitter_db"):
+                "level_jitter_db", "mover_weight"):
         value = getattr(args, opt)
         if not value >= 0:  # also NaN
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
@@ -193,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
     if args.teachers and args.peak_weight > 0:
         raise UspdError("--peak-weight and --teachers do not combine (the peak loss needs hard negative targets)")
-    for opt in ("level_jitter_db", "peak_weight", "far_weight"):
+    for opt in ("level_jitter_db", "peak_weight", "far_weight", "mover_weight"):
         if not math.isfinite(getattr(args, opt)):
             raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
@@ -204,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
                       proj=args.proj,
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
-                      distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm)
+                      distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm,
+                      mover_weight=args.mover_weight)
     command = _command_line()
     overrides = {"background": False} if args.no_background else {}
     if args.no_background_warmup:

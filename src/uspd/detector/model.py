@@ -36,7 +36,7 @@ class DopplerNet(nn.Module):
     e (N, T, n_echo) dB echo features when ``n_echo`` > 0."""
 
     def __init__(self, n_in: int = 64, enc: int = 32, hidden: int = 48, n_echo: int = 0, echo_enc: int = 16,
-                 proj: int = 0):
+                 proj: int = 0, mover_head: bool = False):
         super().__init__()
         self.n_in, self.enc_dim, self.hidden, self.proj_dim = n_in, enc, hidden, proj
         self.n_echo, self.echo_enc = n_echo, (echo_enc if n_echo else 0)
@@ -52,12 +52,16 @@ class DopplerNet(nn.Module):
             self.proj = nn.Linear(self.pooled_dim, proj)
         self.gru = nn.GRU(proj or self.pooled_dim, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 2)
+        #: Training-only second task (``uspd train --mover-weight``): a logistic readout of the state, "a pet or a
+        #: vacuum moves and no person does"; not in the exported graph, its weights go into the manifest instead.
+        self.mover = nn.Linear(hidden, 1) if mover_head else None
 
     @property
     def arch(self) -> dict[str, int]:
         """Constructor arguments that rebuild this network (stored with the weights in a checkpoint)."""
-        return {"n_in": self.n_in, "enc": self.enc_dim, "hidden": self.hidden, "n_echo": self.n_echo,
+        arch = {"n_in": self.n_in, "enc": self.enc_dim, "hidden": self.hidden, "n_echo": self.n_echo,
                 "echo_enc": self.echo_enc, "proj": self.proj_dim}
+        return {**arch, "mover_head": True} if self.mover is not None else arch
 
     @property
     def pooled_dim(self) -> int:
@@ -92,10 +96,12 @@ class DopplerNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 h0: torch.Tensor | None = None, e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, T, C, n_in), e (N, T, n_echo) -> logits (N, T, 2) [score, major], h (1, N, hidden)."""
+        """x (N, T, C, n_in), e (N, T, n_echo) -> logits (N, T, 2) [score, major] (N, T, 3 with the mover head:
+        [score, major, mover]), h (1, N, hidden)."""
         p = self.embed(x, mask, e)
         y, h = self.gru(p, h0)
-        return self.head(y), h
+        logits = self.head(y)
+        return (logits if self.mover is None else torch.cat([logits, self.mover(y)], dim=-1)), h
 
     def step(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,9 +138,11 @@ class EnsembleNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 h0: torch.Tensor | None = None, e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`DopplerNet.forward`: logits (N, T, 2) are the members' mean, h (1, N, sum of hidden)."""
+        """As :meth:`DopplerNet.forward`: logits (N, T, 2) are the members' mean (mover heads left out), h (1, N, sum
+        of hidden)."""
         h0s = [None] * len(self.members) if h0 is None else self._split(h0)
-        return self._join([m(x, mask, h, e) for m, h in zip(self.members, h0s)])
+        outs = [m(x, mask, h, e) for m, h in zip(self.members, h0s)]
+        return self._join([(logits[..., :2], h) for logits, h in outs])
 
     def step(self, x: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:

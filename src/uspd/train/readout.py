@@ -24,6 +24,8 @@ import numpy as np
 from uspd.errors import UspdError
 from uspd.train.labels import CONFUSER_BITS
 
+#: What the readout's evidence says (the manifest entry's "target").
+MOVER_TARGET = "a pet or a robot vacuum moves and no person does (1) / a person moves (0)"
 #: L2 penalty on the readout weights (per hop-averaged loss); the states are tanh-bounded, so no scaling is needed.
 L2 = 1e-3
 
@@ -100,11 +102,19 @@ def fit_mover_readout(model_path: str | os.PathLike, data_dirs: list, max_clips:
     pred = (x @ w + b) > 0
     balanced = 0.5 * (pred[y == 1].mean() + (~pred[y == 0]).mean())
     return {"weights": [round(float(v), 6) for v in w], "bias": round(b, 6),
-            "target": "a pet or a robot vacuum moves and no person does (1) / a person moves (0)",
+            "target": MOVER_TARGET,
             "data_sets": [d.name for d in dirs], "clips": len(chosen), "max_clips_per_set": max_clips, "seed": seed,
             "settled": settled,
             "hops": {"mover": int(y.sum()), "person": int(len(y) - y.sum())},
             "balanced_accuracy_on_fit": round(float(balanced), 4)}
+
+
+def trained_head_readout(net, mover_weight: float) -> dict[str, Any]:
+    """The manifest entry for a network trained with the mover head (``uspd train --mover-weight``): its weights
+    (hidden,) and bias, read from the float network (the detector applies them to the int8 model's state)."""
+    w = net.mover.weight.detach().numpy().astype(np.float64)[0]
+    return {"weights": [round(float(v), 6) for v in w], "bias": round(float(net.mover.bias.detach()[0]), 6),
+            "target": MOVER_TARGET, "source": "trained with the model as a second task", "mover_weight": mover_weight}
 
 
 def write_mover_readout(model_path: str | os.PathLike, entry: dict[str, Any]) -> Path:

@@ -11,7 +11,12 @@ the crops keep only a random subset of their channels (a device with fewer mics)
   active) times ``hard_positive_weight``, so that "a confuser is there" never becomes a shortcut for "nobody moves"
   (it did: a walker beside a vacuum scored 0.01);
   hops near a motion interval's start or end 0 (ambiguous);
-- ``major``: BCE against "major" on motion hops, and towards 0 with ``major_neg_weight`` elsewhere.
+- ``major``: BCE against "major" on motion hops, and towards 0 with ``major_neg_weight`` elsewhere;
+- ``mover`` (with ``mover_weight`` > 0, a second task): a linear head on the GRU state learns "a pet or a robot
+  vacuum moves and no person does" (1) against "a person moves" (0), the mover readout's targets
+  (:func:`uspd.train.readout.mover_targets`), so the state has to keep a person beside a pet apart from the pet; its
+  mean BCE over those hops, times ``mover_weight``, is added to the loss, and the head is written into the manifest
+  as the model's ``mover_readout``.
 
 With ``peak_weight`` > 0 an event-level term is added (max-pooling loss, as in keyword spotting): in each crop, the
 ``peak_hops`` highest "any motion" logits among its negative hops are pushed towards 0. A false alarm is one
@@ -41,6 +46,7 @@ import numpy as np
 
 from uspd.errors import UspdError
 from uspd.train.labels import ACTION_CODES, MAJOR, MINOR
+from uspd.train.readout import mover_targets
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,7 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()  # model files whose mean score the "any motion" target is mixed with
     distill: float = 0.5  # share of the teachers' score in that target (only with teachers)
     prewarm: float = 0.0  # share of clips whose feature backgrounds start settled (see add_model_inputs)
+    mover_weight: float = 0.0  # weight of the second task, the mover head (0 = no head)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,6 +121,7 @@ class _Batcher:
         self.difficulty = np.full(len(clips), np.nan)
         self.prob = self.lengths / self.lengths.sum()
         self.prep = [hop_weights(c, cfg) for c in clips]
+        self.mover = [mover_targets(c) for c in clips] if cfg.mover_weight > 0 else None
         self.last_idx = np.zeros(0, int)
 
     def update(self, per_crop_loss: np.ndarray, decay: float = 0.5) -> None:
@@ -143,8 +151,9 @@ class _Batcher:
         x = np.zeros((cfg.batch, t_len, n_ch, self.clips[0]["x"].shape[2]), np.float32)
         mask = np.zeros((cfg.batch, t_len, n_ch), np.float32)
         e = np.zeros((cfg.batch, t_len, self.clips[0]["e"].shape[1]), np.float32) if cfg.echo else None
-        y = np.zeros((cfg.batch, t_len, 2), np.float32)
-        w = np.zeros((cfg.batch, t_len, 2), np.float32)
+        n_out = 2 if self.mover is None else 3  # [score, major(, mover)]
+        y = np.zeros((cfg.batch, t_len, n_out), np.float32)
+        w = np.zeros((cfg.batch, t_len, n_out), np.float32)
         for b, i in enumerate(idx):
             clip = self.clips[i]
             n = clip["x"].shape[0]
@@ -171,9 +180,13 @@ class _Batcher:
             else:
                 mask[b, :, :c] = 1.0
             targets, wa, wm = self.prep[i]
-            y[b, :m] = targets[:, start:stop].T
+            y[b, :m, :2] = targets[:, start:stop].T
             w[b, :m, 0] = wa[start:stop]
             w[b, :m, 1] = wm[start:stop]
+            if self.mover is not None:
+                used, target = self.mover[i]
+                y[b, :m, 2] = target[start:stop]
+                w[b, :m, 2] = used[start:stop]
             if start > 0 and cfg.burn_in_hops > 0:  # zero GRU state on warm inputs never happens live: let the
                 w[b, :min(cfg.burn_in_hops, m)] = 0.0  # state warm up before the loss counts (a clip's start keeps it)
         return (*(torch.from_numpy(a) for a in (x, mask, y, w)), None if e is None else torch.from_numpy(e))
@@ -188,6 +201,11 @@ def _weighted_bce(logits, y, w):
 
 def _loss(logits, y, w):
     return _weighted_bce(logits, y, w).sum() / w.sum().clamp(min=1.0)
+
+
+def _mover_loss(logits, y, w):
+    """Mean BCE of the mover head (column 2) over its hops (weight 1 where used, else 0); 0 if a batch has none."""
+    return _weighted_bce(logits[..., 2], y[..., 2], w[..., 2]).sum() / w[..., 2].sum().clamp(min=1.0)
 
 
 def _peak_loss(logits, y, w, k: int):
@@ -229,6 +247,7 @@ def evaluate_clips(net, clips: list[dict], cfg: TrainConfig) -> dict[str, float]
             x = torch.from_numpy(clip["x"].astype(np.float32))[None]
             e = torch.from_numpy(clip["e"].astype(np.float32))[None] if cfg.echo else None
             logits, _ = net(x, e=e)
+            logits = logits[..., :2]  # the detection outputs pick the best epoch, not the mover head
             targets, wa, wm = hop_weights(clip, cfg)
             y = torch.from_numpy(targets.T)[None]
             w = torch.from_numpy(np.stack([wa, wm], axis=1))[None]
@@ -280,7 +299,7 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
                         "'uspd dataset train'); these are older")
     n_echo = int(clips[0]["e"].shape[1]) if cfg.echo else 0
     net = DopplerNet(n_in=n_in, enc=cfg.enc, hidden=cfg.hidden, n_echo=n_echo, echo_enc=cfg.echo_enc,
-                     proj=cfg.proj)
+                     proj=cfg.proj, mover_head=cfg.mover_weight > 0)
     mean, std = input_stats(train, n_in, rng)
     net.in_mean_db.copy_(torch.from_numpy(mean.astype(np.float32)))
     net.in_std_db.copy_(torch.from_numpy(std.astype(np.float32)))
@@ -304,12 +323,14 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
         for _ in range(steps_per_epoch):
             x, mask, y, w, e = batcher.batch()
             logits, _ = net(x, mask, e=e)
-            bce = _weighted_bce(logits, y, w)
-            loss = bce.sum() / w.sum().clamp(min=1.0)
+            bce = _weighted_bce(logits[..., :2], y[..., :2], w[..., :2])
+            loss = bce.sum() / w[..., :2].sum().clamp(min=1.0)
+            if cfg.mover_weight > 0:
+                loss = loss + cfg.mover_weight * _mover_loss(logits, y, w)
             if cfg.peak_weight > 0:
                 loss = loss + cfg.peak_weight * _peak_loss(logits, y, w, cfg.peak_hops)
             if cfg.mining > 0:  # the weighted loss of each crop is its clip's latest difficulty
-                batcher.update((bce.detach().sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp(min=1.0)).numpy())
+                batcher.update((bce.detach().sum(dim=(1, 2)) / w[..., :2].sum(dim=(1, 2)).clamp(min=1.0)).numpy())
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -451,5 +472,9 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
             "history": history,
         },
     }
+    if net.mover is not None:
+        from uspd.train.readout import trained_head_readout
+
+        info["mover_readout"] = trained_head_readout(net, cfg.mover_weight)
     write_manifest(out, net, spec, info)
     return info
