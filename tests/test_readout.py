@@ -143,6 +143,7 @@ def test_readout_refuses_tuning_sets_and_the_cli_fits_it(tmp_path, model_copy, c
 
 
 def test_batches_carry_the_mover_target_as_a_third_output_only_with_the_second_task():
+    pytest.importorskip("torch")  # the train extra
     from uspd.train.trainer import TrainConfig, _Batcher, add_model_inputs
 
     rng = np.random.default_rng(8)
@@ -167,7 +168,7 @@ def test_batches_carry_the_mover_target_as_a_third_output_only_with_the_second_t
 def test_the_mover_head_trains_with_the_model_and_becomes_its_readout(tmp_path, capsys):
     """``uspd train --mover-weight``: a head on the state learns pet-alone against person; its weights go into the
     manifest as the mover readout, which the detector runs on the int8 model's state like a fitted one."""
-    import torch
+    torch = pytest.importorskip("torch")  # the train extra
 
     from uspd.cli import main
     from uspd.train.export import load_checkpoint
