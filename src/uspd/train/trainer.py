@@ -203,11 +203,6 @@ def _loss(logits, y, w):
     return _weighted_bce(logits, y, w).sum() / w.sum().clamp(min=1.0)
 
 
-def _mover_loss(logits, y, w):
-    """Mean BCE of the mover head (column 2) over its hops (weight 1 where used, else 0); 0 if a batch has none."""
-    return _weighted_bce(logits[..., 2], y[..., 2], w[..., 2]).sum() / w[..., 2].sum().clamp(min=1.0)
-
-
 def _peak_loss(logits, y, w, k: int):
     """Event-level loss: mean BCE towards 0 of the ``k`` highest "any motion" logits among each crop's negative
     hops (target 0, weight > 0), averaged over the crops that have at least ``k`` of them (0 if none do)."""
@@ -326,7 +321,7 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
             bce = _weighted_bce(logits[..., :2], y[..., :2], w[..., :2])
             loss = bce.sum() / w[..., :2].sum().clamp(min=1.0)
             if cfg.mover_weight > 0:
-                loss = loss + cfg.mover_weight * _mover_loss(logits, y, w)
+                loss = loss + cfg.mover_weight * _loss(logits[..., 2:], y[..., 2:], w[..., 2:])  # mean over its hops
             if cfg.peak_weight > 0:
                 loss = loss + cfg.peak_weight * _peak_loss(logits, y, w, cfg.peak_hops)
             if cfg.mining > 0:  # the weighted loss of each crop is its clip's latest difficulty
