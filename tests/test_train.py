@@ -370,7 +370,8 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
-    assert "--hard-positive-weight -1.0: must not be negative" in err and "--mining nan" in err and "--hidden 2" in err
+    assert "--hard-positive-weight -1.0: must not be negative" in err and "--mining nan: must be a number" in err
+    assert "--hidden 2" in err
     assert "--peak-weight inf: must be finite" in err and "--peak-hops 0: must be at least 1" in err
     assert "--enc 2: must be at least 4" in err
     assert "--burn-in-s 30.0: must be >= 0 and shorter than --crop-s (24.0)" in err and "--burn-in-s -1.0" in err

@@ -190,7 +190,9 @@ def run(args: argparse.Namespace) -> int:
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "minor_weight",
                 "level_jitter_db", "mover_weight"):
         value = getattr(args, opt)
-        if not value >= 0:  # also NaN
+        if math.isnan(value):
+            raise UspdError(f"--{opt.replace('_', '-')} {value}: must be a number")
+        if value < 0:
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
     if not 0.0 <= args.prewarm <= 1.0:  # also NaN
         raise UspdError(f"--prewarm {args.prewarm}: must be a share between 0 and 1")
