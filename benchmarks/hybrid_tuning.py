@@ -80,11 +80,11 @@ def mover_where_classic_fires_alone(clips: dict[str, list]) -> dict[str, list[fl
     "another confuser alone": [...]}."""
     import numpy as np
 
-    from uspd.detector.hybrid import CLASSIC_FIRES, NN_QUIET
+    from uspd.detector.hybrid import classic_fires_alone
 
     out: dict[str, list[float]] = {"a person": [], "a pet or a vacuum alone": [], "another confuser alone": []}
     for c, n in zip(clips["classic"], clips["nn"]):
-        alone = (c.score > CLASSIC_FIRES) & (n.score < NN_QUIET)
+        alone = classic_fires_alone(n.score, c.score)
         person, thing, other = (np.zeros(len(n.t_s), bool) for _ in range(3))
         for iv in n.labels.intervals:
             during = (n.t_s >= iv.start_s) & (n.t_s <= iv.end_s)

@@ -3,8 +3,8 @@
 Each line: ``t`` (s from the file start to the end of the audio the decision used), ``score`` (0..1), ``motion``,
 ``kind`` ("major"/"minor"/null), ``presence``, ``major``, ``threshold``, ``mover`` (only with a model that has a
 mover readout: its evidence, 0..1, that a pet or a robot vacuum moves and no person does) and ``events``
-(motion_start/-end, presence_on/-off, no_motion, with audio times). Lines are flushed one by one, so a killed run keeps every decision
-made so far. Only the WAV and its sidecar are read (never the labels).
+(motion_start/-end, presence_on/-off, no_motion, with audio times). Lines are flushed one by one, so a killed run
+keeps every decision made so far. Only the WAV and its sidecar are read (never the labels).
 """
 from __future__ import annotations
 

@@ -45,6 +45,12 @@ def fuse_scores(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight: floa
     return _sigmoid32(nn_weight * _logits(nn_score, EPS) + (1.0 - nn_weight) * _logits(classic, EPS) + offset)
 
 
+def classic_fires_alone(nn_score: np.ndarray, classic_score: np.ndarray) -> np.ndarray:
+    """Hops (F,) bool on which the classic detector fires alone: its score above ``CLASSIC_FIRES``, the model's below
+    ``NN_QUIET``."""
+    return (np.asarray(classic_score) > CLASSIC_FIRES) & (np.asarray(nn_score) < NN_QUIET)
+
+
 def _exp_average(x: np.ndarray, a: float, state: float) -> np.ndarray:
     """Exponential average (F,) of x (F,): s_k = (1 - a) s_(k-1) + a x_k with s_(-1) = ``state``."""
     s, _ = lfilter([a], [1.0, a - 1.0], x, zi=[(1.0 - a) * state])
@@ -57,7 +63,7 @@ def distrust_weights(nn_score: np.ndarray, classic_score: np.ndarray, nn_weight:
 
     s_k = (1 - a) s_(k-1) + a [classic_k > CLASSIC_FIRES and nn_k < NN_QUIET], a = 1 / memory_hops, s_(-1) = state;
     hop k's weight uses s_(k-1) (the hops before it): nn_weight + (1 - nn_weight) * min(1, s_(k-1) / share)."""
-    alone = ((np.asarray(classic_score) > CLASSIC_FIRES) & (np.asarray(nn_score) < NN_QUIET)).astype(np.float64)
+    alone = classic_fires_alone(nn_score, classic_score).astype(np.float64)
     if alone.size == 0:
         return np.zeros(0), state
     s = _exp_average(alone, 1.0 / memory_hops, state)
