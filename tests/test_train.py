@@ -95,6 +95,34 @@ def test_training_is_reproducible_from_its_seed(clips):
     assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
+def test_ema_keeps_the_moving_average_of_the_weights_the_training_steps_went_through(clips, monkeypatch):
+    from uspd.train.trainer import TrainConfig, train_model
+
+    steps = []  # the weights after every optimizer step: the scheduler steps right after it
+    original = torch.optim.lr_scheduler.OneCycleLR.step
+
+    def record(sched, *a, **k):
+        steps.append([p.detach().clone() for g in sched.optimizer.param_groups for p in g["params"]])
+        return original(sched, *a, **k)
+
+    monkeypatch.setattr(torch.optim.lr_scheduler.OneCycleLR, "step", record)
+    cfg = TrainConfig(epochs=1, batch=8, crop_hops=100, threads=1, seed=5, lr=1e-2)
+    plain, _ = train_model(clips, cfg, progress=False)
+    trajectory = steps[1:]  # the scheduler's first step runs when it is built, before any training
+    steps.clear()
+    averaged, _ = train_model(clips, replace(cfg, ema=0.5), progress=False)
+    assert len(trajectory) >= 3
+    for a, b in zip(steps[1:][-1], trajectory[-1]):  # the average does not change the training itself
+        assert torch.equal(a, b)
+    expected = trajectory[0]
+    for weights in trajectory[1:]:
+        expected = [0.5 * e + 0.5 * w for e, w in zip(expected, weights)]
+    kept = list(averaged.parameters())
+    for k, e in zip(kept, expected):
+        torch.testing.assert_close(k, e)
+    assert any(not torch.equal(k, p) for k, p in zip(kept, plain.parameters()))  # not the last weights
+
+
 def test_hard_example_mining_draws_clips_the_model_gets_wrong_more_often(clips):
     from uspd.train.trainer import TrainConfig, _Batcher
 
@@ -366,7 +394,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],
                 ["--peak-hops", "0"], ["--enc", "2"], ["--burn-in-s", "30"], ["--burn-in-s", "-1"],
-                ["--prewarm", "1.5"], ["--prewarm", "nan"]):
+                ["--prewarm", "1.5"], ["--prewarm", "nan"], ["--ema", "1"]):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
@@ -376,6 +404,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert "--enc 2: must be at least 4" in err
     assert "--burn-in-s 30.0: must be >= 0 and shorter than --crop-s (24.0)" in err and "--burn-in-s -1.0" in err
     assert "--prewarm 1.5: must be a share between 0 and 1" in err and "--prewarm nan" in err
+    assert "--ema 1.0: must be a decay in [0, 1) (0 = off)" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):

@@ -74,6 +74,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "robot vacuum moves and no person does' (the mover readout's targets), with this loss "
                         "weight; the head is written into the manifest as the mover readout ([detector.hybrid] "
                         "mover_trust_s uses it); 0 = off")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (decay per training step, e.g. 0.999: "
+                        "about the last 1000 steps); the average is validated, picked and exported instead of the "
+                        "last weights, an ensemble over training time at no cost live; 0 = off")
     p.add_argument("--echo", action=argparse.BooleanOptionalAction, default=True,
                    help="also feed the echo features: the band power of the front end's echo spectrum (Doppler "
                         "power not common to all mics, so the loudspeaker's music distortion is removed); needs "
@@ -194,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must be a number")
         if value < 0:
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must not be negative")
+    if not 0.0 <= args.ema < 1.0:  # also NaN
+        raise UspdError(f"--ema {args.ema}: must be a decay in [0, 1) (0 = off)")
     if not 0.0 <= args.prewarm <= 1.0:  # also NaN
         raise UspdError(f"--prewarm {args.prewarm}: must be a share between 0 and 1")
     if not 0.0 < args.distill <= 1.0:
@@ -212,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
                       distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm,
-                      mover_weight=args.mover_weight)
+                      mover_weight=args.mover_weight, ema=args.ema)
     command = _command_line()
     overrides = {"background": False} if args.no_background else {}
     if args.no_background_warmup:

@@ -85,6 +85,7 @@ class TrainConfig:
     distill: float = 0.5  # share of the teachers' score in that target (only with teachers)
     prewarm: float = 0.0  # share of clips whose feature backgrounds start settled (see add_model_inputs)
     mover_weight: float = 0.0  # weight of the second task, the mover head (0 = no head)
+    ema: float = 0.0  # per-step decay of an exponential moving average of the weights, validated and kept (0 = off)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,6 +308,11 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     total_steps = steps_per_epoch * cfg.epochs
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.1)
+    averaged = None  # with cfg.ema, the moving average of the weights is what is validated and kept
+    if cfg.ema > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     history: dict[str, Any] = {"epochs": [], "config": asdict(cfg), "n_train_clips": len(train),
                                "n_val_clips": len(val), "train_hours": float(batcher.lengths.sum()) * 0.05 / 3600}
     best = (math.inf, None, -1)
@@ -331,16 +337,19 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(net)
             running += loss.item()
             bar.update(1)
-        val_stats = evaluate_clips(net, val, cfg) if val else {"loss": running / steps_per_epoch}
+        kept = net if averaged is None else averaged.module
+        val_stats = evaluate_clips(kept, val, cfg) if val else {"loss": running / steps_per_epoch}
         entry = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
                  "minutes": (time.monotonic() - t0) / 60, **{f"val_{k}": v for k, v in val_stats.items()}}
         history["epochs"].append(entry)
         bar.set_postfix(val_loss=f"{val_stats['loss']:.4f}")
         log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"))
         if val_stats["loss"] < best[0]:
-            best = (val_stats["loss"], copy.deepcopy(net.state_dict()), epoch + 1)
+            best = (val_stats["loss"], copy.deepcopy(kept.state_dict()), epoch + 1)
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             stopped_early = epoch + 1 < cfg.epochs
             break
