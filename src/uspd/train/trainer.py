@@ -313,6 +313,7 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    kept = net if averaged is None else averaged.module  # the network each epoch validates and the best one keeps
     history: dict[str, Any] = {"epochs": [], "config": asdict(cfg), "n_train_clips": len(train),
                                "n_val_clips": len(val), "train_hours": float(batcher.lengths.sum()) * 0.05 / 3600}
     best = (math.inf, None, -1)
@@ -341,7 +342,6 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
                 averaged.update_parameters(net)
             running += loss.item()
             bar.update(1)
-        kept = net if averaged is None else averaged.module
         val_stats = evaluate_clips(kept, val, cfg) if val else {"loss": running / steps_per_epoch}
         entry = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
                  "minutes": (time.monotonic() - t0) / 60, **{f"val_{k}": v for k, v in val_stats.items()}}
