@@ -123,6 +123,19 @@ def test_ema_keeps_the_moving_average_of_the_weights_the_training_steps_went_thr
     assert any(not torch.equal(k, p) for k, p in zip(kept, plain.parameters()))  # not the last weights
 
 
+def test_weight_decay_shrinks_the_weights_the_same_training_steps_reach(clips):
+    from uspd.train.trainer import TrainConfig, train_model
+
+    cfg = TrainConfig(epochs=1, batch=8, crop_hops=100, threads=1, seed=5, lr=1e-2, val_fraction=0.0)
+    norms = {}
+    for decay in (0.0, 1e-4, 20.0):
+        net, history = train_model(clips, replace(cfg, weight_decay=decay), progress=False)
+        assert history["config"]["weight_decay"] == decay
+        norms[decay] = float(torch.sqrt(sum((p.detach() ** 2).sum() for p in net.parameters())))
+    assert norms[20.0] < 0.8 * norms[0.0]  # AdamW pulls every weight towards 0 by lr x decay per step
+    assert norms[1e-4] == pytest.approx(norms[0.0], rel=1e-2)  # the old default barely does
+
+
 def test_hard_example_mining_draws_clips_the_model_gets_wrong_more_often(clips):
     from uspd.train.trainer import TrainConfig, _Batcher
 
@@ -386,7 +399,8 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
         np.savez(pool / "shard_00000.npz", **arrays)
         (pool / "manifest.json").write_text(json.dumps({"seed": 8, "hours": 0.01, "features": features}))
     assert main(["train", "--data", str(data), str(tmp_path / "new"), "--out", str(out), "--epochs", "1",
-                 "--batch", "4", "--crop-s", "4"]) == 0
+                 "--batch", "4", "--crop-s", "4", "--weight-decay", "0.05"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["history"]["config"]["weight_decay"] == 0.05
     assert main(["train", "--data", str(data), str(tmp_path / "other"), "--out", str(out), "--epochs", "1"]) == 2
     assert f"{tmp_path / 'other'}: built with other features than {data}" in capsys.readouterr().err
 
@@ -394,7 +408,8 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.txt")]) == 2
     for bad in (["--hard-positive-weight", "-1"], ["--mining", "nan"], ["--hidden", "2"], ["--peak-weight", "inf"],
                 ["--peak-hops", "0"], ["--enc", "2"], ["--burn-in-s", "30"], ["--burn-in-s", "-1"],
-                ["--prewarm", "1.5"], ["--prewarm", "nan"], ["--ema", "1"]):
+                ["--prewarm", "1.5"], ["--prewarm", "nan"], ["--ema", "1"], ["--weight-decay", "-0.1"],
+                ["--weight-decay", "inf"]):
         assert main(["train", "--data", str(data), "--out", str(out), *bad]) == 2
     err = capsys.readouterr().err
     assert "no training shards" in err and ".onnx" in err and "Traceback" not in err
@@ -405,6 +420,7 @@ def test_train_cli_end_to_end_and_errors(tmp_path, clips, capsys):
     assert "--burn-in-s 30.0: must be >= 0 and shorter than --crop-s (24.0)" in err and "--burn-in-s -1.0" in err
     assert "--prewarm 1.5: must be a share between 0 and 1" in err and "--prewarm nan" in err
     assert "--ema 1.0: must be a decay in [0, 1) (0 = off)" in err
+    assert "--weight-decay -0.1: must not be negative" in err and "--weight-decay inf: must be finite" in err
 
 
 def test_dataset_train_shards_labels_resume_and_determinism(tmp_path):

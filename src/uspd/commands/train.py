@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distill", type=float, default=0.5,
                    help="with --teachers: share of the teachers' score in the target (1 - DISTILL is the label's)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
+    p.add_argument("--weight-decay", type=float, default=1e-4,
+                   help="AdamW's decoupled weight decay per step, times the learning rate (a regulariser: larger "
+                        "values keep the weights small, e.g. 0.05)")
     p.add_argument("--hard-weight", type=float, default=8.0,
                    help="loss weight of hard-negative hops (fans, curtains, HVAC, pets, music, still/far people)")
     p.add_argument("--hard-positive-weight", type=float, default=3.0,
@@ -192,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.burn_in_s < args.crop_s:  # also NaN
         raise UspdError(f"--burn-in-s {args.burn_in_s}: must be >= 0 and shorter than --crop-s ({args.crop_s})")
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "minor_weight",
-                "level_jitter_db", "mover_weight"):
+                "level_jitter_db", "mover_weight", "weight_decay"):
         value = getattr(args, opt)
         if math.isnan(value):
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must be a number")
@@ -206,11 +209,11 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
     if args.teachers and args.peak_weight > 0:
         raise UspdError("--peak-weight and --teachers do not combine (the peak loss needs hard negative targets)")
-    for opt in ("level_jitter_db", "peak_weight", "far_weight", "mover_weight"):
+    for opt in ("level_jitter_db", "peak_weight", "far_weight", "mover_weight", "weight_decay"):
         if not math.isfinite(getattr(args, opt)):
             raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
-                      lr=args.lr, hard_weight=args.hard_weight,
+                      lr=args.lr, weight_decay=args.weight_decay, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, far_weight=args.far_weight,
                       minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
