@@ -444,6 +444,21 @@ def test_fa_at_recall_takes_the_lowest_fa_and_skips_stuck_on_points():
     assert allowed["reachable"] and allowed["motion_fraction"] > 0.9 and allowed["alarms"] <= 3
 
 
+def test_sweep_in_worker_processes_gives_the_same_points_in_debounce_order():
+    from uspd.evaluate.runner import sweep
+    from uspd.presence.tracker import PresenceConfig
+
+    bursts = [(20 * k + 10, 20 * k + 10 + 0.05 * n, 0.9999) for k, n in enumerate([3] * 10 + [6] * 3 + [10])]
+    clips = [scored(600, [iv(0, 600, "fan")], bursts, name="n"),
+             *(scored(30, [iv(10, 15, "major", 2.0)], [(10, 15, 0.99 + 0.002 * k)], name=f"w{k}") for k in range(4))]
+    kw = {"debounce_grid": (12, 1, 4, 8, 16), "progress": False}
+    alone = sweep(clips, PresenceConfig(), [1.0, 0.1], [0.75, 1.0], **kw)
+    two = sweep(clips, PresenceConfig(), [1.0, 0.1], [0.75, 1.0], workers=2, **kw)
+    assert two == alone
+    assert [g["debounce_hops"] for g in two["fa_at_recall"][1]["by_debounce"]] == [1, 4, 8, 12, 16]
+    assert [g["alarms"] for g in two["fa_at_recall"][1]["by_debounce"]] == [14, 4, 1, 0, 0]
+
+
 def test_sensitive_threshold_cap_or_follow():
     from uspd.evaluate.runner import with_threshold
     from uspd.presence.tracker import PresenceConfig

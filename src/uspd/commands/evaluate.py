@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", default=None, help="uspd TOML config ([presence], [detector], ...)")
     p.add_argument("--json", metavar="OUT.json", type=Path, default=None, help="also write all metrics as JSON")
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
-                   help="parallel processes (each runs whole files)")
+                   help="parallel processes (each runs whole files; the operating-point sweep then searches its "
+                        "debounce lengths in as many)")
     sweep = p.add_argument_group(
         "operating points", "Re-run the presence logic on the stored scores over strict [presence] threshold x "
         "debounce_hops (8 bisection steps of the threshold per debounce) and report, per target, the best point. "
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         res = evaluate_clips(cs, presence_cfg.vacancy_timeout_s, mcfg)
         if targets or levels:
             res.update(sweep(cs, presence_cfg, targets, levels, mcfg, progress=not getattr(args, "quiet", False),
-                             desc=f"sweep {det}", **sweep_kw))
+                             desc=f"sweep {det}", workers=args.workers, **sweep_kw))
         results[det] = res
     seeds = ", ".join(f"{n} {role}" for role, n in sorted(roles.items()))
     print(format_table(results, title=f"uspd evaluate {args.dir}  ({len(wavs)} recordings; dataset seeds: {seeds})"))

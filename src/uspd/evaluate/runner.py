@@ -340,11 +340,56 @@ def _rank_by_fa(p: dict[str, Any]) -> tuple:
     return _fa(p), -_recall(p), -_recall(p, "minor_recall"), p["debounce_hops"]
 
 
+def _search_rows(targets_per_h: Iterable[float], recall_levels: Iterable[float],
+                 max_motion_fraction: float) -> list[_Search]:
+    """The sweep's rows: one per target FA/h (searched from the top of the logit range down), then one per
+    major-recall level (from the bottom up)."""
+    lo, hi = LOGIT_RANGE
+
+    def admissible(p: dict[str, Any]) -> bool:
+        return p["motion_fraction"] is None or p["motion_fraction"] <= max_motion_fraction
+
+    return ([_Search("target_fa_per_h", float(t), hi, lo, lambda p, t=float(t): _fa(p) <= t and admissible(p))
+             for t in targets_per_h]
+            + [_Search("major_recall_level", float(r), lo, hi, lambda p, r=float(r): _recall(p) >= r)
+               for r in recall_levels])
+
+
+def _search_debounce(points: OperatingPoints, rows: list[_Search], debounce_hops: int, steps: int,
+                     max_motion_fraction: float) -> list[dict[str, Any] | None]:
+    """Each row's admissible operating point at ``debounce_hops`` (None where there is none)."""
+    out = []
+    for row in rows:
+        x = _edge(lambda x, row=row: row.ok(points.at_logit(x, debounce_hops)), row.good, row.bad, steps)
+        point = None if x is None else points.at_logit(x, debounce_hops)
+        ok = point is not None and (point["motion_fraction"] is None
+                                    or point["motion_fraction"] <= max_motion_fraction)
+        out.append(point if ok else None)
+    return out
+
+
+_SWEEP_JOB: dict[str, Any] = {}  # a sweep worker's clips and settings (set once per worker process)
+
+
+def _sweep_init(job: dict[str, Any], in_worker: bool) -> None:
+    if in_worker:
+        single_thread_math()
+    _SWEEP_JOB.clear()
+    _SWEEP_JOB.update(job, points=OperatingPoints(job["clips"], job["config"], job["mcfg"], job["sensitive"]),
+                      rows=_search_rows(job["targets"], job["levels"], job["max_motion_fraction"]))
+
+
+def _sweep_task(debounce_hops: int) -> tuple[int, list[dict[str, Any] | None]]:
+    job = _SWEEP_JOB
+    return debounce_hops, _search_debounce(job["points"], job["rows"], debounce_hops, job["steps"],
+                                           job["max_motion_fraction"])
+
+
 def sweep(clips: list[ClipResult], config: PresenceConfig, targets_per_h: Iterable[float] = (),
           recall_levels: Iterable[float] = (), mcfg: MetricsConfig | None = None,
           debounce_grid: Iterable[int] = DEBOUNCE_GRID_HOPS, steps: int = SWEEP_STEPS,
           max_motion_fraction: float = MAX_MOTION_FRACTION, sensitive: str = SENSITIVE_MODES[0], progress: bool = False,
-          desc: str = "sweep") -> dict[str, list[dict[str, Any]]]:
+          desc: str = "sweep", workers: int = 1) -> dict[str, list[dict[str, Any]]]:
     """Operating points over (strict threshold x ``debounce_hops`` in ``debounce_grid``) on the stored scores.
 
     ``matched_fa``: for each target FA/h and each debounce, the lowest threshold with FA/h <= target (bisection,
@@ -353,30 +398,26 @@ def sweep(clips: list[ClipResult], config: PresenceConfig, targets_per_h: Iterab
     the highest threshold whose major recall still reaches the level; of those, the lowest FA/h (ties: better
     recall, shorter debounce). Points with motion on for more than ``max_motion_fraction`` of the negative time are
     not admissible (a detector stuck on raises few "rising edge" alarms). ``sensitive``: :func:`with_threshold`.
-    Each entry also lists its per-debounce points (``by_debounce``).
+    Each entry also lists its per-debounce points (``by_debounce``). The debounce lengths are searched in ``workers``
+    processes (each gets the clips once); the result does not depend on ``workers``.
     """
-    points = OperatingPoints(clips, config, mcfg, sensitive)
-    lo, hi = LOGIT_RANGE
-
-    def admissible(p: dict[str, Any]) -> bool:
-        return p["motion_fraction"] is None or p["motion_fraction"] <= max_motion_fraction
-
-    fa_rows = [_Search("target_fa_per_h", float(t), hi, lo, lambda p, t=float(t): _fa(p) <= t and admissible(p))
-               for t in targets_per_h]
-    recall_rows = [_Search("major_recall_level", float(r), lo, hi, lambda p, r=float(r): _recall(p) >= r)
-                   for r in recall_levels]
-    for d in tqdm(sorted({int(v) for v in debounce_grid}), desc=desc, unit="debounce", disable=not progress,
-                  dynamic_ncols=True):
-        for row in fa_rows + recall_rows:
-            x = _edge(lambda x, row=row, d=d: row.ok(points.at_logit(x, d)), row.good, row.bad, steps)
-            point = None if x is None else points.at_logit(x, d)
-            if point is not None and admissible(point):
+    targets, levels = [float(t) for t in targets_per_h], [float(r) for r in recall_levels]
+    rows = _search_rows(targets, levels, max_motion_fraction)
+    grid = sorted({int(v) for v in debounce_grid})
+    job = {"clips": clips, "config": config, "mcfg": mcfg or MetricsConfig(), "sensitive": sensitive,
+           "targets": targets, "levels": levels, "steps": steps, "max_motion_fraction": max_motion_fraction}
+    found = dict(imap_progress(_sweep_task, grid, workers if rows else 1, _sweep_init, (job, workers > 1),
+                               desc=desc, unit="debounce", progress=progress))
+    _SWEEP_JOB.clear()  # the clips are not kept beyond the sweep
+    for d in grid:  # in debounce order whatever order the workers finished in
+        for row, point in zip(rows, found[d]):
+            if point is not None:
                 row.found.append(point)
                 row.grid.append({**point, "reachable": True})
             else:
                 row.grid.append({"debounce_hops": d, "reachable": False})
-    return {"matched_fa": [row.best(_rank_by_recall) for row in fa_rows],
-            "fa_at_recall": [row.best(_rank_by_fa) for row in recall_rows]}
+    return {"matched_fa": [row.best(_rank_by_recall) for row in rows[:len(targets)]],
+            "fa_at_recall": [row.best(_rank_by_fa) for row in rows[len(targets):]]}
 
 
 def matched_fa(clips: list[ClipResult], config: PresenceConfig, targets_per_h: list[float],
