@@ -81,6 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep an exponential moving average of the weights (decay per training step, e.g. 0.999: "
                         "about the last 1000 steps); the average is validated, picked and exported instead of the "
                         "last weights, an ensemble over training time at no cost live; 0 = off")
+    p.add_argument("--overlay", type=float, default=0.0, metavar="HOURS",
+                   help="augmentation: add HOURS of training clips made by laying a walker's band power (above its "
+                        "own floor) over a long negative clip with a running confuser or pet, at least 30 s in, so "
+                        "movements also come when the backgrounds have settled on the confuser; 0 = off")
     p.add_argument("--echo", action=argparse.BooleanOptionalAction, default=True,
                    help="also feed the echo features: the band power of the front end's echo spectrum (Doppler "
                         "power not common to all mics, so the loudspeaker's music distortion is removed); needs "
@@ -195,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.burn_in_s < args.crop_s:  # also NaN
         raise UspdError(f"--burn-in-s {args.burn_in_s}: must be >= 0 and shorter than --crop-s ({args.crop_s})")
     for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "minor_weight",
-                "level_jitter_db", "mover_weight", "weight_decay"):
+                "level_jitter_db", "mover_weight", "weight_decay", "overlay"):
         value = getattr(args, opt)
         if math.isnan(value):
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must be a number")
@@ -209,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
     if args.teachers and args.peak_weight > 0:
         raise UspdError("--peak-weight and --teachers do not combine (the peak loss needs hard negative targets)")
-    for opt in ("level_jitter_db", "peak_weight", "far_weight", "mover_weight", "weight_decay"):
+    for opt in ("level_jitter_db", "peak_weight", "far_weight", "mover_weight", "weight_decay", "overlay"):
         if not math.isfinite(getattr(args, opt)):
             raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
@@ -221,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
                       mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
                       distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm,
-                      mover_weight=args.mover_weight, ema=args.ema)
+                      mover_weight=args.mover_weight, ema=args.ema, overlay_hours=args.overlay)
     command = _command_line()
     overrides = {"background": False} if args.no_background else {}
     if args.no_background_warmup:

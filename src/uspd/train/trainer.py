@@ -86,6 +86,7 @@ class TrainConfig:
     prewarm: float = 0.0  # share of clips whose feature backgrounds start settled (see add_model_inputs)
     mover_weight: float = 0.0  # weight of the second task, the mover head (0 = no head)
     ema: float = 0.0  # per-step decay of an exponential moving average of the weights, validated and kept (0 = off)
+    overlay_hours: float = 0.0  # hours of walkers laid over running confusers added to the training split (0 = off)
 
 
 def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -276,8 +277,10 @@ def split_clips(clips: list[dict], fraction: float, seed: int) -> tuple[list[dic
     return train, val
 
 
-def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> tuple[Any, dict[str, Any]]:
-    """Train a DopplerNet on ``clips`` (from :func:`uspd.train.data.load_shards`). Returns (net, history)."""
+def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True,
+                extra_train: list[dict] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train a DopplerNet on ``clips`` (from :func:`uspd.train.data.load_shards`); ``extra_train`` (e.g. overlay
+    mixes) join the training split only, never validation. Returns (net, history)."""
     import torch
     from tqdm import tqdm
 
@@ -290,7 +293,8 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x545241]))
     n_in = int(clips[0]["x"].shape[2])
     train, val = split_clips(clips, cfg.val_fraction, cfg.seed)
-    if cfg.echo and any("e" not in c for c in clips):
+    train = train + list(extra_train or [])
+    if cfg.echo and any("e" not in c for c in train + val):
         raise UspdError("training: --echo needs shards with echo features (built by this version of "
                         "'uspd dataset train'); these are older")
     n_echo = int(clips[0]["e"].shape[1]) if cfg.echo else 0
@@ -315,6 +319,7 @@ def train_model(clips: list[dict], cfg: TrainConfig, progress: bool = True) -> t
         averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     kept = net if averaged is None else averaged.module  # the network each epoch validates and the best one keeps
     history: dict[str, Any] = {"epochs": [], "config": asdict(cfg), "n_train_clips": len(train),
+                               "n_extra_train_clips": len(extra_train or []),
                                "n_val_clips": len(val), "train_hours": float(batcher.lengths.sum()) * 0.05 / 3600}
     best = (math.inf, None, -1)
     t0 = time.monotonic()
@@ -457,9 +462,20 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         raise UspdError(f"{dirs[0]}: shards have {clips[0]['x'].shape[2]} bands, manifest says {spec.n_bands}")
     if cfg.teachers:
         attach_teacher_scores(clips, cfg.teachers, spec, progress)
+    mixes = []
+    if cfg.overlay_hours > 0:  # made from the training split's band features, so validation stays unseen
+        from uspd.train.overlay import overlay_clips, trim_mix
+
+        mixes = overlay_clips(split_clips(clips, cfg.val_fraction, cfg.seed)[0], cfg.overlay_hours, cfg.seed)
+        if not mixes:
+            raise UspdError("--overlay: the data hold no clip with a major movement, or no negative clip of at least "
+                            "40 s with a confuser or a pet on most of it to lay one over")
     add_model_inputs(clips, spec, cfg.prewarm, cfg.seed)
+    if mixes:  # the backgrounds run over the whole host, then the mix is cut around the movement
+        add_model_inputs(mixes, spec)
+        mixes = [trim_mix(m) for m in mixes]
     cfg = dataclasses.replace(cfg, level_bands=spec.n_bands if spec.level and not spec.level_shape else 0)
-    net, history = train_model(clips, cfg, progress=progress)
+    net, history = train_model(clips, cfg, progress=progress, extra_train=mixes)
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
     quantize_int8(float_path, out)
