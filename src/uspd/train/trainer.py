@@ -3,7 +3,8 @@
 Batches are random crops of ``crop_hops`` hops from clips drawn in proportion to their length, times a hard-example
 mining factor (clips the model currently gets wrong come back more often; :class:`_Batcher`) (a fifth start at the
 clip's first hop, so the warm-up from zero state is learned too), channels padded with a mask; ``channel_drop`` of
-the crops keep only a random subset of their channels (a device with fewer mics). Loss per hop:
+the crops keep only a random subset of their channels (a device with fewer mics). With ``overlay_hours``, mixes of a
+walker laid over a running confuser (:mod:`uspd.train.overlay`) join the training split. Loss per hop:
 
 - ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
   person is active) ``hard_weight``, times ``far_weight`` while a person moves beyond 5 m; minor motion
