@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
-from tqdm import tqdm
 
 from uspd.config import Config, load_config
 from uspd.errors import UspdError
@@ -340,16 +339,18 @@ def _rank_by_fa(p: dict[str, Any]) -> tuple:
     return _fa(p), -_recall(p), -_recall(p, "minor_recall"), p["debounce_hops"]
 
 
+def _admissible(point: dict[str, Any], max_motion_fraction: float) -> bool:
+    """Motion on for at most ``max_motion_fraction`` of the negative time (see :func:`sweep`)."""
+    return point["motion_fraction"] is None or point["motion_fraction"] <= max_motion_fraction
+
+
 def _search_rows(targets_per_h: Iterable[float], recall_levels: Iterable[float],
                  max_motion_fraction: float) -> list[_Search]:
     """The sweep's rows: one per target FA/h (searched from the top of the logit range down), then one per
     major-recall level (from the bottom up)."""
     lo, hi = LOGIT_RANGE
-
-    def admissible(p: dict[str, Any]) -> bool:
-        return p["motion_fraction"] is None or p["motion_fraction"] <= max_motion_fraction
-
-    return ([_Search("target_fa_per_h", float(t), hi, lo, lambda p, t=float(t): _fa(p) <= t and admissible(p))
+    return ([_Search("target_fa_per_h", float(t), hi, lo,
+                     lambda p, t=float(t): _fa(p) <= t and _admissible(p, max_motion_fraction))
              for t in targets_per_h]
             + [_Search("major_recall_level", float(r), lo, hi, lambda p, r=float(r): _recall(p) >= r)
                for r in recall_levels])
@@ -362,9 +363,7 @@ def _search_debounce(points: OperatingPoints, rows: list[_Search], debounce_hops
     for row in rows:
         x = _edge(lambda x, row=row: row.ok(points.at_logit(x, debounce_hops)), row.good, row.bad, steps)
         point = None if x is None else points.at_logit(x, debounce_hops)
-        ok = point is not None and (point["motion_fraction"] is None
-                                    or point["motion_fraction"] <= max_motion_fraction)
-        out.append(point if ok else None)
+        out.append(point if point is not None and _admissible(point, max_motion_fraction) else None)
     return out
 
 
