@@ -465,12 +465,12 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
         attach_teacher_scores(clips, cfg.teachers, spec, progress)
     mixes = []
     if cfg.overlay_hours > 0:  # made from the training split's band features, so validation stays unseen
-        from uspd.train.overlay import overlay_clips, trim_mix
+        from uspd.train.overlay import CONTEXT_S, SETTLE_S, overlay_clips, trim_mix
 
         mixes = overlay_clips(split_clips(clips, cfg.val_fraction, cfg.seed)[0], cfg.overlay_hours, cfg.seed)
         if not mixes:
             raise UspdError("--overlay: the data hold no clip with a major movement, or no negative clip of at least "
-                            "40 s with a confuser or a pet on most of it to lay one over")
+                            f"{SETTLE_S + CONTEXT_S:g} s with a confuser or a pet on most of it to lay one over")
     add_model_inputs(clips, spec, cfg.prewarm, cfg.seed)
     if mixes:  # the backgrounds run over the whole host, then the mix is cut around the movement
         add_model_inputs(mixes, spec)
