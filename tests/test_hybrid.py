@@ -287,3 +287,34 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     monkeypatch.setattr(sys, "argv", argv[:-2])
     with pytest.raises(Exception, match="--mover-trust: the model has no mover readout"):  # scores cached before
         tuning.main()
+
+
+def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
+    """benchmarks/alarm_anatomy.py: a false major alarm opens the sensitive window; later bursts that only the
+    sensitive threshold passes are counted as such, and those within --burst-s of an earlier alarm as bursts."""
+    import importlib.util
+
+    from uspd.evaluate.metrics import ClipResult, MetricsConfig
+    from uspd.presence.tracker import PresenceConfig
+    from uspd.recording.labels import LabelInterval, Labels
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "alarm_anatomy.py"
+    spec = importlib.util.spec_from_file_location("alarm_anatomy", path)
+    anatomy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(anatomy)
+    t = 0.05 * np.arange(1, 4001)  # 200 s of a pet
+    score = np.full(len(t), 0.02)
+    score[(t >= 10) & (t < 11)] = 0.9  # strict threshold passed: presence on, sensitive window opens
+    for start in (20, 40, 120):  # only the sensitive threshold (0.35) passes these
+        score[(t >= start) & (t < start + 1)] = 0.45
+    clip = ClipResult("pet.wav", Labels(200.0, [LabelInterval(0.0, 200.0, "pet", 2.0)]), t, score,
+                      np.full(len(t), 0.9), np.zeros(len(t), bool), np.zeros(len(t), bool), 200.0)
+    presence = PresenceConfig(threshold=0.6, sensitive_threshold=0.35, sensitive_window_s=600.0)
+    _, counts = anatomy.alarm_classes([clip], presence, MetricsConfig(), burst_s=60.0)
+    assert (counts["alarms"], counts["sensitive"], counts["burst"]) == (4, 3, 2)  # 120 s is 80 s after 40 s
+    assert counts["by_clip"] == {"pet.wav": 4}
+    short = PresenceConfig(threshold=0.6, sensitive_threshold=0.35, sensitive_window_s=15.0)
+    _, counts = anatomy.alarm_classes([clip], short, MetricsConfig(), burst_s=60.0)
+    assert (counts["alarms"], counts["sensitive"]) == (2, 1)  # the window closes at 25 s: 40 and 120 s stay quiet
+    with pytest.raises(ValueError):
+        anatomy.parse_seconds_list("300,-1")

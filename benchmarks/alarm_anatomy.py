@@ -1,0 +1,137 @@
+"""Where the hybrid detector's false alarms come from, and what its sensitive window costs and buys.
+
+At one operating point (the config's ``[detector.hybrid]`` table and ``[presence]`` thresholds, e.g. a
+``hybrid_tuning.py --write-config`` pick) on tuning sets, every counted false alarm (:mod:`uspd.evaluate.metrics`) is
+put in two classes: the threshold in force at its first hop (the strict one, or the sensitive one, which the presence
+tracker uses for ``sensitive_window_s`` after a major movement while the room is occupied, often after a false
+major alarm of its own), and whether it follows an earlier alarm of the same clip within ``--burst-s`` (one confuser
+episode counted again after the cooldown). The clips that hold the most alarms follow. Then the same scores re-run
+with the sensitive window shortened and with no sensitive threshold at all (the strict one throughout): false alarms
+per hour, major recall, major recall in late walk-ins and typing found, the row "as configured" first.
+
+    python benchmarks/alarm_anatomy.py /tmp/tune1021 /tmp/tune1022 --cache C.pkl --config PICK.toml
+        [--windows 300,120,60] [--burst-s 60] [--top 5]
+
+The cache is the same pickle as ``hybrid_tuning.py --cache`` (per-hop scores of the classic and neural detector).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def parse_seconds_list(text: str) -> list[float]:
+    """"300,120,60" -> [300.0, 120.0, 60.0]; each a finite number of seconds > 0 (ValueError otherwise)."""
+    import math
+
+    values = [float(v) for v in text.split(",") if v.strip()]
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"{text!r}: give seconds > 0, comma-separated")
+    return values
+
+
+def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, dict]:
+    """Re-run the presence tracker on ``clips`` (ClipResult with scores) under ``presence``; returns the re-scored
+    clips and {"alarms", "sensitive", "burst", "by_clip": Counter} over their counted false alarms: ``sensitive`` =
+    the threshold in force at the alarm's hop was below the strict one, ``burst`` = an earlier alarm of the same clip
+    lies at most ``burst_s`` before it."""
+    import numpy as np
+
+    from uspd.evaluate.metrics import false_alarm_indices, negative_mask
+    from uspd.evaluate.runner import _Scores
+    from uspd.presence.tracker import PresenceTracker, decisions_to_arrays
+
+    out, counts = [], {"alarms": 0, "sensitive": 0, "burst": 0, "by_clip": Counter()}
+    for c in clips:
+        decisions = PresenceTracker(presence).update(c.t_s, _Scores(c.score, np.nan_to_num(c.major, nan=1.0)))
+        cols = decisions_to_arrays(decisions)
+        r = dataclasses.replace(c, motion=cols["motion"], presence=cols["presence"])
+        out.append(r)
+        idx = false_alarm_indices(r.t_s, r.motion, negative_mask(r, mcfg), mcfg.cooldown_s)
+        thr = np.array([decisions[i].threshold for i in idx], dtype=float)
+        counts["alarms"] += len(idx)
+        counts["sensitive"] += int(np.sum(thr < presence.threshold))
+        counts["burst"] += int(np.sum(np.diff(r.t_s[idx]) <= burst_s)) if len(idx) > 1 else 0
+        if len(idx):
+            counts["by_clip"][c.name] += len(idx)
+    return out, counts
+
+
+def summary(clips: list, mcfg) -> dict:
+    """FA/h, alarms, major recall, its late-walk part and typing recall of re-scored ``clips``."""
+    from uspd.evaluate.metrics import false_alarm_metrics, major_metrics, minor_metrics
+
+    fa, mm, mi = false_alarm_metrics(clips, mcfg), major_metrics(clips, mcfg), minor_metrics(clips, mcfg)
+    late = (mm.get("by_set_kind") or {}).get("late_walk") or {}
+    return {"fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"], "major": mm["recall"],
+            "late_walk": late.get("recall"), "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
+    ap.add_argument("--cache", type=Path, default=None, help="per-hop scores (pickle), as hybrid_tuning.py keeps")
+    ap.add_argument("--config", default=None, help="uspd config (TOML): model, [detector.hybrid], [presence]")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
+    ap.add_argument("--windows", default="300,120,60",
+                    help="shorter sensitive windows to try (s of audio, comma-separated) (default: %(default)s)")
+    ap.add_argument("--burst-s", type=float, default=60.0,
+                    help="an alarm this soon after an earlier one of the same clip is a burst (s) (default: "
+                         "%(default)s)")
+    ap.add_argument("--top", type=int, default=5, help="clips with the most alarms to list (default: %(default)s)")
+    args = ap.parse_args()
+    try:
+        windows = parse_seconds_list(args.windows)
+    except ValueError as exc:
+        ap.error(f"--windows {exc}")
+    if not args.burst_s > 0:
+        ap.error("--burst-s must be a number of seconds > 0")
+    if args.workers < 1 or args.top < 0:
+        ap.error("--workers must be at least 1 and --top at least 0")
+    if args.cache is not None and not args.cache.exists() and not all(d.is_dir() for d in args.dirs):
+        ap.error(f"no cache at {args.cache} and not every set is a folder")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from hybrid_tuning import detector_clips, fused_clips
+
+    from uspd.config import load_config
+    from uspd.errors import UspdError
+    from uspd.evaluate.metrics import MetricsConfig
+
+    try:
+        cfg = load_config(args.config)
+        hybrid = fused_clips(detector_clips(args.dirs, args.workers, args.cache, args.config), cfg.detector.hybrid)
+    except UspdError as exc:
+        print(f"alarm_anatomy.py: error: {exc}", file=sys.stderr)
+        return 2
+    mcfg, presence = MetricsConfig(), cfg.presence
+    rescored, counts = alarm_classes(hybrid, presence, mcfg, args.burst_s)
+    base = summary(rescored, mcfg)
+    n = counts["alarms"]
+    print(f"hybrid (nn_weight {cfg.detector.hybrid.nn_weight:g}) at thresholds {presence.threshold:g} / sensitive "
+          f"{presence.sensitive_threshold:g} for {presence.sensitive_window_s:g} s, on {', '.join(map(str, args.dirs))}: "
+          f"{n} false alarms in {base['negative_h']:.2f} h of negative time")
+    if n:
+        print(f"  at the sensitive threshold: {counts['sensitive']} ({100 * counts['sensitive'] / n:.0f} %); "
+              f"within {args.burst_s:g} s of an earlier alarm of the same clip: {counts['burst']} "
+              f"({100 * counts['burst'] / n:.0f} %); in {len(counts['by_clip'])} clips")
+        for name, k in counts["by_clip"].most_common(args.top):
+            print(f"  {k:4d}  {name}")
+    pct = lambda v: "    -" if v is None else f"{100 * v:5.1f}"  # noqa: E731
+    print(f"{'sensitive threshold':36s} {'FA/h':>6s} {'alarms':>6s} {'major':>6s} {'late':>6s} {'typing':>6s}")
+    rows = [("as configured", base)]
+    for w in windows:
+        rows.append((f"window {w:g} s", summary(alarm_classes(
+            hybrid, dataclasses.replace(presence, sensitive_window_s=w), mcfg, args.burst_s)[0], mcfg)))
+    rows.append(("none (strict throughout)", summary(alarm_classes(
+        hybrid, dataclasses.replace(presence, sensitive_threshold=presence.threshold), mcfg, args.burst_s)[0], mcfg)))
+    for name, p in rows:
+        print(f"{name:36s} {p['fa_per_h']:6.2f} {p['alarms']:6d} {pct(p['major'])}% {pct(p['late_walk'])}% "
+              f"{pct(p['typing'])}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
