@@ -35,25 +35,34 @@ def parse_seconds_list(text: str) -> list[float]:
 
 def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, dict]:
     """Re-run the presence tracker on ``clips`` (ClipResult with scores) under ``presence``; returns the re-scored
-    clips and {"alarms", "sensitive", "burst", "by_clip": Counter} over their counted false alarms: ``sensitive`` =
-    the threshold in force at the alarm's hop was below the strict one, ``burst`` = an earlier alarm of the same clip
-    lies at most ``burst_s`` before it."""
+    clips and {"alarms", "sensitive", "after_person", "minor", "burst", "by_clip": Counter} over their counted false
+    alarms: ``sensitive`` = the threshold in force at the alarm's hop was below the strict one, of those
+    ``after_person`` = a person's movement or stay (``major``, ``minor``, ``presence`` label) of the same clip ended
+    before it, ``minor`` = the tracker called the motion minor; ``burst`` = an earlier alarm of the same clip lies at
+    most ``burst_s`` before it."""
     import numpy as np
 
     from uspd.evaluate.metrics import false_alarm_indices, negative_mask
     from uspd.evaluate.runner import _Scores
     from uspd.presence.tracker import PresenceTracker, decisions_to_arrays
 
-    out, counts = [], {"alarms": 0, "sensitive": 0, "burst": 0, "by_clip": Counter()}
+    from uspd.evaluate.metrics import POSITIVE_KINDS
+
+    out = []
+    counts = {"alarms": 0, "sensitive": 0, "after_person": 0, "minor": 0, "burst": 0, "by_clip": Counter()}
     for c in clips:
         decisions = PresenceTracker(presence).update(c.t_s, _Scores(c.score, np.nan_to_num(c.major, nan=1.0)))
         cols = decisions_to_arrays(decisions)
         r = dataclasses.replace(c, motion=cols["motion"], presence=cols["presence"])
         out.append(r)
         idx = false_alarm_indices(r.t_s, r.motion, negative_mask(r, mcfg), mcfg.cooldown_s)
-        thr = np.array([decisions[i].threshold for i in idx], dtype=float)
+        person_ends = [iv.end_s for iv in c.labels.intervals if iv.kind in POSITIVE_KINDS]
         counts["alarms"] += len(idx)
-        counts["sensitive"] += int(np.sum(thr < presence.threshold))
+        for i in idx:
+            if decisions[i].threshold < presence.threshold:
+                counts["sensitive"] += 1
+                counts["after_person"] += any(end < r.t_s[i] for end in person_ends)
+                counts["minor"] += decisions[i].kind == "minor"
         counts["burst"] += int(np.sum(np.diff(r.t_s[idx]) <= burst_s)) if len(idx) > 1 else 0
         if len(idx):
             counts["by_clip"][c.name] += len(idx)
@@ -114,7 +123,9 @@ def main() -> int:
           f"{presence.sensitive_threshold:g} for {presence.sensitive_window_s:g} s, on {', '.join(map(str, args.dirs))}: "
           f"{n} false alarms in {base['negative_h']:.2f} h of negative time")
     if n:
-        print(f"  at the sensitive threshold: {counts['sensitive']} ({100 * counts['sensitive'] / n:.0f} %); "
+        print(f"  at the sensitive threshold: {counts['sensitive']} ({100 * counts['sensitive'] / n:.0f} %; "
+              f"{counts['after_person']} after a person's movement in the same clip, the others after an alarm; "
+              f"{counts['minor']} minor motion); "
               f"within {args.burst_s:g} s of an earlier alarm of the same clip: {counts['burst']} "
               f"({100 * counts['burst'] / n:.0f} %); in {len(counts['by_clip'])} clips")
         for name, k in counts["by_clip"].most_common(args.top):

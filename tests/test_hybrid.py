@@ -291,7 +291,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
 
 def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
     """benchmarks/alarm_anatomy.py: a false major alarm opens the sensitive window; later bursts that only the
-    sensitive threshold passes are counted as such, and those within --burst-s of an earlier alarm as bursts."""
+    sensitive threshold passes are counted as such (after a person's movement or not, minor or not), and those within
+    --burst-s of an earlier alarm as bursts."""
     import importlib.util
 
     from uspd.evaluate.metrics import ClipResult, MetricsConfig
@@ -303,18 +304,25 @@ def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
     anatomy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(anatomy)
     t = 0.05 * np.arange(1, 4001)  # 200 s of a pet
-    score = np.full(len(t), 0.02)
+    score, major = np.full(len(t), 0.02), np.full(len(t), 0.9)
     score[(t >= 10) & (t < 11)] = 0.9  # strict threshold passed: presence on, sensitive window opens
     for start in (20, 40, 120):  # only the sensitive threshold (0.35) passes these
         score[(t >= start) & (t < start + 1)] = 0.45
-    clip = ClipResult("pet.wav", Labels(200.0, [LabelInterval(0.0, 200.0, "pet", 2.0)]), t, score,
-                      np.full(len(t), 0.9), np.zeros(len(t), bool), np.zeros(len(t), bool), 200.0)
+    major[(t >= 40) & (t < 41)] = 0.1  # this one is minor motion
+
+    def clip(name, person):
+        labels = [LabelInterval(0.0, 200.0, "pet", 2.0)] + ([LabelInterval(1.0, 3.0, "major", 1.5)] if person else [])
+        return ClipResult(name, Labels(200.0, labels), t, score, major, np.zeros(len(t), bool),
+                          np.zeros(len(t), bool), 200.0)
+
+    clips = [clip("pet.wav", False), clip("walk_then_pet.wav", True)]  # someone walked out in the second one
     presence = PresenceConfig(threshold=0.6, sensitive_threshold=0.35, sensitive_window_s=600.0)
-    _, counts = anatomy.alarm_classes([clip], presence, MetricsConfig(), burst_s=60.0)
-    assert (counts["alarms"], counts["sensitive"], counts["burst"]) == (4, 3, 2)  # 120 s is 80 s after 40 s
-    assert counts["by_clip"] == {"pet.wav": 4}
+    _, counts = anatomy.alarm_classes(clips, presence, MetricsConfig(), burst_s=60.0)
+    assert (counts["alarms"], counts["sensitive"], counts["burst"]) == (8, 6, 4)  # 120 s is 80 s after 40 s
+    assert (counts["after_person"], counts["minor"]) == (3, 2)
+    assert counts["by_clip"] == {"pet.wav": 4, "walk_then_pet.wav": 4}
     short = PresenceConfig(threshold=0.6, sensitive_threshold=0.35, sensitive_window_s=15.0)
-    _, counts = anatomy.alarm_classes([clip], short, MetricsConfig(), burst_s=60.0)
-    assert (counts["alarms"], counts["sensitive"]) == (2, 1)  # the window closes at 25 s: 40 and 120 s stay quiet
+    _, counts = anatomy.alarm_classes(clips, short, MetricsConfig(), burst_s=60.0)
+    assert (counts["alarms"], counts["sensitive"]) == (4, 2)  # the window closes at 36 s: 40 and 120 s stay quiet
     with pytest.raises(ValueError):
         anatomy.parse_seconds_list("300,-1")
