@@ -42,11 +42,9 @@ def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, di
     most ``burst_s`` before it."""
     import numpy as np
 
-    from uspd.evaluate.metrics import false_alarm_indices, negative_mask
+    from uspd.evaluate.metrics import POSITIVE_KINDS, false_alarm_indices, negative_mask
     from uspd.evaluate.runner import _Scores
     from uspd.presence.tracker import PresenceTracker, decisions_to_arrays
-
-    from uspd.evaluate.metrics import POSITIVE_KINDS
 
     out = []
     counts = {"alarms": 0, "sensitive": 0, "after_person": 0, "minor": 0, "burst": 0, "by_clip": Counter()}
@@ -119,8 +117,9 @@ def main() -> int:
     rescored, counts = alarm_classes(hybrid, presence, mcfg, args.burst_s)
     base = summary(rescored, mcfg)
     n = counts["alarms"]
+    sets = ", ".join(map(str, args.dirs))
     print(f"hybrid (nn_weight {cfg.detector.hybrid.nn_weight:g}) at thresholds {presence.threshold:g} / sensitive "
-          f"{presence.sensitive_threshold:g} for {presence.sensitive_window_s:g} s, on {', '.join(map(str, args.dirs))}: "
+          f"{presence.sensitive_threshold:g} for {presence.sensitive_window_s:g} s, on {sets}: "
           f"{n} false alarms in {base['negative_h']:.2f} h of negative time")
     if n:
         print(f"  at the sensitive threshold: {counts['sensitive']} ({100 * counts['sensitive'] / n:.0f} %; "
