@@ -67,16 +67,6 @@ def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, di
     return out, counts
 
 
-def summary(clips: list, mcfg) -> dict:
-    """FA/h, alarms, major recall, its late-walk part and typing recall of re-scored ``clips``."""
-    from uspd.evaluate.metrics import false_alarm_metrics, major_metrics, minor_metrics
-
-    fa, mm, mi = false_alarm_metrics(clips, mcfg), major_metrics(clips, mcfg), minor_metrics(clips, mcfg)
-    late = (mm.get("by_set_kind") or {}).get("late_walk") or {}
-    return {"fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"], "major": mm["recall"],
-            "late_walk": late.get("recall"), "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall")}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", type=Path, help="tuning sets (uspd dataset eval --seed 1000-1999)")
@@ -101,11 +91,12 @@ def main() -> int:
     if args.cache is not None and not args.cache.exists() and not all(d.is_dir() for d in args.dirs):
         ap.error(f"no cache at {args.cache} and not every set is a folder")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from hybrid_tuning import detector_clips, fused_clips
+    from hybrid_tuning import detector_clips, fused_clips, summarize
 
     from uspd.config import load_config
     from uspd.errors import UspdError
     from uspd.evaluate.metrics import MetricsConfig
+    from uspd.evaluate.runner import rescore
 
     try:
         cfg = load_config(args.config)
@@ -115,7 +106,7 @@ def main() -> int:
         return 2
     mcfg, presence = MetricsConfig(), cfg.presence
     rescored, counts = alarm_classes(hybrid, presence, mcfg, args.burst_s)
-    base = summary(rescored, mcfg)
+    base = summarize(rescored)
     n = counts["alarms"]
     sets = ", ".join(map(str, args.dirs))
     print(f"hybrid (nn_weight {cfg.detector.hybrid.nn_weight:g}) at thresholds {presence.threshold:g} / sensitive "
@@ -132,11 +123,9 @@ def main() -> int:
     pct = lambda v: "    -" if v is None else f"{100 * v:5.1f}"  # noqa: E731
     print(f"{'sensitive threshold':36s} {'FA/h':>6s} {'alarms':>6s} {'major':>6s} {'late':>6s} {'typing':>6s}")
     rows = [("as configured", base)]
-    for w in windows:
-        rows.append((f"window {w:g} s", summary(alarm_classes(
-            hybrid, dataclasses.replace(presence, sensitive_window_s=w), mcfg, args.burst_s)[0], mcfg)))
-    rows.append(("none (strict throughout)", summary(alarm_classes(
-        hybrid, dataclasses.replace(presence, sensitive_threshold=presence.threshold), mcfg, args.burst_s)[0], mcfg)))
+    variants = [(f"window {w:g} s", dataclasses.replace(presence, sensitive_window_s=w)) for w in windows]
+    variants.append(("none (strict throughout)", dataclasses.replace(presence, sensitive_threshold=presence.threshold)))
+    rows += [(name, summarize([rescore(c, p) for c in hybrid])) for name, p in variants]
     for name, p in rows:
         print(f"{name:36s} {p['fa_per_h']:6.2f} {p['alarms']:6d} {pct(p['major'])}% {pct(p['late_walk'])}% "
               f"{pct(p['typing'])}%")

@@ -96,22 +96,26 @@ def mover_where_classic_fires_alone(clips: dict[str, list]) -> dict[str, list[fl
     return out
 
 
-def point(clips: list, presence, threshold: float) -> dict[str, float]:
-    """FA/h, major recall, its late-walk and settled parts, and typing recall at strict ``threshold`` (sensitive
-    follows)."""
+def summarize(rescored: list) -> dict[str, float]:
+    """FA/h (and per confuser), major recall, its late-walk and settled parts, and typing recall of clips whose
+    motion / presence are already decided (e.g. by :func:`uspd.evaluate.runner.rescore`)."""
     from uspd.evaluate.metrics import MetricsConfig, false_alarm_metrics, major_metrics, minor_metrics
-    from uspd.evaluate.runner import rescore, with_threshold
 
     mcfg = MetricsConfig()
-    cfg = with_threshold(presence, threshold)
-    rs = [rescore(c, cfg) for c in clips]
-    fa, mm, mi = false_alarm_metrics(rs, mcfg), major_metrics(rs, mcfg), minor_metrics(rs, mcfg)
+    fa, mm, mi = false_alarm_metrics(rescored, mcfg), major_metrics(rescored, mcfg), minor_metrics(rescored, mcfg)
     late = (mm.get("by_set_kind") or {}).get("late_walk") or {}
-    return {"threshold": threshold, "fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"],
-            "major": mm["recall"],
+    return {"fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"], "major": mm["recall"],
             "late_walk": late.get("recall"), "settled": mm["settled"]["recall"],
             "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall"),
             "by_confuser": fa["by_confuser"]}
+
+
+def point(clips: list, presence, threshold: float) -> dict[str, float]:
+    """:func:`summarize` at strict ``threshold`` (sensitive follows)."""
+    from uspd.evaluate.runner import rescore, with_threshold
+
+    cfg = with_threshold(presence, threshold)
+    return {"threshold": threshold, **summarize([rescore(c, cfg) for c in clips])}
 
 
 def _fmt_confusers(p: dict) -> str:
