@@ -5,7 +5,11 @@ At one operating point (the config's ``[detector.hybrid]`` table and ``[presence
 put in two classes: the threshold in force at its first hop (the strict one, or the sensitive one, which the presence
 tracker uses for ``sensitive_window_s`` after a major movement while the room is occupied, often after a false
 major alarm of its own), and whether it follows an earlier alarm of the same clip within ``--burst-s`` (one confuser
-episode counted again after the cooldown). The clips that hold the most alarms follow. Then the same scores re-run
+episode counted again after the cooldown). Then the alarms that turned presence on (the tracker held the room empty
+at the hop before: the costly "lights on" event, and what opens the sensitive window) and how many of those fall in a
+recording's first ``settled_s`` (the detector's cold start, which a device that has been running is past), and the
+alarms, negative time and cold-start alarms by the set's clip kind (20 s walk-ins are all cold start). The clips that
+hold the most alarms follow. Then the same scores re-run
 with the sensitive window shortened and with no sensitive threshold at all (the strict one throughout): false alarms
 per hour, major recall, major recall in late walk-ins and typing found, the row "as configured" first.
 
@@ -35,11 +39,12 @@ def parse_seconds_list(text: str) -> list[float]:
 
 def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, dict]:
     """Re-run the presence tracker on ``clips`` (ClipResult with scores) under ``presence``; returns the re-scored
-    clips and {"alarms", "sensitive", "after_person", "minor", "burst", "by_clip": Counter} over their counted false
-    alarms: ``sensitive`` = the threshold in force at the alarm's hop was below the strict one, of those
-    ``after_person`` = a person's movement or stay (``major``, ``minor``, ``presence`` label) of the same clip ended
-    before it, ``minor`` = the tracker called the motion minor; ``burst`` = an earlier alarm of the same clip lies at
-    most ``burst_s`` before it."""
+    clips and {"alarms", "sensitive", "after_person", "minor", "burst", "presence_on", "cold_on", "by_clip": Counter,
+    "by_kind": {set_kind: [alarms, negative h, alarms in the first settled_s]}} over their counted false alarms: ``sensitive`` = the threshold in force at the alarm's hop was below the strict
+    one, of those ``after_person`` = a person's movement or stay (``major``, ``minor``, ``presence`` label) of the same
+    clip ended before it, ``minor`` = the tracker called the motion minor; ``burst`` = an earlier alarm of the same
+    clip lies at most ``burst_s`` before it; ``presence_on`` = presence was off at the hop before the alarm (a
+    recording's first hop counts as off), of those ``cold_on`` = the alarm's hop ends before ``mcfg.settled_s``."""
     import numpy as np
 
     from uspd.evaluate.metrics import POSITIVE_KINDS, false_alarm_indices, negative_mask
@@ -47,16 +52,25 @@ def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, di
     from uspd.presence.tracker import PresenceTracker, decisions_to_arrays
 
     out = []
-    counts = {"alarms": 0, "sensitive": 0, "after_person": 0, "minor": 0, "burst": 0, "by_clip": Counter()}
+    counts = {"alarms": 0, "sensitive": 0, "after_person": 0, "minor": 0, "burst": 0, "presence_on": 0, "cold_on": 0,
+              "by_clip": Counter(), "by_kind": {}}
     for c in clips:
         decisions = PresenceTracker(presence).update(c.t_s, _Scores(c.score, np.nan_to_num(c.major, nan=1.0)))
         cols = decisions_to_arrays(decisions)
         r = dataclasses.replace(c, motion=cols["motion"], presence=cols["presence"])
         out.append(r)
-        idx = false_alarm_indices(r.t_s, r.motion, negative_mask(r, mcfg), mcfg.cooldown_s)
+        negative = negative_mask(r, mcfg)
+        idx = false_alarm_indices(r.t_s, r.motion, negative, mcfg.cooldown_s)
+        kind = counts["by_kind"].setdefault(c.labels.extra.get("set_kind") or "-", [0, 0.0, 0])
+        kind[0] += len(idx)
+        kind[1] += float(np.sum(negative)) * c.hop_s / 3600.0
+        kind[2] += int(np.sum(r.t_s[idx] < mcfg.settled_s))
         person_ends = [iv.end_s for iv in c.labels.intervals if iv.kind in POSITIVE_KINDS]
         counts["alarms"] += len(idx)
         for i in idx:
+            if i == 0 or not decisions[i - 1].presence:
+                counts["presence_on"] += 1
+                counts["cold_on"] += r.t_s[i] < mcfg.settled_s
             if decisions[i].threshold < presence.threshold:
                 counts["sensitive"] += 1
                 counts["after_person"] += any(end < r.t_s[i] for end in person_ends)
@@ -118,6 +132,12 @@ def main() -> int:
               f"{counts['minor']} minor motion); "
               f"within {args.burst_s:g} s of an earlier alarm of the same clip: {counts['burst']} "
               f"({100 * counts['burst'] / n:.0f} %); in {len(counts['by_clip'])} clips")
+        print(f"  turned presence on (an empty room to the tracker): {counts['presence_on']} "
+              f"({100 * counts['presence_on'] / n:.0f} %; {counts['cold_on']} of them in a recording's first "
+              f"{mcfg.settled_s:g} s, the detector's cold start)")
+        print("  by clip kind (alarms / h of negative time, of them in the first "
+              f"{mcfg.settled_s:g} s): " + ", ".join(f"{k} {a} / {h:.2f} h ({f})" for k, (a, h, f) in
+                                                      sorted(counts["by_kind"].items())))
         for name, k in counts["by_clip"].most_common(args.top):
             print(f"  {k:4d}  {name}")
     pct = lambda v: "    -" if v is None else f"{100 * v:5.1f}"  # noqa: E731

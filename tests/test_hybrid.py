@@ -292,7 +292,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
 def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
     """benchmarks/alarm_anatomy.py: a false major alarm opens the sensitive window; later bursts that only the
     sensitive threshold passes are counted as such (after a person's movement or not, minor or not), and those within
-    --burst-s of an earlier alarm as bursts."""
+    --burst-s of an earlier alarm as bursts; the alarms that turn presence on, those in the cold start, and the
+    alarms and negative time by the set's clip kind."""
     import importlib.util
 
     from uspd.evaluate.metrics import ClipResult, MetricsConfig
@@ -321,6 +322,16 @@ def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
     assert (counts["alarms"], counts["sensitive"], counts["burst"]) == (8, 6, 4)  # 120 s is 80 s after 40 s
     assert (counts["after_person"], counts["minor"]) == (3, 2)
     assert counts["by_clip"] == {"pet.wav": 4, "walk_then_pet.wav": 4}
+    assert (counts["presence_on"], counts["cold_on"]) == (2, 2)  # each clip's alarm at 10 s; the others come after
+    assert counts["by_kind"]["-"][0::2] == [8, 4]  # no set kind in these labels; 10 and 20 s are in the first 30 s
+    late = clip("late_pet.wav", False)
+    late.score = np.where((t >= 10) & (t < 11), 0.02, late.score)
+    late.score[(t >= 50) & (t < 51)] = 0.9  # the strict alarm past the cold start, then the bursts at 120 s
+    late.labels.extra["set_kind"] = "negative"
+    _, counts = anatomy.alarm_classes([late], presence, MetricsConfig(), burst_s=60.0)
+    assert (counts["alarms"], counts["presence_on"], counts["cold_on"]) == (2, 1, 0)
+    alarms, negative_h, cold = counts["by_kind"]["negative"]
+    assert (alarms, cold) == (2, 0) and negative_h == pytest.approx((200.0 - 5.0) / 3600.0, abs=1e-4)  # after warm-up
     short = PresenceConfig(threshold=0.6, sensitive_threshold=0.35, sensitive_window_s=15.0)
     _, counts = anatomy.alarm_classes(clips, short, MetricsConfig(), burst_s=60.0)
     assert (counts["alarms"], counts["sensitive"]) == (4, 2)  # the window closes at 36 s: 40 and 120 s stay quiet
