@@ -40,11 +40,13 @@ def parse_seconds_list(text: str) -> list[float]:
 def alarm_classes(clips: list, presence, mcfg, burst_s: float) -> tuple[list, dict]:
     """Re-run the presence tracker on ``clips`` (ClipResult with scores) under ``presence``; returns the re-scored
     clips and {"alarms", "sensitive", "after_person", "minor", "burst", "presence_on", "cold_on", "by_clip": Counter,
-    "by_kind": {set_kind: [alarms, negative h, alarms in the first settled_s]}} over their counted false alarms: ``sensitive`` = the threshold in force at the alarm's hop was below the strict
-    one, of those ``after_person`` = a person's movement or stay (``major``, ``minor``, ``presence`` label) of the same
-    clip ended before it, ``minor`` = the tracker called the motion minor; ``burst`` = an earlier alarm of the same
-    clip lies at most ``burst_s`` before it; ``presence_on`` = presence was off at the hop before the alarm (a
-    recording's first hop counts as off), of those ``cold_on`` = the alarm's hop ends before ``mcfg.settled_s``."""
+    "by_kind": {set_kind: [alarms, negative h, alarms in the first settled_s]}} over their counted false alarms:
+    ``sensitive`` = the threshold in force at the alarm's hop was below the strict one, of those ``after_person`` = a
+    person's movement or stay (``major``, ``minor``, ``presence`` label) of the same clip ended before it, ``minor`` =
+    the tracker called the motion minor; ``burst`` = an earlier alarm of the same clip lies at most ``burst_s`` before
+    it; ``presence_on`` = presence was off at the hop before the alarm (a recording's first hop counts as off), of
+    those ``cold_on`` = the alarm's hop ends before ``mcfg.settled_s``; ``by_kind`` keys on the labels' ``set_kind``
+    ("-" when missing)."""
     import numpy as np
 
     from uspd.evaluate.metrics import POSITIVE_KINDS, false_alarm_indices, negative_mask
