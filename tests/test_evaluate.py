@@ -48,7 +48,7 @@ def test_major_recall_by_distance_and_delay_stats():
         clip(20, [iv(2, 8, "major", 1.0)], motion_spans=[(2.3, 9)]),
         clip(20, [iv(2, 8, "major", 3.0)], motion_spans=[(2.5, 9)]),
         clip(20, [iv(2, 8, "major", 4.5)], motion_spans=[]),                     # missed at 4.5 m
-        clip(20, [iv(2, 8, "major", 5.5), iv(2, 8, "far", 5.5)], motion_spans=[(3, 4)]),
+        clip(20, [iv(2, 8, "major", 5.5), iv(12, 16, "far", 5.5)], motion_spans=[(3, 4), (13, 14)]),
         clip(20, [iv(2, 8, "far", 7.0)], motion_spans=[]),
     ]
     r = M.major_metrics(clips, M.MetricsConfig())
@@ -122,6 +122,23 @@ def test_minor_recall_by_set_kind_and_the_clips_that_hold_the_misses():
     assert r["by_set_kind"] == {"seated": {"n": 6, "detected": 5, "recall": 5 / 6},
                                 "visit": {"n": 5, "detected": 1, "recall": 0.2}}
     assert r["most_missed_clips"] == [{"clip": "v", "missed": 4, "n": 5}, {"clip": "o", "missed": 1, "n": 2}]
+
+
+def test_a_walker_crossing_the_5_m_range_is_not_a_false_alarm_but_people_staying_beyond_it_are():
+    """A ``far`` stretch touching a person's near interval (walking in from beyond 5 m, or out past it) is neither
+    negative time nor in the far rate; a far stretch on its own, or one more than approach_gap_s away, is both."""
+    walk_in = clip(60, [iv(0, 10, "far", 5.1), iv(10, 14, "major", 2.0), iv(14.3, 20, "far", 5.2),
+                        iv(31, 40, "far", 6.0)],
+                   motion_spans=[(7, 15), (17, 18), (32, 33)])  # found 3 s early; the leaver; a passer-by at 6 m
+    r = M.false_alarm_metrics([walk_in], M.MetricsConfig())
+    assert r["alarms"] == 1 and r["by_confuser"]["far"]["alarms"] == 1                  # the passer-by only
+    assert r["negative_h"] * 3600 == pytest.approx(60 - 23, abs=2 * HOP_S)  # the leaver's far stretch + 3 s margin
+    assert M.major_metrics([walk_in], M.MetricsConfig())["far"] == {"n": 1, "detected": 1, "recall": 1.0}
+    assert M.major_metrics([walk_in], M.MetricsConfig())["recall"] == 1.0              # motion on at 10 s: delay 0
+    apart = clip(60, [iv(0, 9, "far", 5.1), iv(10, 14, "major", 2.0)], motion_spans=[(7, 15)])
+    r2 = M.false_alarm_metrics([apart], M.MetricsConfig())
+    assert r2["alarms"] == 1 and r2["by_confuser"]["far"]["alarms"] == 1                # 1 s apart: someone else
+    assert M.false_alarm_metrics([apart], M.MetricsConfig(approach_gap_s=1.0))["alarms"] == 0
 
 
 def test_false_alarms_are_events_with_cooldown_warmup_and_margins():

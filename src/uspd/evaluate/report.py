@@ -154,7 +154,7 @@ def rows(results: dict[str, dict]) -> list[tuple[str, Callable[[dict], str]]]:
     contexts = sorted({k for r in results.values() for k in (_get(r, "major.by_context") or {})})
     out += [(f"  after: {k}", _recall(f"major.by_context.{k}")) for k in contexts]
     out += [
-        ("  far > 5 m detected (lower is better)", _recall("major.far")),
+        ("  people staying beyond 5 m detected (lower is better)", _recall("major.far")),
         ("major delay median / p95 (s)", _stats("major.delay_s")),
         (f"  starting from {MetricsConfig.settled_s:g} s after the recording's start", _recall("major.settled")),
         ("  their delay median / p95 (s)", _stats("major.settled.delay_s")),
