@@ -58,6 +58,32 @@ def test_hop_weights_weigh_hard_negatives_and_hard_positives():
     np.testing.assert_allclose(w_far, [20, 5, 1, 3, 2, 0.9, 1, 0])
 
 
+def test_approach_weight_applies_to_a_walker_crossing_5_m_not_to_people_who_stay_beyond():
+    """--approach-weight: far hops in a run that touches (within 0.5 s = 10 hops) a person within 5 m -- the walker
+    coming in -- get that factor; a far run 12 hops away (a passer-by) keeps the far weight."""
+    from uspd.train.labels import MAJOR, approach_hops
+    from uspd.train.trainer import TrainConfig, hop_weights
+
+    n = 100
+    motion, far, presence = np.zeros(n, np.int8), np.zeros(n, bool), np.zeros(n, bool)
+    far[0:30] = True          # walks in from beyond 5 m ...
+    motion[30:40] = MAJOR     # ... and on within 5 m
+    presence[40:50] = True    # stands
+    far[55:60] = True         # steps back past 5 m, 5 hops after standing
+    far[62:70] = True         # a passer-by 12 hops after the person within 5 m stood
+    expect = np.zeros(n, bool)
+    expect[0:30] = expect[55:60] = True
+    np.testing.assert_array_equal(approach_hops(motion, presence, far), expect)
+    assert not approach_hops(motion, presence, far, gap_hops=4)[55:60].any()   # 5 hops away: not within 4
+    assert not approach_hops(np.zeros(n, np.int8), np.zeros(n, bool), far).any()  # nobody within 5 m
+    clip = {"motion": motion, "action": np.zeros(n, np.int8), "confusers": np.zeros(n, np.uint16),
+            "pet": np.zeros(n, bool), "far": far, "presence": presence, "edge": np.zeros(n, bool)}
+    _, w_default, _ = hop_weights(clip, TrainConfig(hard_weight=5.0))
+    _, w, _ = hop_weights(clip, TrainConfig(hard_weight=5.0, approach_weight=0.0))
+    assert w_default[0] == w_default[65] == 5.0                        # both far stretches are hard negatives
+    assert w[0] == 0 and w[57] == 0 and w[65] == 5.0 and w[35] == 1.0  # the walker's cost nothing; the rest as before
+
+
 def _train(clips, seed, epochs=3):
     from uspd.train.trainer import TrainConfig, train_model
 

@@ -71,6 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--far-weight", type=float, default=1.0,
                    help="factor on the loss weight of negative hops while a person moves beyond 5 m (not a "
                         "detection: a model that cannot tell 6 m from 4 m alarms on them)")
+    p.add_argument("--approach-weight", type=float, default=1.0,
+                   help="factor on the loss weight of the far hops of a walker crossing the 5 m range (walking in "
+                        "from beyond 5 m or out past it), which the metric counts neither as a false alarm nor as a "
+                        "detection; 0 = no loss there")
     p.add_argument("--minor-weight", type=float, default=2.0, help="loss weight of minor-motion hops")
     p.add_argument("--mover-weight", type=float, default=0.0,
                    help="train a second task beside the detector: a head on the model's state that says 'a pet or a "
@@ -198,8 +202,8 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--peak-hops {args.peak_hops}: must be at least 1")
     if not 0.0 <= args.burn_in_s < args.crop_s:  # also NaN
         raise UspdError(f"--burn-in-s {args.burn_in_s}: must be >= 0 and shorter than --crop-s ({args.crop_s})")
-    for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "minor_weight",
-                "level_jitter_db", "mover_weight", "weight_decay", "overlay"):
+    for opt in ("mining", "peak_weight", "hard_weight", "hard_positive_weight", "far_weight", "approach_weight",
+                "minor_weight", "level_jitter_db", "mover_weight", "weight_decay", "overlay"):
         value = getattr(args, opt)
         if math.isnan(value):
             raise UspdError(f"--{opt.replace('_', '-')} {value}: must be a number")
@@ -213,12 +217,14 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--distill {args.distill}: must be in (0, 1]")
     if args.teachers and args.peak_weight > 0:
         raise UspdError("--peak-weight and --teachers do not combine (the peak loss needs hard negative targets)")
-    for opt in ("level_jitter_db", "peak_weight", "far_weight", "mover_weight", "weight_decay", "overlay"):
+    for opt in ("level_jitter_db", "peak_weight", "far_weight", "approach_weight", "mover_weight", "weight_decay",
+                "overlay"):
         if not math.isfinite(getattr(args, opt)):
             raise UspdError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: must be finite")
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, batch=args.batch, crop_hops=max(1, round(args.crop_s * 20)),
                       lr=args.lr, weight_decay=args.weight_decay, hard_weight=args.hard_weight,
                       hard_positive_weight=args.hard_positive_weight, far_weight=args.far_weight,
+                      approach_weight=args.approach_weight,
                       minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
                       proj=args.proj,

@@ -54,3 +54,19 @@ def hop_labels(labels: Labels, t_s: np.ndarray, window_s: float = 0.1, edge_s: f
         if iv.kind in CONFUSER_BITS:
             out["confusers"][active] |= np.uint16(CONFUSER_BITS[iv.kind])
     return out
+
+
+def approach_hops(motion: np.ndarray, presence: np.ndarray, far: np.ndarray, gap_hops: int = 10) -> np.ndarray:
+    """(F,) bool: the hops of each run of ``far`` that overlaps or lies within ``gap_hops`` of a hop with a person
+    within 5 m (``motion`` > 0 or ``presence``) -- a walker crossing the 5 m range, which the metric calls neither a
+    false alarm nor a detection (:func:`uspd.evaluate.metrics.approaches`; 10 hops = its 0.5 s)."""
+    from scipy.ndimage import binary_dilation, label
+
+    far = np.asarray(far, bool)
+    near = (np.asarray(motion) > 0) | np.asarray(presence, bool)
+    if not far.any() or not near.any():
+        return np.zeros(far.shape, bool)
+    reach = binary_dilation(near, structure=np.ones(2 * gap_hops + 1, bool)) if gap_hops > 0 else near
+    runs, _ = label(far)
+    touching = np.unique(runs[reach & far])
+    return np.isin(runs, touching[touching > 0])

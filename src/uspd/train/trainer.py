@@ -7,7 +7,8 @@ the crops keep only a random subset of their channels (a device with fewer mics)
 walker laid over a running confuser (:mod:`uspd.train.overlay`) join the training split. Loss per hop:
 
 - ``score``: BCE against "any motion", weighted: hard negatives (no motion while a confuser, pet, still or distant
-  person is active) ``hard_weight``, times ``far_weight`` while a person moves beyond 5 m; minor motion
+  person is active) ``hard_weight``, times ``far_weight`` while a person moves beyond 5 m (times
+  ``approach_weight`` where that person crosses the 5 m range, :func:`uspd.train.labels.approach_hops`); minor motion
   ``minor_weight`` (typing, almost invisible, ``typing_weight``); hard positives (motion while a confuser or pet is
   active) times ``hard_positive_weight``, so that "a confuser is there" never becomes a shortcut for "nobody moves"
   (it did: a walker beside a vacuum scored 0.01);
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from uspd.errors import UspdError
-from uspd.train.labels import ACTION_CODES, MAJOR, MINOR
+from uspd.train.labels import ACTION_CODES, MAJOR, MINOR, approach_hops
 from uspd.train.readout import mover_targets
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class TrainConfig:
     hard_weight: float = 3.0
     hard_positive_weight: float = 3.0  # multiplies the weight of motion hops while a confuser or a pet is active
     far_weight: float = 1.0  # multiplies the weight of negative hops while a person moves beyond 5 m
+    approach_weight: float = 1.0  # multiplies it again on far hops of a walker crossing 5 m (0: no loss there)
     minor_weight: float = 2.0
     typing_weight: float = 0.3
     major_neg_weight: float = 0.2
@@ -102,6 +104,8 @@ def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarr
     hard = neg & ((clip["confusers"] != 0) | clip["pet"] | clip["far"] | clip["presence"])
     w[hard] = cfg.hard_weight
     w[neg & clip["far"]] *= cfg.far_weight
+    if cfg.approach_weight != 1.0:
+        w[neg & approach_hops(motion, clip["presence"], clip["far"])] *= cfg.approach_weight
     w[motion == MINOR] = cfg.minor_weight
     w[(motion == MINOR) & (clip["action"] == ACTION_CODES["typing"])] = cfg.typing_weight
     w[(motion > 0) & ((clip["confusers"] != 0) | clip["pet"])] *= cfg.hard_positive_weight
