@@ -613,7 +613,8 @@ def test_evaluate_end_to_end_on_simulated_set(sim_set, tmp_path, capsys):
     labels = [read_labels(w) for w in sim_set.rglob("*_0000.wav")]
     assert c["major"]["n"] == sum(len(lab.of_kind("major")) for lab in labels) > 0
     assert c["minor"]["n"] == sum(len(lab.of_kind("minor")) for lab in labels)
-    assert c["major"]["far"]["n"] == sum(len(lab.of_kind("far")) for lab in labels) > 0
+    staying = [iv for lab in labels for iv in lab.of_kind("far") if iv not in M.approaches(lab, 0.5)]
+    assert c["major"]["far"]["n"] == len(staying) > 0  # people who stay beyond 5 m, not walkers crossing it
     assert 0 < c["false_alarms"]["negative_h"] * 3600 < sum(lab.duration_s for lab in labels)
     assert c["real_time_factor"] > 1
     assert c["matched_fa"][0]["reachable"] in (True, False)
