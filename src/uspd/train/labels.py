@@ -1,4 +1,5 @@
-"""Per-hop training labels from a clip's :class:`uspd.recording.Labels` (numpy only).
+"""Per-hop training labels from a clip's :class:`uspd.recording.Labels` (numpy; scipy.ndimage for the runs of
+:func:`approach_hops`).
 
 A hop whose frame ends at ``t`` is labelled with the motion active in the newest half-window of its audio,
 ``[t - window_s/2, t]``; hops within ``edge_s`` of a motion interval's start or end are flagged ``edge`` (ambiguous:
