@@ -97,8 +97,9 @@ def mover_where_classic_fires_alone(clips: dict[str, list]) -> dict[str, list[fl
 
 
 def summarize(rescored: list) -> dict[str, float]:
-    """FA/h (and per confuser), major recall, its late-walk and settled parts, and typing recall of clips whose
-    motion / presence are already decided (e.g. by :func:`uspd.evaluate.runner.rescore`)."""
+    """FA/h (and per confuser), major recall, its late-walk and settled parts, typing recall and the detected rate of
+    people who stay beyond 5 m, of clips whose motion / presence are already decided (e.g. by
+    :func:`uspd.evaluate.runner.rescore`)."""
     from uspd.evaluate.metrics import MetricsConfig, false_alarm_metrics, major_metrics, minor_metrics
 
     mcfg = MetricsConfig()
@@ -107,7 +108,7 @@ def summarize(rescored: list) -> dict[str, float]:
     return {"fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"], "major": mm["recall"],
             "late_walk": late.get("recall"), "settled": mm["settled"]["recall"],
             "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall"),
-            "by_confuser": fa["by_confuser"]}
+            "by_confuser": fa["by_confuser"], "far": mm["far"]}
 
 
 def point(clips: list, presence, threshold: float) -> dict[str, float]:
@@ -122,6 +123,12 @@ def _fmt_confusers(p: dict) -> str:
     """False alarms during each confuser at point ``p``: "music 4.12/h (3 in 0.73 h), ..."."""
     return ", ".join(f"{k} {e['fa_per_h']:.2f}/h ({e['alarms']} in {e['negative_h']:.2f} h)"
                      for k, e in sorted(p["by_confuser"].items()))
+
+
+def _fmt_far(p: dict) -> str:
+    """People who stay beyond 5 m detected at point ``p``: "3 of 20 (15.0 %)"."""
+    far = p["far"]
+    return f"{far['detected']} of {far['n']}" + (f" ({100 * far['recall']:.1f} %)" if far["n"] else "")
 
 
 def with_gap(presence, gap: float):
@@ -316,6 +323,8 @@ def main() -> int:
           + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")
           + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
     print(f"its false alarms during confusers: {_fmt_confusers(best)}")
+    print(f"people who stay beyond 5 m detected (lower is better): the pick {_fmt_far(best)}, nn at its threshold "
+          f"{_fmt_far(ref)}")
     if best["threshold"] == min(thresholds):
         print(f"note: the pick is at the lowest threshold tried ({best['threshold']:g}); a lower one may find more "
               "within the budget (--thresholds)")

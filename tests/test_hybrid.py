@@ -243,8 +243,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     t = 0.05 * np.arange(1, 1201)  # 60 s
     burst = (t >= 20) & (t < 26)
 
-    def clip(name, kind, nn, classic, mover):
-        label = LabelInterval(20.0, 26.0, kind, 2.0)
+    def clip(name, kind, nn, classic, mover, distance_m=2.0):
+        label = LabelInterval(20.0, 26.0, kind, distance_m)
         res = {k: ClipResult(f"{name}.wav", Labels(60.0, [label]), t, s, np.ones(len(t)), np.zeros(len(t), bool),
                              np.zeros(len(t), bool), 60.0, mover=mover) for k, s in (("nn", nn), ("classic", classic))}
         return res
@@ -254,7 +254,9 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     pet = clip("pet", "pet", quiet, np.where(burst, 0.999, 0.02), np.where((t >= 10) & (t < 26), 0.97, 0.05))
     # a walker both detectors half see: fused 0.55, found at threshold 0.5, not at 0.6
     walker = clip("walk", "major", np.where(burst, 0.6, 0.02), np.where(burst, 0.5, 0.02), np.full(len(t), 0.05))
-    clips = {k: [pet[k], walker[k]] for k in ("nn", "classic")}
+    # a passer-by who stays beyond 5 m: the model alone sees them (0.7), the fusion with a quiet classic does not
+    far = clip("far", "far", np.where(burst, 0.7, 0.02), quiet, np.full(len(t), 0.05), distance_m=6.0)
+    clips = {k: [pet[k], walker[k], far[k]] for k in ("nn", "classic")}
     monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
     out = tmp_path / "pick.toml"
     argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--max-fa-per-h", "0", "--thresholds", "0.5,0.6",
@@ -278,6 +280,8 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     printed = capsys.readouterr().out
     assert "chosen: w = 0.5, classic floor 0, distrust 0 s / 0.1, mover trust 0.5 s from 0.5 to 0.9 at 0.5" in printed
     assert "note: the pick is at the lowest threshold tried (0.5)" in printed  # the grid may have cut it off
+    assert ("people who stay beyond 5 m detected (lower is better): the pick 0 of 1 (0.0 %), "
+            "nn at its threshold 1 of 1 (100.0 %)\n") in printed
     # the readout's evidence where the classic detector fires alone: only on the pet's burst (the walker is seen)
     assert ("percentiles 25 / 50 / 75: a pet or a vacuum alone 0.97 / 0.97 / 0.97 (120 hops)\n" in printed)
     h = load_config(out).detector.hybrid
