@@ -144,8 +144,8 @@ class HybridConfig:
     a model whose manifest has a mover readout); the weight moves towards the model from ``mover_trust_from`` of
     that evidence and reaches 1 at ``mover_trust_full``; 0 = off (:func:`uspd.detector.hybrid.mover_weights`)."""
 
-    nn_weight: float = 0.6
-    score_logit_offset: float = 0.6061  # logit(0.6) - logit(0.45): the tuned threshold 0.45 lands on [presence] 0.6
+    nn_weight: float = 0.7
+    score_logit_offset: float = 0.8109  # logit(0.6) - logit(0.4): the tuned threshold 0.4 lands on [presence] 0.6
     classic_score_floor: float = 0.05
     classic_distrust_s: float = 0.0
     classic_distrust_share: float = 0.1
