@@ -106,6 +106,17 @@ def test_shipped_model_loads_with_no_network(monkeypatch):
     assert det.model_path.name.endswith(".onnx")
 
 
+def test_hybrid_defaults_are_the_ones_chosen_for_the_shipped_model():
+    """The fusion's offset and weight are tuned per model: the ``[detector.hybrid]`` defaults must be the ones the
+    shipped model's manifest records as chosen for it (shipping a model without its defaults fails here)."""
+    from uspd.detector.base import HybridConfig
+
+    chosen = NeuralDetector().manifest["hybrid_defaults"]
+    h = HybridConfig()
+    assert (h.nn_weight, h.score_logit_offset, h.classic_score_floor) == (
+        chosen["nn_weight"], chosen["score_logit_offset"], chosen["classic_score_floor"])
+
+
 def test_bad_model_files_are_one_line_errors(tmp_path):
     with pytest.raises(UspdError, match="not found"):
         NeuralDetector(tmp_path / "missing.onnx")
