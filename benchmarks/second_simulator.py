@@ -27,7 +27,8 @@ length, 1/(r1 r2) spreading, ISO 9613-1 air absorption from :mod:`uspd.physics`)
         [--no-bounces] [--clock-ppm 0 [--carrier-known]] [--config C.toml] [--json OUT.json]
 
 Rendering is seeded and resumable (finished clips are kept). The printed table is ``uspd evaluate DIR --detector
-all --recall-levels 0.8,0.9``. Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence``
+all --recall-levels 0.8,0.9``; after it, each detector's major recall of the walkers per bin of the device and scene
+factors (direct coupling, mics, sample rate, beam, distance), to show which of them a detector loses walkers to. Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence``
 while one stands still, ``pet`` while a pet moves, one interval per confuser over the clip.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -505,6 +507,55 @@ def _pair(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+#: The device and scene factors the walkers are broken down by: (name, where it is read, bin edges, unit).
+FACTORS = (("direct coupling", "coupling_db", (-3.0, 3.0), "dB"), ("mics", "n_mics", (3, 5, 7), ""),
+           ("sample rate", "sample_rate", (60000,), "Hz"), ("beam exponent p", "beam_p", (1.0, 1.5), ""),
+           ("distance", "distance_m", (2.0, 3.0), "m"))
+
+
+def _bin_label(edges: tuple, k: int, unit: str) -> str:
+    lo = f"{edges[k - 1]:g}" if k > 0 else ""
+    hi = f"{edges[k]:g}" if k < len(edges) else ""
+    text = f"< {hi}" if not lo else (f">= {lo}" if not hi else f"{lo} to < {hi}")
+    return f"{text} {unit}".rstrip()
+
+
+def recall_by_factor(folder: Path, metrics: dict) -> list[tuple[str, str, int, dict]]:
+    """Major recall (<= 5 m) of the walkers per device / scene factor bin: rows (factor, bin, n, {detector: recall}).
+
+    Each labelled major interval of ``folder/walk`` is tagged with its clip's device (``labels['device']``), the
+    sidecar's sample rate and its own distance, and counted detected unless ``metrics`` (``uspd evaluate --json``)
+    lists it among the detector's ``missed_intervals``."""
+    detectors = list(metrics["detectors"])
+    missed = {d: {(str(Path(m["clip"]).resolve()), round(float(m["start_s"]), 3))
+                  for m in metrics["detectors"][d]["missed_intervals"] if m["kind"] == "major"} for d in detectors}
+    walkers = []
+    for labels_path in sorted((folder / "walk").glob("*.labels.json")):
+        labels = json.loads(labels_path.read_text())
+        wav = labels_path.with_name(labels_path.name.replace(".labels.json", ".wav"))
+        sidecar = json.loads(labels_path.with_name(labels_path.name.replace(".labels.json", ".json")).read_text())
+        for iv in labels["intervals"]:
+            if iv["kind"] == "major" and iv["distance_m"] <= MAJOR_RANGE_M:
+                tags = {**labels["device"], "sample_rate": sidecar["sample_rate"], "distance_m": iv["distance_m"]}
+                walkers.append((tags, (str(wav.resolve()), round(float(iv["start_s"]), 3))))
+    rows = []
+    for name, key, edges, unit in FACTORS:
+        for k in range(len(edges) + 1):
+            sel = [w for tags, w in walkers if int(np.searchsorted(edges, tags[key], side="right")) == k]
+            if sel:
+                rows.append((name, _bin_label(edges, k, unit), len(sel),
+                             {d: sum(w not in missed[d] for w in sel) / len(sel) for d in detectors}))
+    return rows
+
+
+def print_recall_by_factor(rows: list[tuple[str, str, int, dict]]) -> None:
+    detectors = list(rows[0][3]) if rows else []
+    print("\nmajor recall (<= 5 m) of the walkers by factor:")
+    print(f"{'factor':<18}{'bin':<18}{'n':>5}" + "".join(f"{d:>9}" for d in detectors))
+    for name, label, n, recall in rows:
+        print(f"{name:<18}{label:<18}{n:>5}" + "".join(f"{recall[d]:>9.1%}" for d in detectors))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -566,10 +617,14 @@ def main(argv=None) -> int:
           f"negative clips ({hours:.2f} h)", flush=True)
     if args.render_only:
         return 0
-    cmd = ["uspd", "evaluate", str(args.out), "--detector", "all", "--workers", str(args.workers),
-           "--recall-levels", "0.8,0.9"] + (["--config", args.config] if args.config else [])
-    cmd += ["--json", args.json] if args.json else []
-    return subprocess.call(cmd)
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = Path(args.json) if args.json else Path(tmp) / "metrics.json"
+        cmd = ["uspd", "evaluate", str(args.out), "--detector", "all", "--workers", str(args.workers),
+               "--recall-levels", "0.8,0.9", "--json", str(json_path)]
+        rc = subprocess.call(cmd + (["--config", args.config] if args.config else []))
+        if rc == 0:
+            print_recall_by_factor(recall_by_factor(args.out, json.loads(json_path.read_text())))
+    return rc
 
 
 if __name__ == "__main__":

@@ -83,3 +83,31 @@ def test_render_puts_the_carrier_where_the_capture_clock_says_and_keeps_images_o
     near = (np.abs(f - f0) > 20) & (np.abs(f - f0) < 2000)
     noise_db = np.median(spec_db[near])
     assert spec_db[near].max() < max(spec_db[k] - 100, noise_db + 20)
+
+
+def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_detector(sim, tmp_path):
+    walk = tmp_path / "walk"
+    walk.mkdir()
+    devices = [{"n_mics": 2, "coupling_db": 8.0, "beam_p": 1.8}, {"n_mics": 4, "coupling_db": 0.5, "beam_p": 0.7}]
+    for k, (device, rate) in enumerate(zip(devices, (48000, 96000))):
+        (walk / f"walk_{k}.json").write_text(json.dumps({"sample_rate": rate}))
+        intervals = [{"start_s": 2.0, "end_s": 5.0, "kind": "major", "distance_m": 1.5},
+                     {"start_s": 7.0, "end_s": 9.0, "kind": "major", "distance_m": 3.5},
+                     {"start_s": 10.0, "end_s": 12.0, "kind": "major", "distance_m": 6.0},  # beyond 5 m: not counted
+                     {"start_s": 5.0, "end_s": 7.0, "kind": "presence", "distance_m": 2.0}]
+        (walk / f"walk_{k}.labels.json").write_text(json.dumps({"intervals": intervals, "device": device}))
+    wav0, wav1 = str(walk / "walk_0.wav"), str(walk / "walk_1.wav")
+    metrics = {"detectors": {
+        "classic": {"missed_intervals": [{"clip": wav0, "kind": "major", "start_s": 7.0}]},
+        "nn": {"missed_intervals": [{"clip": wav0, "kind": "major", "start_s": 2.0},
+                                    {"clip": wav0, "kind": "major", "start_s": 7.0},
+                                    {"clip": wav1, "kind": "major", "start_s": 7.0},
+                                    {"clip": wav1, "kind": "minor", "start_s": 2.0}]}}}  # a minor miss is not a walker's
+    rows = {(name, label): (n, recall) for name, label, n, recall in sim.recall_by_factor(tmp_path, metrics)}
+    assert rows[("direct coupling", ">= 3 dB")] == (2, {"classic": 0.5, "nn": 0.0})
+    assert rows[("direct coupling", "-3 to < 3 dB")] == (2, {"classic": 1.0, "nn": 0.5})
+    assert ("direct coupling", "< -3 dB") not in rows  # empty bins are left out
+    assert rows[("mics", "< 3")][0] == 2 and rows[("mics", "3 to < 5")][0] == 2
+    assert rows[("sample rate", "< 60000 Hz")] == (2, {"classic": 0.5, "nn": 0.0})
+    assert rows[("distance", "< 2 m")] == (2, {"classic": 1.0, "nn": 0.5})
+    assert rows[("distance", ">= 3 m")] == (2, {"classic": 0.5, "nn": 0.0})
