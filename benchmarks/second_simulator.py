@@ -28,8 +28,9 @@ length, 1/(r1 r2) spreading, ISO 9613-1 air absorption from :mod:`uspd.physics`)
 
 Rendering is seeded and resumable (finished clips are kept). The printed table is ``uspd evaluate DIR --detector
 all --recall-levels 0.8,0.9``; after it, each detector's major recall of the walkers per bin of the device and scene
-factors (direct coupling, mics, sample rate, beam, distance), to show which of them a detector loses walkers to. Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence``
-while one stands still, ``pet`` while a pet moves, one interval per confuser over the clip.
+factors (direct coupling, mics, sample rate, beam, self-noise, distance), to show which of them a detector loses
+walkers to. Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence`` while one stands still,
+``pet`` while a pet moves, one interval per confuser over the clip.
 """
 from __future__ import annotations
 
@@ -510,6 +511,7 @@ def _pair(text: str) -> tuple[float, float]:
 #: The device and scene factors the walkers are broken down by: (name, where it is read, bin edges, unit).
 FACTORS = (("direct coupling", "coupling_db", (-3.0, 3.0), "dB"), ("mics", "n_mics", (3, 5, 7), ""),
            ("sample rate", "sample_rate", (60000,), "Hz"), ("beam exponent p", "beam_p", (1.0, 1.5), ""),
+           ("self-noise", "noise_dbfs", (-85.0, -79.0), "dBFS"),
            ("distance", "distance_m", (2.0, 3.0), "m"))
 
 
