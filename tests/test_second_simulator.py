@@ -103,7 +103,7 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
         "nn": {"missed_intervals": [{"clip": wav0, "kind": "major", "start_s": 2.0},
                                     {"clip": wav0, "kind": "major", "start_s": 7.0},
                                     {"clip": wav1, "kind": "major", "start_s": 7.0},
-                                    {"clip": wav1, "kind": "minor", "start_s": 2.0}]}}}  # a minor miss is not a walker's
+                                    {"clip": wav1, "kind": "minor", "start_s": 2.0}]}}}  # a minor miss: not a walker
     rows = {(name, label): (n, recall) for name, label, n, recall in sim.recall_by_factor(tmp_path, metrics)}
     assert rows[("direct coupling", ">= 3 dB")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("direct coupling", "-3 to < 3 dB")] == (2, {"classic": 1.0, "nn": 0.5})
