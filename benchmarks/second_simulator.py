@@ -28,9 +28,9 @@ length, 1/(r1 r2) spreading, ISO 9613-1 air absorption from :mod:`uspd.physics`)
 
 Rendering is seeded and resumable (finished clips are kept). The printed table is ``uspd evaluate DIR --detector
 all --recall-levels 0.8,0.9``; after it, each detector's major recall of the walkers per bin of the device and scene
-factors (direct coupling, mics, sample rate, beam, self-noise, distance), to show which of them a detector loses
-walkers to. Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence`` while one stands still,
-``pet`` while a pet moves, one interval per confuser over the clip.
+factors (direct coupling, mics, sample rate, beam, self-noise, the room's level over the noise, distance), to show
+which of them a detector loses walkers to. Labels: ``major`` while a walker moves within 5 m (``far`` beyond),
+``presence`` while one stands still, ``pet`` while a pet moves, one interval per confuser over the clip.
 """
 from __future__ import annotations
 
@@ -512,6 +512,7 @@ def _pair(text: str) -> tuple[float, float]:
 FACTORS = (("direct coupling", "coupling_db", (-3.0, 3.0), "dB"), ("mics", "n_mics", (3, 5, 7), ""),
            ("sample rate", "sample_rate", (60000,), "Hz"), ("beam exponent p", "beam_p", (1.0, 1.5), ""),
            ("self-noise", "noise_dbfs", (-85.0, -79.0), "dBFS"),
+           ("room re noise", "room_re_noise_db", (70.0, 76.0), "dB"),
            ("distance", "distance_m", (2.0, 3.0), "m"))
 
 
@@ -539,6 +540,8 @@ def recall_by_factor(folder: Path, metrics: dict) -> list[tuple[str, str, int, d
         for iv in labels["intervals"]:
             if iv["kind"] == "major" and iv["distance_m"] <= MAJOR_RANGE_M:
                 tags = {**labels["device"], "sample_rate": sidecar["sample_rate"], "distance_m": iv["distance_m"]}
+                # how loud the room is against the self-noise: the free-field direct path's level over the noise
+                tags["room_re_noise_db"] = tags["direct_dbfs"] - tags["coupling_db"] - tags["noise_dbfs"]
                 walkers.append((tags, (str(wav.resolve()), round(float(iv["start_s"]), 3))))
     rows = []
     for name, key, edges, unit in FACTORS:

@@ -88,8 +88,8 @@ def test_render_puts_the_carrier_where_the_capture_clock_says_and_keeps_images_o
 def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_detector(sim, tmp_path):
     walk = tmp_path / "walk"
     walk.mkdir()
-    devices = [{"n_mics": 2, "coupling_db": 8.0, "beam_p": 1.8, "noise_dbfs": -88.0},
-               {"n_mics": 4, "coupling_db": 0.5, "beam_p": 0.7, "noise_dbfs": -76.0}]
+    devices = [{"n_mics": 2, "coupling_db": 8.0, "beam_p": 1.8, "noise_dbfs": -88.0, "direct_dbfs": -10.0},  # 70 dB
+               {"n_mics": 4, "coupling_db": 0.5, "beam_p": 0.7, "noise_dbfs": -76.0, "direct_dbfs": -12.5}]  # 63 dB
     for k, (device, rate) in enumerate(zip(devices, (48000, 96000))):
         (walk / f"walk_{k}.json").write_text(json.dumps({"sample_rate": rate}))
         intervals = [{"start_s": 2.0, "end_s": 5.0, "kind": "major", "distance_m": 1.5},
@@ -111,5 +111,7 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
     assert rows[("mics", "< 3")][0] == 2 and rows[("mics", "3 to < 5")][0] == 2
     assert rows[("sample rate", "< 60000 Hz")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("self-noise", ">= -79 dBFS")] == (2, {"classic": 1.0, "nn": 0.5})
+    assert rows[("room re noise", "< 70 dB")] == (2, {"classic": 1.0, "nn": 0.5})
+    assert rows[("room re noise", "70 to < 76 dB")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("distance", "< 2 m")] == (2, {"classic": 1.0, "nn": 0.5})
     assert rows[("distance", ">= 3 m")] == (2, {"classic": 0.5, "nn": 0.0})
