@@ -526,17 +526,19 @@ def _bin_label(edges: tuple, k: int, unit: str) -> str:
 def recall_by_factor(folder: Path, metrics: dict) -> list[tuple[str, str, int, dict]]:
     """Major recall (<= 5 m) of the walkers per device / scene factor bin: rows (factor, bin, n, {detector: recall}).
 
-    Each labelled major interval of ``folder/walk`` is tagged with its clip's device (``labels['device']``), the
-    sidecar's sample rate and its own distance, and counted detected unless ``metrics`` (``uspd evaluate --json``)
-    lists it among the detector's ``missed_intervals``."""
+    Each labelled major interval of a recording in ``folder/walk`` is tagged with its clip's device
+    (``labels['device']``), the sidecar's sample rate and its own distance, and counted detected unless ``metrics``
+    (``uspd evaluate --json``) lists it among the detector's ``missed_intervals``."""
+    from uspd.evaluate.runner import find_recordings
+    from uspd.recording.format import labels_path, sidecar_path
+
     detectors = list(metrics["detectors"])
     missed = {d: {(str(Path(m["clip"]).resolve()), round(float(m["start_s"]), 3))
                   for m in metrics["detectors"][d]["missed_intervals"] if m["kind"] == "major"} for d in detectors}
     walkers = []
-    for labels_path in sorted((folder / "walk").glob("*.labels.json")):
-        labels = json.loads(labels_path.read_text())
-        wav = labels_path.with_name(labels_path.name.replace(".labels.json", ".wav"))
-        sidecar = json.loads(labels_path.with_name(labels_path.name.replace(".labels.json", ".json")).read_text())
+    for wav in find_recordings(folder / "walk"):  # the recordings uspd evaluate scored
+        labels = json.loads(labels_path(wav).read_text())
+        sidecar = json.loads(sidecar_path(wav).read_text())
         for iv in labels["intervals"]:
             if iv["kind"] == "major" and iv["distance_m"] <= MAJOR_RANGE_M:
                 tags = {**labels["device"], "sample_rate": sidecar["sample_rate"], "distance_m": iv["distance_m"]}

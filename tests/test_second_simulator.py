@@ -91,6 +91,7 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
     devices = [{"n_mics": 2, "coupling_db": 8.0, "beam_p": 1.8, "noise_dbfs": -88.0, "direct_dbfs": -10.0},  # 70 dB
                {"n_mics": 4, "coupling_db": 0.5, "beam_p": 0.7, "noise_dbfs": -76.0, "direct_dbfs": -12.5}]  # 63 dB
     for k, (device, rate) in enumerate(zip(devices, (48000, 96000))):
+        (walk / f"walk_{k}.wav").touch()  # only its name matters here
         (walk / f"walk_{k}.json").write_text(json.dumps({"sample_rate": rate}))
         intervals = [{"start_s": 2.0, "end_s": 5.0, "kind": "major", "distance_m": 1.5},
                      {"start_s": 7.0, "end_s": 9.0, "kind": "major", "distance_m": 3.5},
