@@ -536,7 +536,8 @@ def recall_by_factor(folder: Path, metrics: dict) -> list[tuple[str, str, int, d
     missed = {d: {(str(Path(m["clip"]).resolve()), round(float(m["start_s"]), 3))
                   for m in metrics["detectors"][d]["missed_intervals"] if m["kind"] == "major"} for d in detectors}
     walkers = []
-    for wav in find_recordings(folder / "walk"):  # the recordings uspd evaluate scored
+    walk_dir = folder / "walk"  # absent when the set has no walk-ins (--walks 0)
+    for wav in find_recordings(walk_dir) if walk_dir.is_dir() else []:  # the recordings uspd evaluate scored
         labels = json.loads(labels_path(wav).read_text())
         sidecar = json.loads(sidecar_path(wav).read_text())
         for iv in labels["intervals"]:
@@ -629,8 +630,9 @@ def main(argv=None) -> int:
         cmd = ["uspd", "evaluate", str(args.out), "--detector", "all", "--workers", str(args.workers),
                "--recall-levels", "0.8,0.9", "--json", str(json_path)]
         rc = subprocess.call(cmd + (["--config", args.config] if args.config else []))
-        if rc == 0:
-            print_recall_by_factor(recall_by_factor(args.out, json.loads(json_path.read_text())))
+        rows = recall_by_factor(args.out, json.loads(json_path.read_text())) if rc == 0 else []
+        if rows:
+            print_recall_by_factor(rows)
     return rc
 
 

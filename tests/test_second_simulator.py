@@ -116,3 +116,4 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
     assert rows[("room re noise", "70 to < 76 dB")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("distance", "< 2 m")] == (2, {"classic": 1.0, "nn": 0.5})
     assert rows[("distance", ">= 3 m")] == (2, {"classic": 0.5, "nn": 0.0})
+    assert sim.recall_by_factor(tmp_path / "no_walk_ins", metrics) == []  # a set rendered with --walks 0
