@@ -219,6 +219,38 @@ def test_level_jitter_shifts_only_the_band_levels_by_a_bounded_gain_per_crop_and
     np.testing.assert_allclose(xj[:, :, 0, 0] - hop, (xj[:, :, 0, 0] - hop)[:, :1].repeat(60, 1), atol=1e-4)
 
 
+def test_band_mask_holds_a_run_of_velocity_bands_at_their_median_level_and_zero_rise_in_half_the_crops():
+    """--band-mask W: about half the crops lose one run of 1..W adjacent bands, the same in every channel and in the
+    echo input: levels held at each channel's median over the crop, rises at 0 dB; every other input is untouched."""
+    from nn_fixtures import synthetic_clip
+    from uspd.train.trainer import TrainConfig, _Batcher
+
+    clip = synthetic_clip(np.random.default_rng(0), n_hops=120, n_mics=4)
+    levels, rise = np.linspace(-80, -40, 32), np.linspace(1, 9, 32)
+    noise = np.random.default_rng(2).normal(0.0, 2.0, (120, 4, 64))  # every hop and channel differs
+    clip["x"] = (np.concatenate([levels, rise]) + noise).astype(np.float16)
+    clip["e"] = (np.concatenate([levels, rise]) + noise[:, 0]).astype(np.float16)
+    cfg = TrainConfig(batch=64, crop_hops=120, mining=0.0, channel_drop=0.0, level_bands=32, band_mask=3)
+    x, _, _, _, e = (a.numpy() for a in _Batcher([clip], cfg, np.random.default_rng(1)).batch() if a is not None)
+    widths = []
+    for xb, eb in zip(x, e):  # crop_hops = the clip: every crop is the whole clip, so the rest is the clip itself
+        masked = np.flatnonzero((xb[..., 32:] == 0).all(axis=(0, 1)))
+        widths.append(len(masked))
+        if len(masked):
+            assert np.all(np.diff(masked) == 1)  # one run of adjacent bands
+            np.testing.assert_array_equal(np.flatnonzero((eb[:, 32:] == 0).all(axis=0)), masked)
+            median = np.median(np.asarray(clip["x"][:, :, masked], np.float32), axis=0)
+            np.testing.assert_allclose(xb[:, :, masked], np.broadcast_to(median, xb[:, :, masked].shape))
+        kept = np.setdiff1d(np.arange(32), masked)
+        for block in (0, 32):
+            np.testing.assert_array_equal(xb[:, :, block + kept], np.asarray(clip["x"][:, :, block + kept],
+                                                                               np.float32))
+            np.testing.assert_array_equal(eb[:, block + kept], np.asarray(clip["e"][:, block + kept], np.float32))
+    assert max(widths) == 3 and 16 <= sum(w > 0 for w in widths) <= 48  # 1..W bands, about half the crops
+    plain = _Batcher([clip], replace(cfg, band_mask=0), np.random.default_rng(1)).batch()[0].numpy()
+    np.testing.assert_array_equal(plain, np.broadcast_to(np.asarray(clip["x"], np.float32), plain.shape))
+
+
 def test_burn_in_drops_the_loss_of_the_first_hops_of_crops_that_start_inside_a_clip_only():
     """--burn-in-s: a crop that starts inside a clip (zero GRU state on a warm front end, never seen live) carries no
     loss on its first burn_in_hops; a crop from the clip's start (a cold start, as live) keeps all its weights."""

@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level-jitter-db", type=float, default=0.0,
                    help="augmentation: shift each crop's band levels by U(-J, J) dB and each channel's by "
                         "U(-J/2, J/2) dB (other echo strengths, mic sensitivities); 0 = off")
+    p.add_argument("--band-mask", type=int, default=0, metavar="W",
+                   help="augmentation: half the crops lose a run of 1..W adjacent velocity bands (of 32), in every "
+                        "channel and the echo input: their levels held at the crop's median, their rise at 0 dB, so "
+                        "the model cannot lean on one spectral shape (another gait, another renderer); 0 = off")
     p.add_argument("--prewarm", type=float, default=0.0, metavar="SHARE",
                    help="share (0-1) of training clips whose feature backgrounds start settled, after a 60 s pre-roll "
                         "of the clip itself played back and forth (as on a device that has been on for a while); "
@@ -192,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         raise UspdError(f"--epochs {args.epochs}: must be at least 1")
     if args.crop_s <= 0 or args.batch < 1:
         raise UspdError("--crop-s and --batch must be positive")
+    if not 0 <= args.band_mask <= 16:
+        raise UspdError(f"--band-mask {args.band_mask}: must be 0 (off) to 16 bands")
     if args.hidden < 4:
         raise UspdError(f"--hidden {args.hidden}: must be at least 4")
     if args.enc < 4:
@@ -228,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                       minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
                       proj=args.proj,
-                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
+                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db, band_mask=args.band_mask,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
                       distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm,
                       mover_weight=args.mover_weight, ema=args.ema, overlay_hours=args.overlay)

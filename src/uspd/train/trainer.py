@@ -81,6 +81,8 @@ class TrainConfig:
     echo_enc: int = 16  # size of their dense encoding
     level_jitter_db: float = 0.0  # augmentation: crop gain offset U(-j, j) dB and per-channel offset U(-j/2, j/2) dB
     level_bands: int = -1  # leading inputs that are absolute band levels (set from the FeatureSpec; -1 = all)
+    band_mask: int = 0  # augmentation: half the crops lose a run of 1..band_mask adjacent velocity bands (0 = off)
+    n_bands: int = 32  # velocity bands per input block (set from the FeatureSpec)
     peak_weight: float = 0.0  # weight of the event-level loss on each crop's highest negative scores (0 = off)
     peak_hops: int = 4  # how many of a crop's highest negative hops that loss takes (a hop is 50 ms)
     burn_in_hops: int = 0  # crops that start inside a clip carry no loss on their first hops (GRU warm-up)
@@ -113,6 +115,18 @@ def hop_weights(clip: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[np.ndarr
     wm = np.where(motion > 0, 1.0, cfg.major_neg_weight).astype(np.float32)
     wm[clip["edge"]] = 0.0
     return np.stack([target, major]), w, wm
+
+
+def mask_bands(x: np.ndarray, bands: np.ndarray, n_bands: int, n_level: int) -> None:
+    """Mask velocity ``bands`` of one crop's inputs ``x`` (T, C, blocks x n_bands) in place: in the leading
+    ``n_level`` inputs (band levels, dB) each channel's band keeps its median over the crop, so the band shows its
+    usual level and no movement; in the other blocks (rise above the background) it becomes 0 dB."""
+    for start in range(0, x.shape[-1], n_bands):
+        cols = start + bands
+        if start < n_level:
+            x[:, :, cols] = np.median(x[:, :, cols], axis=0, keepdims=True)
+        else:
+            x[:, :, cols] = 0.0
 
 
 class _Batcher:
@@ -181,6 +195,13 @@ class _Batcher:
                 x[b, :, :c, :nl] += gain_db + rng.uniform(-0.5, 0.5, size=(c, 1)) * cfg.level_jitter_db
                 if e is not None:
                     e[b, :, :nl] += gain_db
+            if cfg.band_mask > 0 and rng.random() < 0.5:  # augmentation: a Doppler spectrum shaped otherwise
+                width = int(rng.integers(1, cfg.band_mask + 1))
+                bands = int(rng.integers(0, cfg.n_bands - width + 1)) + np.arange(width)
+                nl = x.shape[3] if cfg.level_bands < 0 else cfg.level_bands
+                mask_bands(x[b, :, :c], bands, cfg.n_bands, nl)
+                if e is not None:
+                    mask_bands(e[b, :, None, :], bands, cfg.n_bands, nl)
             if c > 2 and rng.random() < cfg.channel_drop:  # augmentation: a device with fewer mics
                 keep = rng.choice(c, size=int(rng.integers(2, c)), replace=False)
                 mask[b, :, keep] = 1.0
@@ -479,7 +500,8 @@ def train_and_export(data_dir: str | os.PathLike | list, out: str | os.PathLike,
     if mixes:  # the backgrounds run over the whole host, then the mix is cut around the movement
         add_model_inputs(mixes, spec)
         mixes = [trim_mix(m) for m in mixes]
-    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands if spec.level and not spec.level_shape else 0)
+    cfg = dataclasses.replace(cfg, level_bands=spec.n_bands if spec.level and not spec.level_shape else 0,
+                              n_bands=spec.n_bands)
     net, history = train_model(clips, cfg, progress=progress, extra_train=mixes)
     float_path = out.with_name(out.stem + ".float.onnx")
     export_float_onnx(net, float_path)
