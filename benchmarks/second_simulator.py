@@ -24,12 +24,13 @@ length, 1/(r1 r2) spreading, ISO 9613-1 air absorption from :mod:`uspd.physics`)
 
     python benchmarks/second_simulator.py --out /tmp/second [--seed 1] [--walks 48] [--negatives 36]
         [--negative-s 150] [--workers 2] [--reflection 0.5,0.9] [--coupling-db 10] [--beam-p 0.5,2]
-        [--no-bounces] [--clock-ppm 0 [--carrier-known]] [--config C.toml] [--json OUT.json]
+        [--no-bounces] [--clock-ppm 0 [--carrier-known]] [--config C.toml] [--json OUT.json] [--also DIR ...]
 
 Rendering is seeded and resumable (finished clips are kept). The printed table is ``uspd evaluate DIR --detector
 all --recall-levels 0.8,0.9``; after it, each detector's major recall of the walkers per bin of the device and scene
 factors (direct coupling, mics, sample rate, beam, self-noise, the room's level over the noise, distance), to show
-which of them a detector loses walkers to. Labels: ``major`` while a walker moves within 5 m (``far`` beyond),
+which of them a detector loses walkers to; ``--also DIR`` (a set of ``uspd dataset eval``) prints the same breakdown
+for our own simulator's walk-ins, scored with the same config, to show whether a factor's range is one we train on. Labels: ``major`` while a walker moves within 5 m (``far`` beyond),
 ``presence`` while one stands still, ``pet`` while a pet moves, one interval per confuser over the clip.
 """
 from __future__ import annotations
@@ -523,12 +524,30 @@ def _bin_label(edges: tuple, k: int, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
-def recall_by_factor(folder: Path, metrics: dict) -> list[tuple[str, str, int, dict]]:
-    """Major recall (<= 5 m) of the walkers per device / scene factor bin: rows (factor, bin, n, {detector: recall}).
+def device_tags(labels: dict) -> dict:
+    """A clip's device factors from its labels: this simulator's ``device`` block, or for a clip of uspd's own
+    simulator (``uspd dataset eval``) the same factors worked out from its resolved scene. ``room_re_noise_db``: how
+    loud the room is against the self-noise, the free-field direct path's level (dBFS at the mic ring) over the
+    noise; ours has no beam exponent (a piston or a point source), so that factor is absent."""
+    if "device" in labels:
+        tags = dict(labels["device"])
+    else:
+        from uspd.simulate.room import PRESSURE_AT_1M_PER_FS
 
-    Each labelled major interval of a recording in ``folder/walk`` is tagged with its clip's device
-    (``labels['device']``), the sidecar's sample rate and its own distance, and counted detected unless ``metrics``
-    (``uspd evaluate --json``) lists it among the detector's ``missed_intervals``."""
+        dev = labels["scene"]["device"]
+        ring_m = float(np.mean(np.linalg.norm(np.asarray(dev["mic_positions_m"], float), axis=1)))
+        free_field_dbfs = (dev["emission_dbfs"] + dev["speaker_gain_db"] + 20 * math.log10(PRESSURE_AT_1M_PER_FS)
+                           - 20 * math.log10(ring_m))
+        tags = {"n_mics": dev["n_mics"], "coupling_db": dev["coupling_db"], "noise_dbfs": dev["self_noise_dbfs"],
+                "direct_dbfs": free_field_dbfs + dev["coupling_db"]}
+    tags["room_re_noise_db"] = tags["direct_dbfs"] - tags["coupling_db"] - tags["noise_dbfs"]
+    return tags
+
+
+def walkers_found(folder: Path, metrics: dict) -> list[tuple[dict, dict]]:
+    """Each labelled major interval (<= 5 m) of a recording in ``folder/walk``: (its clip's :func:`device_tags`, the
+    sidecar's sample rate and its own distance; {detector: found}), found unless ``metrics`` (``uspd evaluate
+    --json``) lists it among that detector's ``missed_intervals``. Empty when the set has no walk-ins."""
     from uspd.evaluate.runner import find_recordings
     from uspd.recording.format import labels_path, sidecar_path
 
@@ -542,23 +561,29 @@ def recall_by_factor(folder: Path, metrics: dict) -> list[tuple[str, str, int, d
         sidecar = json.loads(sidecar_path(wav).read_text())
         for iv in labels["intervals"]:
             if iv["kind"] == "major" and iv["distance_m"] <= MAJOR_RANGE_M:
-                tags = {**labels["device"], "sample_rate": sidecar["sample_rate"], "distance_m": iv["distance_m"]}
-                # how loud the room is against the self-noise: the free-field direct path's level over the noise
-                tags["room_re_noise_db"] = tags["direct_dbfs"] - tags["coupling_db"] - tags["noise_dbfs"]
-                walkers.append((tags, (str(wav.resolve()), round(float(iv["start_s"]), 3))))
+                tags = {**device_tags(labels), "sample_rate": sidecar["sample_rate"], "distance_m": iv["distance_m"]}
+                key = (str(wav.resolve()), round(float(iv["start_s"]), 3))
+                walkers.append((tags, {d: key not in missed[d] for d in detectors}))
+    return walkers
+
+
+def recall_by_factor(walkers: list[tuple[dict, dict]]) -> list[tuple[str, str, int, dict]]:
+    """Major recall of ``walkers`` (:func:`walkers_found`) per device / scene factor bin: rows (factor, bin, n,
+    {detector: recall}); empty bins and factors a walker's device lacks are left out."""
     rows = []
     for name, key, edges, unit in FACTORS:
         for k in range(len(edges) + 1):
-            sel = [w for tags, w in walkers if int(np.searchsorted(edges, tags[key], side="right")) == k]
+            sel = [found for tags, found in walkers
+                   if key in tags and int(np.searchsorted(edges, tags[key], side="right")) == k]
             if sel:
                 rows.append((name, _bin_label(edges, k, unit), len(sel),
-                             {d: sum(w not in missed[d] for w in sel) / len(sel) for d in detectors}))
+                             {d: sum(f[d] for f in sel) / len(sel) for d in sel[0]}))
     return rows
 
 
-def print_recall_by_factor(rows: list[tuple[str, str, int, dict]]) -> None:
+def print_recall_by_factor(rows: list[tuple[str, str, int, dict]], whose: str = "") -> None:
     detectors = list(rows[0][3]) if rows else []
-    print("\nmajor recall (<= 5 m) of the walkers by factor:")
+    print(f"\nmajor recall (<= 5 m) of the {whose}walkers by factor:")
     print(f"{'factor':<18}{'bin':<18}{'n':>5}" + "".join(f"{d:>9}" for d in detectors))
     for name, label, n, recall in rows:
         print(f"{name:<18}{label:<18}{n:>5}" + "".join(f"{recall[d]:>9.1%}" for d in detectors))
@@ -591,6 +616,9 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default=None, help="uspd config for the evaluation (e.g. another model)")
     ap.add_argument("--render-only", action="store_true", help="render the set, do not evaluate")
     ap.add_argument("--json", default=None, help="also write the evaluation's metrics here (uspd evaluate --json)")
+    ap.add_argument("--also", type=Path, action="append", default=[], metavar="DIR",
+                    help="a set of uspd's own simulator (uspd dataset eval) whose walk-ins are scored with the same "
+                         "config and broken down by the same factors after this set's (repeatable; default: none)")
     args = ap.parse_args(argv)
     if args.walks < 0 or args.negatives < 0 or args.negative_s <= 0 or args.workers < 1:
         ap.error("--walks/--negatives must be >= 0, --negative-s > 0, --workers >= 1")
@@ -598,6 +626,9 @@ def main(argv=None) -> int:
         ap.error("--reflection: coefficients must be below 1")
     if args.out.exists() and not args.out.is_dir():
         ap.error(f"{args.out}: not a folder")
+    for folder in args.also:
+        if not (folder / "walk").is_dir():
+            ap.error(f"--also {folder}: no walk folder (give a set made by uspd dataset eval)")
     from uspd.evaluate.parallel import imap_progress
 
     specs = clip_specs(args.seed, args.walks, args.negatives, args.negative_s, args.clock_ppm, args.coupling_db,
@@ -625,14 +656,27 @@ def main(argv=None) -> int:
           f"negative clips ({hours:.2f} h)", flush=True)
     if args.render_only:
         return 0
+
+    def evaluate(folder: Path, json_path: Path, quiet: bool = False) -> int:
+        cmd = ["uspd", "evaluate", str(folder), "--detector", "all", "--workers", str(args.workers),
+               "--recall-levels", "0.8,0.9", "--json", str(json_path)]
+        return subprocess.call(cmd + (["--config", args.config] if args.config else []),
+                               stdout=subprocess.DEVNULL if quiet else None)
+
     with tempfile.TemporaryDirectory() as tmp:
         json_path = Path(args.json) if args.json else Path(tmp) / "metrics.json"
-        cmd = ["uspd", "evaluate", str(args.out), "--detector", "all", "--workers", str(args.workers),
-               "--recall-levels", "0.8,0.9", "--json", str(json_path)]
-        rc = subprocess.call(cmd + (["--config", args.config] if args.config else []))
-        rows = recall_by_factor(args.out, json.loads(json_path.read_text())) if rc == 0 else []
+        rc = evaluate(args.out, json_path)
+        rows = recall_by_factor(walkers_found(args.out, json.loads(json_path.read_text()))) if rc == 0 else []
         if rows:
             print_recall_by_factor(rows)
+        walkers = []  # the same breakdown for uspd's own simulator: which factors it covers and how the detectors fare
+        for k, folder in enumerate(args.also if rc == 0 else []):
+            rc = evaluate(folder / "walk", Path(tmp) / f"also_{k}.json", quiet=True)
+            if rc != 0:
+                return rc
+            walkers += walkers_found(folder, json.loads((Path(tmp) / f"also_{k}.json").read_text()))
+        if walkers:
+            print_recall_by_factor(recall_by_factor(walkers), "uspd simulator's ")
     return rc
 
 

@@ -105,7 +105,8 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
                                     {"clip": wav0, "kind": "major", "start_s": 7.0},
                                     {"clip": wav1, "kind": "major", "start_s": 7.0},
                                     {"clip": wav1, "kind": "minor", "start_s": 2.0}]}}}  # a minor miss: not a walker
-    rows = {(name, label): (n, recall) for name, label, n, recall in sim.recall_by_factor(tmp_path, metrics)}
+    walkers = sim.walkers_found(tmp_path, metrics)
+    rows = {(name, label): (n, recall) for name, label, n, recall in sim.recall_by_factor(walkers)}
     assert rows[("direct coupling", ">= 3 dB")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("direct coupling", "-3 to < 3 dB")] == (2, {"classic": 1.0, "nn": 0.5})
     assert ("direct coupling", "< -3 dB") not in rows  # empty bins are left out
@@ -116,4 +117,33 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
     assert rows[("room re noise", "70 to < 76 dB")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("distance", "< 2 m")] == (2, {"classic": 1.0, "nn": 0.5})
     assert rows[("distance", ">= 3 m")] == (2, {"classic": 0.5, "nn": 0.0})
-    assert sim.recall_by_factor(tmp_path / "no_walk_ins", metrics) == []  # a set rendered with --walks 0
+    assert sim.walkers_found(tmp_path / "no_walk_ins", metrics) == []  # a set rendered with --walks 0
+    ours = {"n_mics": 3, "coupling_db": 0.0, "noise_dbfs": -84.0, "direct_dbfs": -20.0, "room_re_noise_db": 64.0,
+            "sample_rate": 96000, "distance_m": 1.0}  # a device of uspd's simulator: no beam exponent
+    rows = {(name, label): (n, recall) for name, label, n, recall in
+            sim.recall_by_factor(walkers + [(ours, {"classic": True, "nn": True})])}
+    assert rows[("beam exponent p", ">= 1.5")] == (2, {"classic": 0.5, "nn": 0.0})  # counted where it has the factor
+    assert rows[("mics", "3 to < 5")][0] == 3 and rows[("distance", "< 2 m")] == (3, {"classic": 1.0, "nn": 2 / 3})
+
+
+def test_device_tags_of_a_uspd_clip_give_its_rendered_direct_path_level(sim):
+    """For a clip of uspd's own simulator the breakdown works the device factors out of the resolved scene in its
+    labels: the direct path's level is what the renderer's static field gives it (emission x spreading x
+    speaker gain x coupling, at the mic ring), so both simulators' clips land in comparable bins."""
+    from uspd.simulate.render import SceneRenderer
+    from uspd.simulate.room import resolve_world, static_paths
+    from uspd.simulate.scene import load_scene, random_scene_spec, with_loudspeaker
+
+    for seed in (3, 4):
+        spec = with_loudspeaker(random_scene_spec(np.random.default_rng(seed), "walk", 4.0), None, (-8.0, 8.0), seed)
+        resolved = SceneRenderer(spec, seed=seed).resolved_spec()
+        world = resolve_world(load_scene(resolved), np.random.default_rng(0))
+        paths = static_paths(world)
+        direct = paths.amplitude[:, paths.order == 0][:, 0] / world.mic_gain  # (n_mics,) before each mic's gain
+        tags = sim.device_tags({"scene": resolved})
+        assert tags["direct_dbfs"] == pytest.approx(float(np.mean(20 * np.log10(world.emission_amplitude * direct))),
+                                                    abs=0.1)
+        dev = resolved["device"]
+        assert tags["coupling_db"] == dev["coupling_db"] != 0 and tags["n_mics"] == dev["n_mics"]
+        assert tags["room_re_noise_db"] == pytest.approx(tags["direct_dbfs"] - dev["coupling_db"]
+                                                         - dev["self_noise_dbfs"])
