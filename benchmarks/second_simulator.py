@@ -616,9 +616,9 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default=None, help="uspd config for the evaluation (e.g. another model)")
     ap.add_argument("--render-only", action="store_true", help="render the set, do not evaluate")
     ap.add_argument("--json", default=None, help="also write the evaluation's metrics here (uspd evaluate --json)")
-    ap.add_argument("--also", type=Path, action="append", default=[], metavar="DIR",
+    ap.add_argument("--also", type=Path, action="append", default=None, metavar="DIR",
                     help="a set of uspd's own simulator (uspd dataset eval) whose walk-ins are scored with the same "
-                         "config and broken down by the same factors after this set's (repeatable; default: none)")
+                         "config and broken down by the same factors after this set's (repeatable)")
     args = ap.parse_args(argv)
     if args.walks < 0 or args.negatives < 0 or args.negative_s <= 0 or args.workers < 1:
         ap.error("--walks/--negatives must be >= 0, --negative-s > 0, --workers >= 1")
@@ -626,6 +626,7 @@ def main(argv=None) -> int:
         ap.error("--reflection: coefficients must be below 1")
     if args.out.exists() and not args.out.is_dir():
         ap.error(f"{args.out}: not a folder")
+    args.also = args.also or []
     for folder in args.also:
         if not (folder / "walk").is_dir():
             ap.error(f"--also {folder}: no walk folder (give a set made by uspd dataset eval)")
