@@ -30,8 +30,9 @@ Rendering is seeded and resumable (finished clips are kept). The printed table i
 all --recall-levels 0.8,0.9``; after it, each detector's major recall of the walkers per bin of the device and scene
 factors (direct coupling, mics, sample rate, beam, self-noise, the room's level over the noise, distance), to show
 which of them a detector loses walkers to; ``--also DIR`` (a set of ``uspd dataset eval``) prints the same breakdown
-for our own simulator's walk-ins, scored with the same config, to show whether a factor's range is one we train on. Labels: ``major`` while a walker moves within 5 m (``far`` beyond),
-``presence`` while one stands still, ``pet`` while a pet moves, one interval per confuser over the clip.
+for our own simulator's walk-ins, scored with the same config, to show whether a factor's range is one we train on.
+Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence`` while one stands still, ``pet``
+while a pet moves, one interval per confuser over the clip.
 """
 from __future__ import annotations
 

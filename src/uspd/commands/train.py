@@ -234,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
                       minor_weight=args.minor_weight,
                       threads=args.threads, max_minutes=args.max_minutes, hidden=args.hidden, enc=args.enc,
                       proj=args.proj,
-                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db, band_mask=args.band_mask,
+                      mining=args.mining, echo=args.echo, level_jitter_db=args.level_jitter_db,
+                      band_mask=args.band_mask,
                       peak_weight=args.peak_weight, peak_hops=args.peak_hops, teachers=tuple(args.teachers or ()),
                       distill=args.distill, burn_in_hops=round(args.burn_in_s * 20), prewarm=args.prewarm,
                       mover_weight=args.mover_weight, ema=args.ema, overlay_hours=args.overlay)
