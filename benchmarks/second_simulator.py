@@ -28,9 +28,10 @@ length, 1/(r1 r2) spreading, ISO 9613-1 air absorption from :mod:`uspd.physics`)
 
 Rendering is seeded and resumable (finished clips are kept). The printed table is ``uspd evaluate DIR --detector
 all --recall-levels 0.8,0.9``; after it, each detector's major recall of the walkers per bin of the device and scene
-factors (direct coupling, mics, sample rate, beam, self-noise, the room's level over the noise, distance), to show
-which of them a detector loses walkers to; ``--also DIR`` (a set of ``uspd dataset eval``) prints the same breakdown
-for our own simulator's walk-ins, scored with the same config, to show whether a factor's range is one we train on.
+factors (direct coupling, mics, sample rate, beam, self-noise, the room's level over the noise, distance, confusers
+running during the movement), to show which of them a detector loses walkers to; ``--also DIR`` (a set of ``uspd
+dataset eval``) prints the same breakdown for our own simulator's walk-ins, scored with the same config, to show
+whether a factor's range is one we train on.
 Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence`` while one stands still, ``pet``
 while a pet moves, one interval per confuser over the clip.
 """
@@ -515,7 +516,7 @@ FACTORS = (("direct coupling", "coupling_db", (-3.0, 3.0), "dB"), ("mics", "n_mi
            ("sample rate", "sample_rate", (60000,), "Hz"), ("beam exponent p", "beam_p", (1.0, 1.5), ""),
            ("self-noise", "noise_dbfs", (-85.0, -79.0), "dBFS"),
            ("room re noise", "room_re_noise_db", (70.0, 76.0), "dB"),
-           ("distance", "distance_m", (2.0, 3.0), "m"))
+           ("distance", "distance_m", (2.0, 3.0), "m"), ("confusers", "n_confusers", (1, 2), ""))
 
 
 def _bin_label(edges: tuple, k: int, unit: str) -> str:
@@ -547,10 +548,13 @@ def device_tags(labels: dict) -> dict:
 
 def walkers_found(folder: Path, metrics: dict) -> list[tuple[dict, dict]]:
     """Each labelled major interval (<= 5 m) of a recording in ``folder/walk``: (its clip's :func:`device_tags`, the
-    sidecar's sample rate and its own distance; {detector: found}), found unless ``metrics`` (``uspd evaluate
-    --json``) lists it among that detector's ``missed_intervals``. Empty when the set has no walk-ins."""
+    sidecar's sample rate, its own distance and how many kinds of confuser run during it; {detector: found}), found
+    unless ``metrics`` (``uspd evaluate --json``) lists it among that detector's ``missed_intervals``. Empty when the
+    set has no walk-ins."""
+    from uspd.evaluate.metrics import confusers_near
     from uspd.evaluate.runner import find_recordings
     from uspd.recording.format import labels_path, sidecar_path
+    from uspd.recording.labels import labels_from_dict
 
     detectors = list(metrics["detectors"])
     missed = {d: {(str(Path(m["clip"]).resolve()), round(float(m["start_s"]), 3))
@@ -560,10 +564,12 @@ def walkers_found(folder: Path, metrics: dict) -> list[tuple[dict, dict]]:
     for wav in find_recordings(walk_dir) if walk_dir.is_dir() else []:  # the recordings uspd evaluate scored
         labels = json.loads(labels_path(wav).read_text())
         sidecar = json.loads(sidecar_path(wav).read_text())
-        for iv in labels["intervals"]:
-            if iv["kind"] == "major" and iv["distance_m"] <= MAJOR_RANGE_M:
-                tags = {**device_tags(labels), "sample_rate": sidecar["sample_rate"], "distance_m": iv["distance_m"]}
-                key = (str(wav.resolve()), round(float(iv["start_s"]), 3))
+        intervals = labels_from_dict(labels, str(labels_path(wav)))
+        for iv in intervals.of_kind("major"):
+            if iv.distance_m <= MAJOR_RANGE_M:
+                tags = {**device_tags(labels), "sample_rate": sidecar["sample_rate"], "distance_m": iv.distance_m,
+                        "n_confusers": len(confusers_near(intervals, iv, 0.0))}
+                key = (str(wav.resolve()), round(float(iv.start_s), 3))
                 walkers.append((tags, {d: key not in missed[d] for d in detectors}))
     return walkers
 

@@ -97,6 +97,8 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
                      {"start_s": 7.0, "end_s": 9.0, "kind": "major", "distance_m": 3.5},
                      {"start_s": 10.0, "end_s": 12.0, "kind": "major", "distance_m": 6.0},  # beyond 5 m: not counted
                      {"start_s": 5.0, "end_s": 7.0, "kind": "presence", "distance_m": 2.0}]
+        if k == 0:  # a fan and a pet while the first walker moves, both gone before the second
+            intervals += [{"start_s": 0.0, "end_s": 4.0, "kind": "fan"}, {"start_s": 4.5, "end_s": 6.5, "kind": "pet"}]
         (walk / f"walk_{k}.labels.json").write_text(json.dumps({"intervals": intervals, "device": device}))
     wav0, wav1 = str(walk / "walk_0.wav"), str(walk / "walk_1.wav")
     metrics = {"detectors": {
@@ -117,6 +119,8 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
     assert rows[("room re noise", "70 to < 76 dB")] == (2, {"classic": 0.5, "nn": 0.0})
     assert rows[("distance", "< 2 m")] == (2, {"classic": 1.0, "nn": 0.5})
     assert rows[("distance", ">= 3 m")] == (2, {"classic": 0.5, "nn": 0.0})
+    assert rows[("confusers", ">= 2")] == (1, {"classic": 1.0, "nn": 0.0})  # the fan and the pet, during the movement
+    assert rows[("confusers", "< 1")][0] == 3 and ("confusers", "1 to < 2") not in rows
     assert sim.walkers_found(tmp_path / "no_walk_ins", metrics) == []  # a set rendered with --walks 0
     ours = {"n_mics": 3, "coupling_db": 0.0, "noise_dbfs": -84.0, "direct_dbfs": -20.0, "room_re_noise_db": 64.0,
             "sample_rate": 96000, "distance_m": 1.0}  # a device of uspd's simulator: no beam exponent
