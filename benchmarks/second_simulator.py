@@ -634,9 +634,13 @@ def main(argv=None) -> int:
     if args.out.exists() and not args.out.is_dir():
         ap.error(f"{args.out}: not a folder")
     args.also = args.also or []
-    for folder in args.also:
-        if not (folder / "walk").is_dir():
-            ap.error(f"--also {folder}: no walk folder (give a set made by uspd dataset eval)")
+    from uspd.evaluate.runner import EvaluationError, find_recordings
+
+    for folder in args.also:  # checked before this set is rendered and scored
+        try:
+            find_recordings(folder / "walk")
+        except EvaluationError as exc:
+            ap.error(f"--also {folder}: {exc} (give a set made by uspd dataset eval)")
     from uspd.evaluate.parallel import imap_progress
 
     specs = clip_specs(args.seed, args.walks, args.negatives, args.negative_s, args.clock_ppm, args.coupling_db,
