@@ -31,9 +31,8 @@ all --recall-levels 0.8,0.9``; after it, each detector's major recall of the wal
 factors (direct coupling, mics, sample rate, beam, self-noise, the room's level over the noise, distance, confusers
 running during the movement), to show which of them a detector loses walkers to; ``--also DIR`` (a set of ``uspd
 dataset eval``) prints the same breakdown for our own simulator's walk-ins, scored with the same config, to show
-whether a factor's range is one we train on.
-Labels: ``major`` while a walker moves within 5 m (``far`` beyond), ``presence`` while one stands still, ``pet``
-while a pet moves, one interval per confuser over the clip.
+whether a factor's range is one we train on. Labels: ``major`` while a walker moves within 5 m (``far`` beyond),
+``presence`` while one stands still, ``pet`` while a pet moves, one interval per confuser over the clip.
 """
 from __future__ import annotations
 
@@ -530,9 +529,12 @@ def device_tags(labels: dict) -> dict:
     """A clip's device factors from its labels: this simulator's ``device`` block, or for a clip of uspd's own
     simulator (``uspd dataset eval``) the same factors worked out from its resolved scene. ``room_re_noise_db``: how
     loud the room is against the self-noise, the free-field direct path's level (dBFS at the mic ring) over the
-    noise; ours has no beam exponent (a piston or a point source), so that factor is absent."""
+    noise; ours has no beam exponent (a piston or a point source), so that factor is absent. Labels with neither
+    (a recording from elsewhere) give no device factors."""
     if "device" in labels:
         tags = dict(labels["device"])
+    elif "device" not in labels.get("scene", {}):
+        return {}
     else:
         from uspd.simulate.room import PRESSURE_AT_1M_PER_FS
 

@@ -151,3 +151,4 @@ def test_device_tags_of_a_uspd_clip_give_its_rendered_direct_path_level(sim):
         assert tags["coupling_db"] == dev["coupling_db"] != 0 and tags["n_mics"] == dev["n_mics"]
         assert tags["room_re_noise_db"] == pytest.approx(tags["direct_dbfs"] - dev["coupling_db"]
                                                          - dev["self_noise_dbfs"])
+    assert sim.device_tags({"intervals": []}) == {}  # a recording from elsewhere: no device factors
