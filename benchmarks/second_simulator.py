@@ -568,9 +568,11 @@ def walkers_found(folder: Path, metrics: dict) -> list[tuple[dict, dict]]:
         sidecar = json.loads(sidecar_path(wav).read_text())
         intervals = labels_from_dict(labels, str(labels_path(wav)))
         for iv in intervals.of_kind("major"):
-            if iv.distance_m <= MAJOR_RANGE_M:
-                tags = {**device_tags(labels), "sample_rate": sidecar["sample_rate"], "distance_m": iv.distance_m,
+            if iv.distance_m is None or iv.distance_m <= MAJOR_RANGE_M:  # no distance: counted, not binned by it
+                tags = {**device_tags(labels), "sample_rate": sidecar["sample_rate"],
                         "n_confusers": len(confusers_near(intervals, iv, 0.0))}
+                if iv.distance_m is not None:
+                    tags["distance_m"] = iv.distance_m
                 key = (str(wav.resolve()), round(float(iv.start_s), 3))
                 walkers.append((tags, {d: key not in missed[d] for d in detectors}))
     return walkers
