@@ -555,8 +555,8 @@ def walkers_found(folder: Path, metrics: dict) -> list[tuple[dict, dict]]:
     set has no walk-ins."""
     from uspd.evaluate.metrics import confusers_near
     from uspd.evaluate.runner import find_recordings
-    from uspd.recording.format import labels_path, sidecar_path
-    from uspd.recording.labels import labels_from_dict
+    from uspd.recording.format import read_sidecar
+    from uspd.recording.labels import read_labels
 
     detectors = list(metrics["detectors"])
     missed = {d: {(str(Path(m["clip"]).resolve()), round(float(m["start_s"]), 3))
@@ -564,13 +564,11 @@ def walkers_found(folder: Path, metrics: dict) -> list[tuple[dict, dict]]:
     walkers = []
     walk_dir = folder / "walk"  # absent when the set has no walk-ins (--walks 0)
     for wav in find_recordings(walk_dir) if walk_dir.is_dir() else []:  # the recordings uspd evaluate scored
-        labels = json.loads(labels_path(wav).read_text())
-        sidecar = json.loads(sidecar_path(wav).read_text())
-        intervals = labels_from_dict(labels, str(labels_path(wav)))
-        for iv in intervals.of_kind("major"):
+        labels, sample_rate = read_labels(wav), read_sidecar(wav).sample_rate
+        for iv in labels.of_kind("major"):
             if iv.distance_m is None or iv.distance_m <= MAJOR_RANGE_M:  # no distance: counted, not binned by it
-                tags = {**device_tags(labels), "sample_rate": sidecar["sample_rate"],
-                        "n_confusers": len(confusers_near(intervals, iv, 0.0))}
+                tags = {**device_tags(labels.extra), "sample_rate": sample_rate,
+                        "n_confusers": len(confusers_near(labels, iv, 0.0))}
                 if iv.distance_m is not None:
                     tags["distance_m"] = iv.distance_m
                 key = (str(wav.resolve()), round(float(iv.start_s), 3))

@@ -92,7 +92,10 @@ def test_recall_by_factor_counts_each_walker_in_its_device_bin_and_misses_per_de
                {"n_mics": 4, "coupling_db": 0.5, "beam_p": 0.7, "noise_dbfs": -76.0, "direct_dbfs": -12.5}]  # 63 dB
     for k, (device, rate) in enumerate(zip(devices, (48000, 96000))):
         (walk / f"walk_{k}.wav").touch()  # only its name matters here
-        (walk / f"walk_{k}.json").write_text(json.dumps({"sample_rate": rate}))
+        angles = 2 * math.pi * np.arange(device["n_mics"]) / device["n_mics"]
+        mics = [[0.04 * math.cos(a), 0.04 * math.sin(a), 0.0] for a in angles]  # a valid sidecar; its rate is read
+        (walk / f"walk_{k}.json").write_text(json.dumps({"sample_rate": rate, "carrier_hz": [rate / 2.4],
+                                                         "mic_positions_m": mics}))
         intervals = [{"start_s": 2.0, "end_s": 5.0, "kind": "major", "distance_m": 1.5},
                      {"start_s": 7.0, "end_s": 9.0, "kind": "major", "distance_m": 3.5},
                      {"start_s": 10.0, "end_s": 12.0, "kind": "major", "distance_m": 6.0},  # beyond 5 m: not counted

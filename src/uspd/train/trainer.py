@@ -173,6 +173,7 @@ class _Batcher:
         mask = np.zeros((cfg.batch, t_len, n_ch), np.float32)
         e = np.zeros((cfg.batch, t_len, self.clips[0]["e"].shape[1]), np.float32) if cfg.echo else None
         n_out = 2 if self.mover is None else 3  # [score, major(, mover)]
+        nl = x.shape[3] if cfg.level_bands < 0 else cfg.level_bands  # leading inputs that are band levels
         y = np.zeros((cfg.batch, t_len, n_out), np.float32)
         w = np.zeros((cfg.batch, t_len, n_out), np.float32)
         for b, i in enumerate(idx):
@@ -188,8 +189,8 @@ class _Batcher:
             if e is not None:
                 e[b, :m] = clip["e"][start:stop]
                 e[b, m:] = clip["e"][stop - 1]
-            if cfg.level_jitter_db > 0:  # augmentation: other echo strengths and mic sensitivities (levels only;
-                nl = x.shape[3] if cfg.level_bands < 0 else cfg.level_bands  # the rise is offset-free)
+            if cfg.level_jitter_db > 0:  # augmentation: other echo strengths and mic sensitivities (levels only:
+                # the rise above the background is offset-free)
                 gain_db = rng.uniform(-cfg.level_jitter_db, cfg.level_jitter_db)
                 # drawn even without level inputs (nl = 0), so such a model sees the same crops as one with them
                 x[b, :, :c, :nl] += gain_db + rng.uniform(-0.5, 0.5, size=(c, 1)) * cfg.level_jitter_db
@@ -198,7 +199,6 @@ class _Batcher:
             if cfg.band_mask > 0 and rng.random() < 0.5:  # augmentation: a Doppler spectrum shaped otherwise
                 width = int(rng.integers(1, cfg.band_mask + 1))
                 bands = int(rng.integers(0, cfg.n_bands - width + 1)) + np.arange(width)
-                nl = x.shape[3] if cfg.level_bands < 0 else cfg.level_bands
                 mask_bands(x[b, :, :c], bands, cfg.n_bands, nl)
                 if e is not None:
                     mask_bands(e[b, :, None, :], bands, cfg.n_bands, nl)
