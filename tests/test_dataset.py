@@ -213,3 +213,32 @@ def test_loudspeaker_options_change_only_the_loudspeaker_and_guard_the_folder(tm
         assert exc.value.code == 2 and not (tmp_path / "y").exists()
         err = capsys.readouterr().err.strip().splitlines()
         assert "--speaker-radius-mm" in err[-1] or "--coupling-db" in err[-1]
+
+
+def test_swing_share_option_changes_only_the_gait_and_guards_the_folder(tmp_path, capsys):
+    """``uspd dataset eval --swing-share LO,HI``: every person of every clip gets a stance/swing gait with a share in
+    the range, every other detail as without it; a folder rendered without it is refused, naming both variants; bad
+    ranges exit 2 with one line, for ``uspd dataset train`` too."""
+    plain = D.eval_set_plan(9000, 0.1)
+    gait = D.eval_set_plan(9000, 0.1, swing_share=(0.36, 0.44))
+    shares = []
+    for a, b in zip(plain[:12], gait[:12]):
+        sa, sb = D.scene_spec_for(a), D.scene_spec_for(b)
+        for m in sb.get("movers", []):
+            if m["type"] == "person":
+                shares.append(m.pop("swing_share"))
+        assert sa == sb
+    assert shares and all(0.36 <= s <= 0.44 for s in shares) and len(set(shares)) == len(shares)
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / D.MANIFEST).write_text(json.dumps({"dataset_seed": 9000, "scale": 0.1, "reflection": None}))
+    with pytest.raises(D.DatasetError, match="sinusoidally swinging feet; use another --out for the simulator's own "
+                                             "walls, one shared clock and --swing-share 0.36,0.44"):
+        D.build_eval_set(out, 9000, 0.1, progress=False, swing_share=(0.36, 0.44))
+    for cmd in (["eval", "--seed", "9000"], ["train", "--hours", "0.1", "--seed", "7"]):
+        for bad in ("0.1,0.4", "0.5,0.4", "a"):
+            with pytest.raises(SystemExit) as exc:
+                main(["dataset", *cmd, "--out", str(tmp_path / "y"), "--swing-share", bad])
+            assert exc.value.code == 2 and not (tmp_path / "y").exists()
+            err = capsys.readouterr().err.strip().splitlines()
+            assert "--swing-share" in err[-1]

@@ -324,3 +324,67 @@ def test_loudspeaker_factors_in_the_scene():
             SceneRenderer({**spec, "device": {**(spec.get("device") or {}), **bad}}, seed=1)
     with pytest.raises(SceneError, match="--speaker-radius-mm"):
         with_loudspeaker(spec, (5.0, 2.0), None, seed=1)
+
+
+def _walk_speeds(swing_share, speed_m_s=1.2):
+    """Speeds (m/s) of the torso, a foot and a knee of a person walking a straight 7 m line at ``speed_m_s``, sampled
+    every ms over whole gait cycles of steady walking (2-5 s); and the person's stride length (m)."""
+    from uspd.simulate.movers import FOOT_L, KNEE_L, TORSO
+
+    m = {"type": "person", "waypoints_m": [[0.5, 1.0], [7.5, 1.0]], "speed_m_s": speed_m_s, "start_s": 0.2}
+    if swing_share is not None:
+        m["swing_share"] = swing_share
+    spec = {"duration_s": 8.0, "sample_rate": 48000, "carrier_hz": 20000.0, "room": {"size_m": [8, 4, 2.7]},
+            "movers": [m]}
+    person = SceneRenderer(load_scene(spec), seed=1).movers[0]
+    t = np.arange(2.0, 2.0 + math.floor(3.0 * person.stride_hz) / person.stride_hz, 0.001)
+    xy = person.positions(t)[:, :, :2]  # horizontal: the lift is not a Doppler speed along the path
+    v = np.linalg.norm(np.gradient(xy, t, axis=1), axis=2)
+    return v[TORSO], v[FOOT_L], v[KNEE_L], speed_m_s / person.stride_hz
+
+
+def test_stance_swing_gait_plants_the_feet_and_swings_them_at_the_measured_speed():
+    """``swing_share`` s: a foot stands still for 1 - s of the gait cycle and covers the stride in the rest on a
+    half-sine speed profile, peak v pi / (2 s) (3.9 v at s = 0.4; measured feet peak at 3-4x walking speed), mean v
+    over the cycle; the knee moves at half the foot's speed relative to the body; the torso walks as before. Without
+    it the feet swing sinusoidally about the torso, never still and never faster than about 2 v."""
+    from uspd.simulate.movers import stance_swing
+
+    v = 1.2
+    torso, foot, knee, stride_m = _walk_speeds(0.4, v)
+    torso0, foot0, _, _ = _walk_speeds(None, v)
+    np.testing.assert_allclose(torso, torso0)                                  # only the legs change
+    assert abs(torso.mean() - v) < 0.02
+    assert np.mean(foot < 0.02 * v) == pytest.approx(0.6, abs=0.02)            # planted for 1 - s of the cycle
+    assert foot.max() == pytest.approx(v * math.pi / (2 * 0.4), rel=0.02)      # half-sine swing peak
+    assert foot.mean() == pytest.approx(v, rel=0.02)                           # one stride per cycle
+    assert np.allclose(knee, 0.5 * (torso + foot), atol=0.02 * v)             # half the foot's motion about the hip
+    assert np.mean(foot0 < 0.02 * v) < 0.02 and foot0.max() < 2.3 * v          # the sinusoidal feet
+    # the offset has zero mean over the cycle and the foot covers the stride during the swing only
+    psi = np.linspace(0, 2 * math.pi, 4001)[:-1]
+    off, lift = stance_swing(psi, 0.3, 1.5)
+    planted = psi / (2 * math.pi) >= 0.3
+    assert abs(off.mean()) < 1e-3 and np.all(lift[planted] == 0) and lift.max() == pytest.approx(1)
+    adv = off + 1.5 * psi / (2 * math.pi)                                      # foot position along the path
+    assert np.ptp(adv[planted]) < 1e-9 and adv[-1] - adv[0] == pytest.approx(1.5, abs=1e-3)
+
+
+def test_swing_share_factor_sets_only_the_people_and_is_checked():
+    """``with_swing_share`` gives every person (and nothing else) a swing share drawn in the range from a generator of
+    its own; the rest of the scene is as drawn, a person who has one keeps it; bad values are one-line
+    SceneErrors."""
+    from uspd.simulate.scene import check_scene_factors, with_scene_factors, with_swing_share
+
+    spec = random_scene_spec(np.random.default_rng(5), "walk+confusers")
+    out = with_swing_share(spec, (0.36, 0.44), seed=7)
+    shares = [m.pop("swing_share") for m in out["movers"] if m["type"] == "person"]
+    assert shares and all(0.36 <= s <= 0.44 for s in shares)
+    assert out == spec and "swing_share" not in str(spec)
+    assert with_swing_share(spec, (0.36, 0.44), seed=7) == with_scene_factors(spec, 7, swing_share=(0.36, 0.44))
+    set_already = {**spec, "movers": [{**m, "swing_share": 0.5} if m["type"] == "person" else m
+                                      for m in spec["movers"]]}
+    assert with_swing_share(set_already, (0.36, 0.44), seed=7) == set_already
+    with pytest.raises(SceneError, match="--swing-share 0.1,0.4: a swing share range needs 0.2 <= LO"):
+        check_scene_factors(swing_share=(0.1, 0.4))
+    with pytest.raises(SceneError, match="person.swing_share: must be a number in 0.2..0.6"):
+        SceneRenderer(load_scene({"movers": [{"type": "person", "swing_share": 0.9}]}), seed=1)

@@ -76,6 +76,21 @@ def _coupling_db(text: str) -> tuple[float, float]:
     return _scene_range(text, check_coupling_db, "give X or LO,HI in dB (e.g. 10, or =-10,5)", symmetric=True)
 
 
+def _swing_share(text: str) -> tuple[float, float]:
+    """argparse type: LO,HI within 0.2-0.6 (share of the gait cycle a walker's foot is in the air)."""
+    from uspd.simulate.scene import check_swing_share
+
+    return _scene_range(text, check_swing_share, "give LO,HI as shares of the gait cycle (e.g. 0.36,0.44)")
+
+
+def _add_gait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--swing-share", type=_swing_share, default=None, metavar="LO,HI",
+                   help="give every person a stance/swing gait: each foot planted for part of the gait cycle and in "
+                        "the air for a share drawn in LO,HI (walking: about 0.4, e.g. 0.36,0.44), swinging at up to "
+                        "~4x walking speed, as measured feet do (default: feet swinging sinusoidally about the "
+                        "torso, 0-2x walking speed). Every other detail is drawn as without it")
+
+
 def _add_loudspeaker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker-radius-mm", type=_speaker_radius_mm, default=None, metavar="LO,HI",
                    help="draw each clip's loudspeaker piston radius in LO,HI mm (e.g. 0,8): its beam then lights the "
@@ -117,6 +132,7 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
                         "USB microphone and a separate loudspeaker (default: one shared clock). Every other detail is "
                         "drawn as without it")
     _add_loudspeaker_options(p)
+    _add_gait_option(p)
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
@@ -128,7 +144,7 @@ def run_eval(args: argparse.Namespace) -> int:
     man = build_eval_set(args.out, args.seed, scale=args.scale, workers=args.workers,
                          progress=not getattr(args, "quiet", False), reflection=args.reflection,
                          clock_ppm=args.clock_ppm, speaker_radius_mm=args.speaker_radius_mm,
-                         coupling_db=args.coupling_db)
+                         coupling_db=args.coupling_db, swing_share=args.swing_share)
     counts = ", ".join(f"{k} {n} ({man['hours'][k]:.2f} h)" for k, n in man["counts"].items())
     rates = ", ".join(f"{n} at {r} Hz" for r, n in sorted(man["sample_rates"].items()))
     print(f"{args.out}: seed {args.seed} ({man['role']}), {len(man['clips'])} clips, "
@@ -160,6 +176,7 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
                         "teach the model what hours of a confuser look like after its background has settled")
     p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
     _add_loudspeaker_options(p)
+    _add_gait_option(p)
     p.set_defaults(func=run_train)
 
 
@@ -169,7 +186,7 @@ def run_train(args: argparse.Namespace) -> int:
     build_training_set(args.hours, args.seed, args.out, workers=args.workers, shard_s=args.shard_s,
                        progress=not getattr(args, "quiet", False), kind_weights=parse_kind_weights(args.kinds),
                        clip_s=args.clip_s, reflection=args.reflection, speaker_radius_mm=args.speaker_radius_mm,
-                       coupling_db=args.coupling_db)
+                       coupling_db=args.coupling_db, swing_share=args.swing_share)
     print(f"{args.out}: training features for {args.hours:g} h of audio (seed {args.seed})")
     return 0
 

@@ -94,12 +94,14 @@ class ClipJob:
 
 def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float, float] | None = None,
                   clock_ppm: tuple[float, float] | None = None, speaker_radius_mm: tuple[float, float] | None = None,
-                  coupling_db: tuple[float, float] | None = None) -> list[ClipJob]:
+                  coupling_db: tuple[float, float] | None = None,
+                  swing_share: tuple[float, float] | None = None) -> list[ClipJob]:
     """The clips of the evaluation set for ``dataset_seed`` at ``scale`` (deterministic). ``reflection``: (lo, hi)
     range of the walls' amplitude reflection coefficients (None: the simulator's own); ``clock_ppm``: (lo, hi) range
     of the device's playback/capture clock offset in ppm (None: one shared clock); ``speaker_radius_mm``: (lo, hi)
     range of the loudspeaker's piston radius (None: a point source); ``coupling_db``: (lo, hi) range of the direct
-    speaker->mic coupling re free field (None: free field); the clips are otherwise the same."""
+    speaker->mic coupling re free field (None: free field); ``swing_share``: (lo, hi) range of each person's
+    stance/swing gait (None: feet swinging sinusoidally); the clips are otherwise the same."""
     if not (scale > 0 and math.isfinite(scale)):
         raise DatasetError(f"--scale: must be a positive number, got {scale}")
     jobs: list[ClipJob] = []
@@ -124,6 +126,8 @@ def eval_set_plan(dataset_seed: int, scale: float = 1.0, reflection: tuple[float
             job.extra["speaker_radius_mm_range"] = list(speaker_radius_mm)
         if coupling_db is not None:
             job.extra["coupling_db_range"] = list(coupling_db)
+        if swing_share is not None:
+            job.extra["swing_share_range"] = list(swing_share)
     return jobs
 
 
@@ -158,7 +162,7 @@ def scene_spec_for(job: ClipJob) -> dict:
     spec["name"] = Path(job.name).stem
     e = job.extra  # every other detail as drawn above
     return with_scene_factors(spec, job.scene_seed, e.get("wall_reflection_range"), e.get("clock_ppm_range"),
-                              e.get("speaker_radius_mm_range"), e.get("coupling_db_range"))
+                              e.get("speaker_radius_mm_range"), e.get("coupling_db_range"), e.get("swing_share_range"))
 
 
 def render_job(out_dir: Path, job: ClipJob) -> dict[str, Any]:
@@ -244,7 +248,8 @@ def render_jobs(out_dir: Path, jobs: list[ClipJob], workers: int = 1, progress: 
 SCENE_FACTORS = {"reflection": ("--reflection", "the simulator's own walls"),
                  "clock_ppm": ("--clock-ppm", "one shared clock"),
                  "speaker_radius_mm": ("--speaker-radius-mm", "a point-source loudspeaker"),
-                 "coupling_db": ("--coupling-db", "free-field coupling")}
+                 "coupling_db": ("--coupling-db", "free-field coupling"),
+                 "swing_share": ("--swing-share", "sinusoidally swinging feet")}
 
 
 def _variant(factors: dict[str, list | None], shown: tuple[str, ...]) -> str:
@@ -257,14 +262,16 @@ def _variant(factors: dict[str, list | None], shown: tuple[str, ...]) -> str:
 def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float = 1.0, workers: int = 1,
                    progress: bool = True, reflection: tuple[float, float] | None = None,
                    clock_ppm: tuple[float, float] | None = None, speaker_radius_mm: tuple[float, float] | None = None,
-                   coupling_db: tuple[float, float] | None = None) -> dict[str, Any]:
+                   coupling_db: tuple[float, float] | None = None,
+                   swing_share: tuple[float, float] | None = None) -> dict[str, Any]:
     """Render (or resume) the evaluation set into ``out_dir`` and write ``manifest.json``; returns the manifest.
-    ``reflection``, ``clock_ppm``, ``speaker_radius_mm``, ``coupling_db``: see :func:`eval_set_plan`."""
+    ``reflection``, ``clock_ppm``, ``speaker_radius_mm``, ``coupling_db``, ``swing_share``: see
+    :func:`eval_set_plan`."""
     out_dir = Path(out_dir)
     role = check_not_training(dataset_seed, "--seed")
     from uspd.simulate.scene import check_scene_factors
 
-    checked = check_scene_factors(reflection, clock_ppm, speaker_radius_mm, coupling_db)
+    checked = check_scene_factors(reflection, clock_ppm, speaker_radius_mm, coupling_db, swing_share)
     factors = {k: None if v is None else list(v) for k, v in checked.items()}
     jobs = eval_set_plan(dataset_seed, scale, **checked)
     man_path = out_dir / MANIFEST
@@ -286,7 +293,7 @@ def build_eval_set(out_dir: str | os.PathLike, dataset_seed: int, scale: float =
     base = {"set": "uspd-eval", "uspd_version": __version__, "dataset_seed": int(dataset_seed), "role": role,
             "scale": scale, "seed_convention": "uspd.evaluate.seeds (train 0-999, tune 1000-1999, eval >= 9000)",
             "clip_seed": "scene: clip_seed(S, i, 0), render: clip_seed(S, i, 1)", "reflection": factors["reflection"]}
-    for key in ("clock_ppm", "speaker_radius_mm", "coupling_db"):  # absent unless set (as before the options)
+    for key in ("clock_ppm", "speaker_radius_mm", "coupling_db", "swing_share"):  # absent unless set
         if factors[key] is not None:
             base[key] = factors[key]
     write_json_atomic(man_path, {**base, "complete": False, "planned": [asdict(j) for j in jobs]})

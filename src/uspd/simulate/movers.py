@@ -19,6 +19,8 @@ Mover types and their keys (all optional; missing values are drawn from the rend
   ``waypoints_m`` ([[x, y], ...] room coordinates; overrides the route) with ``pauses_s``. Body: torso (TS -18 dB),
   head, two arms and two legs swinging about the torso (Boulic et al. 1990-like gait: leg swing speed ~ walking
   speed, arms ~ half, stride 0.8-1.0 Hz, torso bob at twice the stride rate); breathing chest 3-8 mm at 0.2-0.3 Hz.
+  ``swing_share`` (0.2-0.6, not drawn: ``uspd dataset --swing-share``) gives the feet a stance/swing gait instead:
+  planted for the rest of each cycle, swinging at up to ~4x walking speed (:func:`stance_swing`).
 - ``pet``: ``animal`` dog|cat, ``speed_m_s`` (0.3-1.5), ``waypoints_m``, ``pauses_s``, ``stride_hz``; wanders with
   pauses (label ``pet`` while it moves).
 - ``curtain``: ``speed_m_s`` (RMS point speed 0.02-0.3), ``position_m``, ``width_m``, ``ts_db``, ``n_points``;
@@ -146,6 +148,25 @@ ROUTES = ("enter", "enter-leave", "cross", "approach", "wander", "far", "seated"
 ACTIONS = ("reach", "page", "typing", "cup")
 
 
+#: Allowed ``swing_share`` of a person's stance/swing gait (walking: about 0.4 of the cycle; running > 0.5).
+SWING_SHARE_RANGE = (0.2, 0.6)
+
+
+def stance_swing(psi: np.ndarray, swing_share: float, stride_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """A foot of a stance/swing gait: (forward offset from the body (T,) m, lift (T,) 0..1) at gait phase ``psi``
+    (T,) rad (2 pi per cycle, advancing with the distance walked).
+
+    The foot is planted for ``1 - swing_share`` of each cycle and covers the cycle's ``stride_m`` in the rest, on a
+    half-sine speed profile: at a steady walking speed v its speed is 0 in stance and v pi / (2 s) sin(pi phi / s) in
+    swing (phi the phase in cycles, s the swing share), peaking at 3.9 v for s = 0.4 (measured feet peak at 3-4x v).
+    The offset has zero mean over a cycle, so the foot stays under the body on average."""
+    phi = np.mod(psi / (2 * math.pi), 1.0)
+    swinging = phi < swing_share
+    travelled = np.where(swinging, 0.5 * (1.0 - np.cos(math.pi * phi / swing_share)), 1.0)  # 0..1 per cycle
+    offset = stride_m * (travelled - phi - 0.5 * (1.0 - swing_share))
+    return offset, np.where(swinging, np.sin(math.pi * phi / swing_share), 0.0)
+
+
 def _unit(angle: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
 
@@ -156,7 +177,7 @@ class Person(Mover):
     PARAMS = {"route": str, "start_s": float, "end_s": float, "speed_m_s": float, "height_m": float,
               "stop_distance_m": float, "stay_s": float, "chair_distance_m": float, "actions": list,
               "action_gap_s": list, "leave_s": float, "waypoints_m": list, "pauses_s": list,
-              "stride_hz": float, "breath_mm": float, "breath_hz": float}
+              "stride_hz": float, "breath_mm": float, "breath_hz": float, "swing_share": float}
 
     def __init__(self, params, world, rng, duration_s):
         super().__init__(params, world, rng, duration_s)
@@ -175,6 +196,14 @@ class Person(Mover):
         self.arm_amp = rng.uniform(0.4, 0.7) * self.speed / (2 * math.pi * self.stride_hz)
         self.leg_amp = rng.uniform(0.8, 1.1) * self.speed / (2 * math.pi * self.stride_hz)
         self.ts_db = PERSON_TS_DB + rng.uniform(-2, 2, len(PERSON_TS_DB))
+        #: Share of the gait cycle a foot is in the air (stance/swing gait, :func:`stance_swing`); None: the feet
+        #: swing sinusoidally about the torso. Not drawn here (a scene factor sets it), so the stream is unchanged.
+        self.swing_share = self.p.get("swing_share")
+        if self.swing_share is not None:
+            if not (_num(self.swing_share) and SWING_SHARE_RANGE[0] <= self.swing_share <= SWING_SHARE_RANGE[1]):
+                raise SceneError(f"person.swing_share: must be a number in {SWING_SHARE_RANGE[0]:g}.."
+                                 f"{SWING_SHARE_RANGE[1]:g}, got {self.swing_share!r}")
+            self.swing_share = float(self.swing_share)
         self.walk_b: LegPlan | None = None
         self.seat: tuple[float, float, float, float] | None = None  # sit0, sit1, stand0, stand1
         self.chair = None
@@ -325,8 +354,12 @@ class Person(Mover):
             arm = (self.arm_amp * g * np.sin(psi + phase))[:, None] * u
             put(elbow, xy + v * (0.2 * side) + 0.5 * arm, 0.62 * h)
             put(hand, xy + v * (0.2 * side) + arm, 0.45 * h)
-            leg = (self.leg_amp * g * np.sin(psi + phase))[:, None] * u   # the opposite leg swings with the arm
-            lift = 0.04 * g * np.maximum(0, np.sin(psi + phase + 1.5 * math.pi))
+            if self.swing_share is None:  # the opposite leg swings with the arm
+                leg = (self.leg_amp * g * np.sin(psi + phase))[:, None] * u
+                lift = 0.04 * g * np.maximum(0, np.sin(psi + phase + 1.5 * math.pi))
+            else:
+                off, lift = stance_swing(psi + phase, self.swing_share, self.speed / self.stride_hz)
+                leg, lift = (g * off)[:, None] * u, 0.04 * g * lift
             put(knee, xy - v * (0.1 * side) + 0.5 * leg, 0.28 * h + 0.5 * lift)
             put(foot, xy - v * (0.1 * side) + leg, 0.04 * h + lift)
         self._table_points(pts, t)

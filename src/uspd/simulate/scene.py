@@ -516,21 +516,48 @@ def with_loudspeaker(spec: dict, radius_mm: tuple[float, float] | None, coupling
     return out
 
 
-def check_scene_factors(reflection=None, clock_ppm=None, speaker_radius_mm=None, coupling_db=None
+#: Tag of the generator :func:`with_swing_share` draws from.
+_GAIT_TAG = 0x47414954
+
+
+def check_swing_share(swing_share) -> tuple[float, float]:
+    """(lo, hi) as floats within the person's allowed swing share (0.2-0.6 of the gait cycle), else a one-line
+    SceneError."""
+    from uspd.simulate.movers import SWING_SHARE_RANGE
+
+    return _check_range(swing_share, *SWING_SHARE_RANGE, "--swing-share", "swing share", "of the gait cycle")
+
+
+def with_swing_share(spec: dict, swing_share: tuple[float, float], seed: int) -> dict:
+    """``spec`` with every person who has no ``swing_share`` yet given one drawn uniformly in ``swing_share`` = (lo,
+    hi) (a stance/swing gait: feet planted, then swinging at up to ~4x walking speed), from a generator of its own
+    seeded by ``seed``: every other detail of the scene is drawn exactly as without it."""
+    lo, hi = check_swing_share(swing_share)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _GAIT_TAG]))
+    out = copy.deepcopy(spec)
+    for mover in out.get("movers") or []:
+        if mover.get("type") == "person" and mover.get("swing_share") is None:
+            mover["swing_share"] = round(float(rng.uniform(lo, hi)), 4)
+    return out
+
+
+def check_scene_factors(reflection=None, clock_ppm=None, speaker_radius_mm=None, coupling_db=None, swing_share=None
                         ) -> dict[str, tuple[float, float] | None]:
     """The (lo, hi) ranges `uspd dataset train|eval` may draw scene factors from, each checked by its ``check_*``
     (a one-line SceneError if out of range); None stays None (the simulator's own draw)."""
     checks = {"reflection": check_wall_reflection, "clock_ppm": check_clock_ppm,
-              "speaker_radius_mm": check_speaker_radius_mm, "coupling_db": check_coupling_db}
+              "speaker_radius_mm": check_speaker_radius_mm, "coupling_db": check_coupling_db,
+              "swing_share": check_swing_share}
     given = {"reflection": reflection, "clock_ppm": clock_ppm, "speaker_radius_mm": speaker_radius_mm,
-             "coupling_db": coupling_db}
+             "coupling_db": coupling_db, "swing_share": swing_share}
     return {k: None if v is None else checks[k](v) for k, v in given.items()}
 
 
 def with_scene_factors(spec: dict, seed: int, reflection=None, clock_ppm=None, speaker_radius_mm=None,
-                       coupling_db=None) -> dict:
+                       coupling_db=None, swing_share=None) -> dict:
     """``spec`` with every given factor range applied (:func:`with_wall_reflection`, :func:`with_clock_offset`,
-    :func:`with_loudspeaker`, each from its own generator seeded by ``seed``); None leaves a factor as drawn."""
+    :func:`with_loudspeaker`, :func:`with_swing_share`, each from its own generator seeded by ``seed``); None leaves a
+    factor as drawn."""
     if reflection is not None:
         spec = with_wall_reflection(spec, tuple(reflection), seed)
     if clock_ppm is not None:
@@ -538,6 +565,8 @@ def with_scene_factors(spec: dict, seed: int, reflection=None, clock_ppm=None, s
     if speaker_radius_mm is not None or coupling_db is not None:
         spec = with_loudspeaker(spec, None if speaker_radius_mm is None else tuple(speaker_radius_mm),
                                 None if coupling_db is None else tuple(coupling_db), seed)
+    if swing_share is not None:
+        spec = with_swing_share(spec, tuple(swing_share), seed)
     return spec
 
 

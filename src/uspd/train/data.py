@@ -240,12 +240,14 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                        feature_spec: FeatureSpec = FeatureSpec(), kind_weights: dict | None = None,
                        clip_s: float | None = None, reflection: tuple[float, float] | None = None,
                        speaker_radius_mm: tuple[float, float] | None = None,
-                       coupling_db: tuple[float, float] | None = None) -> Path:
+                       coupling_db: tuple[float, float] | None = None,
+                       swing_share: tuple[float, float] | None = None) -> Path:
     """Write ``ceil(hours * 3600 / shard_s)`` shards to ``out`` (skipping complete ones) and a manifest.
     ``kind_weights``: scene kind -> share (default :data:`KIND_WEIGHTS`); ``clip_s``: clip length (s) or None;
     ``reflection``: (lo, hi) range of the walls' amplitude reflection coefficients, None = the simulator's own
     (:data:`uspd.simulate.scene.WALL_REFLECTION_RANGE`); ``speaker_radius_mm``: (lo, hi) range of the loudspeaker's
-    piston radius, None = a point source; ``coupling_db``: (lo, hi) range of the direct coupling, None = free field."""
+    piston radius, None = a point source; ``coupling_db``: (lo, hi) range of the direct coupling, None = free field;
+    ``swing_share``: (lo, hi) range of each person's stance/swing gait, None = feet swinging sinusoidally."""
     from tqdm import tqdm
 
     if hours <= 0:
@@ -254,8 +256,9 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
         raise UspdError(f"--workers {workers}: must be at least 1")
     from uspd.simulate.scene import check_scene_factors
 
+    # one shared clock (no clock offset): the front end follows an offset
     factors = check_scene_factors(reflection=reflection, speaker_radius_mm=speaker_radius_mm,
-                                  coupling_db=coupling_db)  # one shared clock: the front end follows an offset
+                                  coupling_db=coupling_db, swing_share=swing_share)
     role = check_pool_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,15 +269,16 @@ def build_training_set(hours: float, seed: int, out: str | os.PathLike, workers:
                 "held_out_n_mics": list(HELD_OUT_N_MICS), "clip_s": clip_s,
                 **{k: None if factors[k] is None else list(factors[k])
                    for k in ("reflection", "speaker_radius_mm", "coupling_db")},
+                **({} if factors["swing_share"] is None else {"swing_share": list(factors["swing_share"])}),
                 "command": "uspd " + " ".join(sys.argv[1:]) if "dataset" in sys.argv[1:] else ""}
     mpath = out / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
         keep = ("seed", "shard_s", "features", "kind_weights", "clip_s", "reflection", "speaker_radius_mm",
-                "coupling_db")
-        if any(old.get(k) != manifest[k] for k in keep):
+                "coupling_db", "swing_share")
+        if any(old.get(k) != manifest.get(k) for k in keep):
             raise UspdError(f"{mpath}: existing data set was built with other settings (seed/shard/features/kinds/"
-                            "clip length/reflection/speaker radius/coupling); use another --out")
+                            "clip length/reflection/speaker radius/coupling/gait); use another --out")
     mpath.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     todo = [i for i in range(n_shards) if not shard_path(out, i).exists()]
     jobs = [(out, seed, i, shard_s, feature_spec, kind_weights, clip_s, factors) for i in todo]
