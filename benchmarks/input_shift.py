@@ -1,0 +1,244 @@
+"""Which of the neural detector's inputs differ between two sets' walkers, and which difference costs it its score.
+
+The model finds fewer than half of the second simulator's walkers in rooms where nothing else moves, where the
+classic detector finds nearly all of them (``second_simulator.py``'s breakdown). This script runs each set's walk
+clips through the live path (front end, ``NeuralDetector``) and keeps the model's inputs per hop, grouped as the
+network sees them after its per-band normalisation (``in_mean_db`` / ``in_std_db`` of the float model):
+
+- ``level`` / ``rise``: each band's level re carrier and its rise above the slow background, averaged over the
+  channels (carriers x mics), and ``level spread`` / ``rise spread``: their standard deviation over the channels
+  (the inter-mic cue);
+- ``echo level`` / ``echo rise``: the same of the echo input (Doppler power not common to all mics).
+
+It compares two kinds of hop per set: a walker moving within ``--near`` m while no confuser, pet or other person is
+labelled ("walker"), and hops with nothing labelled at all ("still"). For each group it prints the mean over bands of
+(set - reference) in normalised units and the band where they differ most, then the model's score on the walker hops.
+Then, to see which difference matters, it runs the model again on each set's walk clips with one group moved by the
+reference's mean walker-minus-set difference per band (a diagnosis: it uses the labels, it is not a detector), and
+prints the share of walker hops the model scores above ``--threshold``.
+
+    python benchmarks/input_shift.py REF_DIR SET_DIR [SET_DIR ...] [--config C.toml] [--workers 2] [--near 3]
+        [--limit N] [--plot OUT.png]
+
+Each DIR is a set with a ``walk`` folder (``uspd dataset eval``, ``second_simulator.py --out``); the first is the
+reference. The normalisation constants are read from the float ONNX graph beside the model (the ``onnx`` package,
+installed with the train extra).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+GROUPS = ("level", "rise", "level spread", "rise spread", "echo level", "echo rise")
+
+
+def _recorder(model_path):
+    from uspd.detector.neural import NeuralDetector
+
+    class InputRecorder(NeuralDetector):
+        """The shipped/configured model; keeps hop times, model inputs and calibrated scores of every hop."""
+
+        def __init__(self, path):
+            super().__init__(model_path=path)
+            self.t, self.x, self.e, self.s = [], [], [], []
+
+        def process(self, frames):
+            self.t.append(np.asarray(frames.t_s))
+            return super().process(frames)
+
+        def process_features(self, feats, echo=None):
+            out = super().process_features(feats, echo)
+            self.x.append(np.array(feats))
+            self.e.append(None if echo is None else np.array(echo))
+            self.s.append(np.array(out.score))
+            return out
+
+    return InputRecorder(model_path)
+
+
+def hop_groups(x: np.ndarray, e: np.ndarray, mean: np.ndarray, std: np.ndarray, e_mean: np.ndarray,
+               e_std: np.ndarray) -> np.ndarray:
+    """Model inputs x (F, C, 2B), echo inputs e (F, 2B), normalised as the network does -> groups (F, 6, B) in
+    :data:`GROUPS` order."""
+    z = (x - mean) / std
+    ze = (e - e_mean) / e_std
+    b = x.shape[-1] // 2
+    return np.stack([z[:, :, :b].mean(1), z[:, :, b:].mean(1), z[:, :, :b].std(1), z[:, :, b:].std(1),
+                     ze[:, :b], ze[:, b:]], axis=1).astype(np.float32)
+
+
+def model_norms(model_path: Path) -> dict[str, np.ndarray]:
+    """The network's per-band normalisation constants, read from the float ONNX graph's initialisers."""
+    import onnx
+    from onnx import numpy_helper
+
+    float_path = model_path.with_name(model_path.name.replace(".onnx", ".float.onnx"))
+    graph = onnx.load(str(float_path if float_path.exists() else model_path)).graph
+    vals = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    out = {}
+    for key in ("in_mean_db", "in_std_db", "echo_mean_db", "echo_std_db"):
+        hit = [v for k, v in vals.items() if k.endswith(key)]
+        if len(hit) != 1:
+            raise SystemExit(f"input_shift.py: {model_path}: cannot find {key} in the graph")
+        out[key] = hit[0].astype(np.float32)
+    return out
+
+
+def select_hops(labels, t_s: np.ndarray, near_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(walker hops, still hops) as bool (F,): a major movement within near_m with nothing else labelled; nothing
+    labelled at all."""
+    from uspd.train.labels import MAJOR, NONE, hop_labels
+
+    h = hop_labels(labels, t_s)
+    quiet = (h["confusers"] == 0) & ~h["pet"] & ~h["far"]
+    walker = quiet & (h["motion"] == MAJOR) & ~h["edge"] & ~h["presence"] & (h["distance_m"] <= near_m)
+    still = quiet & (h["motion"] == NONE) & ~h["presence"]
+    return walker, still
+
+
+def clip_task(task: tuple) -> dict | None:
+    """One walk clip -> its walker and still hops' groups and scores, for each shift (None: no walker hop)."""
+    wav, model_path, config_path, near_m, shifts = task
+    from uspd.config import load_config
+    from uspd.pipeline import run_file
+    from uspd.recording.labels import read_labels
+
+    norms = model_norms(Path(model_path))
+    rec = _recorder(model_path)
+    run_file(wav, load_config(config_path), rec)
+    t = np.concatenate(rec.t)
+    x, e, s = np.concatenate(rec.x), np.concatenate(rec.e), np.concatenate(rec.s)
+    labels = read_labels(wav)
+    if labels is None:
+        return None
+    walker, still = select_hops(labels, t, near_m)
+    if not walker.any():
+        return None
+    g = hop_groups(x, e, norms["in_mean_db"], norms["in_std_db"], norms["echo_mean_db"], norms["echo_std_db"])
+    out = {"walker": g[walker], "still": g[still], "score": s[walker], "shifted": {}}
+    b = x.shape[-1] // 2
+    for name, delta in shifts.items():  # delta (6, B) in normalised units, added to one group
+        k = GROUPS.index(name)
+        xs, es = x.copy(), e.copy()
+        d = delta[k] * {0: norms["in_std_db"][:b], 1: norms["in_std_db"][b:], 4: norms["echo_std_db"][:b],
+                        5: norms["echo_std_db"][b:]}.get(k, 1.0)
+        if k == 0:
+            xs[:, :, :b] += d
+        elif k == 1:
+            xs[:, :, b:] += d
+        elif k == 4:
+            es[:, :b] += d
+        elif k == 5:
+            es[:, b:] += d
+        else:  # a spread: scale each channel's deviation from the channel mean so the spread moves by delta
+            part = slice(0, b) if k == 2 else slice(b, 2 * b)
+            std = norms["in_std_db"][part]
+            m = xs[:, :, part].mean(1, keepdims=True)
+            cur = (xs[:, :, part] / std).std(1, keepdims=True) + 1e-6
+            xs[:, :, part] = m + (xs[:, :, part] - m) * np.maximum(cur + delta[k], 0.0) / cur
+        rec.reset()
+        out["shifted"][name] = rec.process_features(xs, es).score[walker]
+    return out
+
+
+def run_set(folder: Path, model_path: str, config_path: str | None, near_m: float, shifts: dict, workers: int,
+            limit: int | None) -> dict:
+    from uspd.evaluate.runner import find_recordings
+
+    walk = folder / "walk"
+    if not walk.is_dir():
+        raise SystemExit(f"input_shift.py: {walk}: not a directory (give a set with a walk folder)")
+    wavs = find_recordings(walk)[:limit]
+    if not wavs:
+        raise SystemExit(f"input_shift.py: {walk}: no recordings")
+    tasks = [(str(w), model_path, config_path, near_m, shifts) for w in wavs]
+    from tqdm import tqdm
+
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            parts = list(tqdm(pool.imap(clip_task, tasks), total=len(tasks), desc=folder.name, unit="clip"))
+    else:
+        parts = [clip_task(t) for t in tqdm(tasks, desc=folder.name, unit="clip")]
+    parts = [p for p in parts if p is not None]
+    return {"clips": len(parts),
+            "walker": np.concatenate([p["walker"] for p in parts]),
+            "still": np.concatenate([p["still"] for p in parts]),
+            "score": np.concatenate([p["score"] for p in parts]),
+            "shifted": {k: np.concatenate([p["shifted"][k] for p in parts]) for k in shifts}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("sets", nargs="+", type=Path, help="REF_DIR then one or more SET_DIR, each with a walk folder")
+    ap.add_argument("--config", default=None, help="uspd config TOML ([detector] model); default: the shipped model")
+    ap.add_argument("--workers", type=int, default=2, help="processes")
+    ap.add_argument("--near", type=float, default=3.0, help="walker hops: closest distance at most this (m)")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many walk clips per set")
+    ap.add_argument("--threshold", type=float, default=0.6, help="score counted as 'seen' on a walker hop")
+    ap.add_argument("--plot", default=None, help="write the groups' band profiles (PNG) here")
+    args = ap.parse_args(argv)
+    if len(args.sets) < 2:
+        ap.error("give a reference set and at least one other set")
+    from uspd.config import load_config
+    from uspd.detector.neural import shipped_model_path
+
+    cfg = load_config(args.config)
+    model_path = str(cfg.detector.model or shipped_model_path())
+    ref = run_set(args.sets[0], model_path, args.config, args.near, {}, args.workers, args.limit)
+    ref_w = ref["walker"].mean(0)
+    print(f"reference {args.sets[0]}: {ref['clips']} clips, {len(ref['walker'])} walker hops (<= {args.near} m, "
+          f"nothing else moving), {len(ref['still'])} still hops; model score > {args.threshold} on "
+          f"{100 * np.mean(ref['score'] > args.threshold):.1f} % of walker hops")
+    results = {}
+    for folder in args.sets[1:]:
+        probe = run_set(folder, model_path, args.config, args.near, {}, args.workers, args.limit)
+        shifts = {name: (ref_w - probe["walker"].mean(0)) for name in GROUPS}
+        res = run_set(folder, model_path, args.config, args.near, shifts, args.workers, args.limit)
+        results[folder] = res
+        print(f"\n{folder}: {res['clips']} clips, {len(res['walker'])} walker hops, {len(res['still'])} still hops")
+        print(f"{'input group':<14} {'walker: set - ref':>18} {'(band, max)':>12} {'still: set - ref':>17} "
+              f"{'walker hops seen, group moved to ref':>37}")
+        for k, name in enumerate(GROUPS):
+            dw = res["walker"][:, k].mean(0) - ref_w[k]
+            ds = (res["still"][:, k].mean(0) - ref["still"][:, k].mean(0)).mean() if min(
+                len(res["still"]), len(ref["still"])) else math.nan
+            j = int(np.argmax(np.abs(dw)))
+            print(f"{name:<14} {dw.mean():>+18.2f} {f'({j}, {dw[j]:+.2f})':>12} {ds:>+17.2f} "
+                  f"{100 * np.mean(res['shifted'][name] > args.threshold):>36.1f}%")
+        print(f"{'(as is)':<14} {'':>18} {'':>12} {'':>17} {100 * np.mean(res['score'] > args.threshold):>36.1f}%")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharex=True)
+        for k, (ax, name) in enumerate(zip(axes.flat, GROUPS)):
+            ax.plot(ref_w[k], "k-", label=f"{args.sets[0].name} walker")
+            if len(ref["still"]):
+                ax.plot(ref["still"][:, k].mean(0), "k:", label=f"{args.sets[0].name} still")
+            for folder, res in results.items():
+                line, = ax.plot(res["walker"][:, k].mean(0), "-", label=f"{folder.name} walker")
+                if len(res["still"]):
+                    ax.plot(res["still"][:, k].mean(0), ":", color=line.get_color(), label=f"{folder.name} still")
+            ax.set_title(name)
+            ax.set_ylabel("normalised input")
+        for ax in axes[1]:
+            ax.set_xlabel("velocity band (receding ... approaching)")
+        axes.flat[0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=90)
+        print(f"\nplot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
