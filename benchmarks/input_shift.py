@@ -15,10 +15,12 @@ labelled ("walker"), and hops with nothing labelled at all ("still"). For each g
 (set - reference) in normalised units and the band where they differ most, then the model's score on the walker hops.
 Then, to see which difference matters, it runs the model again on each set's walk clips with one group moved by the
 reference's mean walker-minus-set difference per band (a diagnosis: it uses the labels, it is not a detector), and
-prints the share of walker hops the model scores above ``--threshold``.
+prints the share of walker hops the model scores above ``--threshold``. ``--level-db`` runs the model on every set's
+walk clips with all level inputs raised by each given dB (a device that hears every echo louder re its carrier, as
+a quieter direct path would make it), which asks how much of a set's loss is the level alone.
 
     python benchmarks/input_shift.py REF_DIR SET_DIR [SET_DIR ...] [--config C.toml] [--workers 2] [--near 3]
-        [--limit N] [--plot OUT.png]
+        [--limit N] [--level-db -6,6,10] [--plot OUT.png]
 
 Each DIR is a set with a ``walk`` folder (``uspd dataset eval``, ``second_simulator.py --out``); the first is the
 reference. The normalisation constants are read from the float ONNX graph beside the model (the ``onnx`` package,
@@ -103,7 +105,7 @@ def select_hops(labels, t_s: np.ndarray, near_m: float) -> tuple[np.ndarray, np.
 
 def clip_task(task: tuple) -> dict | None:
     """One walk clip -> its walker and still hops' groups and scores, for each shift (None: no walker hop)."""
-    wav, model_path, config_path, near_m, shifts = task
+    wav, model_path, config_path, near_m, shifts, level_db = task
     from uspd.config import load_config
     from uspd.pipeline import run_file
     from uspd.recording.labels import read_labels
@@ -120,8 +122,14 @@ def clip_task(task: tuple) -> dict | None:
     if not walker.any():
         return None
     g = hop_groups(x, e, norms["in_mean_db"], norms["in_std_db"], norms["echo_mean_db"], norms["echo_std_db"])
-    out = {"walker": g[walker], "still": g[still], "score": s[walker], "shifted": {}}
+    out = {"walker": g[walker], "still": g[still], "score": s[walker], "shifted": {}, "level_db": {}}
     b = x.shape[-1] // 2
+    for db in level_db:  # every level input (each channel's and the echo input's) raised by db
+        xs, es = x.copy(), e.copy()
+        xs[:, :, :b] += db
+        es[:, :b] += db
+        rec.reset()
+        out["level_db"][db] = rec.process_features(xs, es).score[walker]
     for name, delta in shifts.items():  # delta (6, B) in normalised units, added to one group
         k = GROUPS.index(name)
         xs, es = x.copy(), e.copy()
@@ -147,7 +155,7 @@ def clip_task(task: tuple) -> dict | None:
 
 
 def run_set(folder: Path, model_path: str, config_path: str | None, near_m: float, shifts: dict, workers: int,
-            limit: int | None) -> dict:
+            limit: int | None, level_db: tuple[float, ...] = ()) -> dict:
     from uspd.evaluate.runner import find_recordings
 
     walk = folder / "walk"
@@ -156,7 +164,7 @@ def run_set(folder: Path, model_path: str, config_path: str | None, near_m: floa
     wavs = find_recordings(walk)[:limit]
     if not wavs:
         raise SystemExit(f"input_shift.py: {walk}: no recordings")
-    tasks = [(str(w), model_path, config_path, near_m, shifts) for w in wavs]
+    tasks = [(str(w), model_path, config_path, near_m, shifts, level_db) for w in wavs]
     from tqdm import tqdm
 
     if workers > 1:
@@ -171,7 +179,8 @@ def run_set(folder: Path, model_path: str, config_path: str | None, near_m: floa
             "walker": np.concatenate([p["walker"] for p in parts]),
             "still": np.concatenate([p["still"] for p in parts]),
             "score": np.concatenate([p["score"] for p in parts]),
-            "shifted": {k: np.concatenate([p["shifted"][k] for p in parts]) for k in shifts}}
+            "shifted": {k: np.concatenate([p["shifted"][k] for p in parts]) for k in shifts},
+            "level_db": {k: np.concatenate([p["level_db"][k] for p in parts]) for k in level_db}}
 
 
 def main(argv=None) -> int:
@@ -183,16 +192,24 @@ def main(argv=None) -> int:
     ap.add_argument("--near", type=float, default=3.0, help="walker hops: closest distance at most this (m)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many walk clips per set")
     ap.add_argument("--threshold", type=float, default=0.6, help="score counted as 'seen' on a walker hop")
+    ap.add_argument("--level-db", default="", metavar="DB,...",
+                    help="also run the model with every level input raised by each of these dB (e.g. -6,6,10: a "
+                         "device that hears every Doppler band that much louder re its carrier) and print the share "
+                         "of walker hops seen, per set")
     ap.add_argument("--plot", default=None, help="write the groups' band profiles (PNG) here")
     args = ap.parse_args(argv)
     if len(args.sets) < 2:
         ap.error("give a reference set and at least one other set")
+    try:
+        level_db = tuple(float(v) for v in args.level_db.split(",") if v.strip())
+    except ValueError:
+        ap.error(f"--level-db {args.level_db}: give numbers in dB, e.g. -6,6,10")
     from uspd.config import load_config
     from uspd.detector.neural import shipped_model_path
 
     cfg = load_config(args.config)
     model_path = str(cfg.detector.model or shipped_model_path())
-    ref = run_set(args.sets[0], model_path, args.config, args.near, {}, args.workers, args.limit)
+    ref = run_set(args.sets[0], model_path, args.config, args.near, {}, args.workers, args.limit, level_db)
     ref_w = ref["walker"].mean(0)
     print(f"reference {args.sets[0]}: {ref['clips']} clips, {len(ref['walker'])} walker hops (<= {args.near} m, "
           f"nothing else moving), {len(ref['still'])} still hops; model score > {args.threshold} on "
@@ -201,7 +218,7 @@ def main(argv=None) -> int:
     for folder in args.sets[1:]:
         probe = run_set(folder, model_path, args.config, args.near, {}, args.workers, args.limit)
         shifts = {name: (ref_w - probe["walker"].mean(0)) for name in GROUPS}
-        res = run_set(folder, model_path, args.config, args.near, shifts, args.workers, args.limit)
+        res = run_set(folder, model_path, args.config, args.near, shifts, args.workers, args.limit, level_db)
         results[folder] = res
         print(f"\n{folder}: {res['clips']} clips, {len(res['walker'])} walker hops, {len(res['still'])} still hops")
         print(f"{'input group':<14} {'walker: set - ref':>18} {'(band, max)':>12} {'still: set - ref':>17} "
@@ -214,6 +231,12 @@ def main(argv=None) -> int:
             print(f"{name:<14} {dw.mean():>+18.2f} {f'({j}, {dw[j]:+.2f})':>12} {ds:>+17.2f} "
                   f"{100 * np.mean(res['shifted'][name] > args.threshold):>36.1f}%")
         print(f"{'(as is)':<14} {'':>18} {'':>12} {'':>17} {100 * np.mean(res['score'] > args.threshold):>36.1f}%")
+    if level_db:
+        print(f"\nwalker hops seen (score > {args.threshold}) with every level input raised by:")
+        print(f"{'set':<30} {'as is':>7}" + "".join(f"{f'{db:+g} dB':>9}" for db in level_db))
+        for folder, res in [(args.sets[0], ref), *results.items()]:
+            print(f"{str(folder):<30} {100 * np.mean(res['score'] > args.threshold):>6.1f}%"
+                  + "".join(f"{100 * np.mean(res['level_db'][db] > args.threshold):>8.1f}%" for db in level_db))
     if args.plot:
         import matplotlib
 
