@@ -24,6 +24,17 @@ import pytest
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 
 
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (benchmarks are scripts, not a package), loaded under ``name``."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 5.0, interval_s: float = 0.01) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned) or ``timeout_s`` passes (returns it anyway)."""
     deadline = time.monotonic() + timeout_s

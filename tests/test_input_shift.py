@@ -1,23 +1,16 @@
 """benchmarks/input_shift.py: the model's inputs grouped as the network sees them, and the hops it compares."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from uspd.recording.labels import LabelInterval, Labels
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "input_shift.py"
 
 
 @pytest.fixture(scope="module")
 def shift():
-    spec = importlib.util.spec_from_file_location("input_shift", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("input_shift")
 
 
 def test_hop_groups_normalise_then_pool_over_channels_as_the_network_does(shift):

@@ -1,22 +1,16 @@
 """The second simulator (benchmarks/second_simulator.py): its motion model and its rendering, checked against what
 they claim, so a detector's failure on its recordings is the detector's and not a renderer bug."""
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "second_simulator.py"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def sim():
-    spec = importlib.util.spec_from_file_location("second_simulator", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("second_simulator")
 
 
 def test_path_motion_walks_the_polyline_at_its_speed_and_holds_its_pauses(sim):

@@ -83,15 +83,8 @@ def _swing_share(text: str) -> tuple[float, float]:
     return _scene_range(text, check_swing_share, "give LO,HI as shares of the gait cycle (e.g. 0.36,0.44)")
 
 
-def _add_gait_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--swing-share", type=_swing_share, default=None, metavar="LO,HI",
-                   help="give every person a stance/swing gait: each foot planted for part of the gait cycle and in "
-                        "the air for a share drawn in LO,HI (walking: about 0.4, e.g. 0.36,0.44), swinging at up to "
-                        "~4x walking speed, as measured feet do (default: feet swinging sinusoidally about the "
-                        "torso, 0-2x walking speed). Every other detail is drawn as without it")
-
-
-def _add_loudspeaker_options(p: argparse.ArgumentParser) -> None:
+def _add_device_and_gait_options(p: argparse.ArgumentParser) -> None:
+    """The scene factors both `dataset eval` and `dataset train` draw: loudspeaker beam, direct coupling, gait."""
     p.add_argument("--speaker-radius-mm", type=_speaker_radius_mm, default=None, metavar="LO,HI",
                    help="draw each clip's loudspeaker piston radius in LO,HI mm (e.g. 0,8): its beam then lights the "
                         "room unevenly, narrower at higher carriers (a 1 cm tweeter at 40 kHz: -3 dB at 12.5 degrees; "
@@ -101,6 +94,11 @@ def _add_loudspeaker_options(p: argparse.ArgumentParser) -> None:
                    help="draw each clip's direct speaker->mic coupling in -X..X dB (or LO..HI with "
                         "--coupling-db=LO,HI) re free field: the enclosure and port placement make the tone the mics "
                         "hear directly louder or quieter than the room's echoes (default: free field)")
+    p.add_argument("--swing-share", type=_swing_share, default=None, metavar="LO,HI",
+                   help="give every person a stance/swing gait: each foot planted for part of the gait cycle and in "
+                        "the air for a share drawn in LO,HI (walking: about 0.4, e.g. 0.36,0.44), swinging at up to "
+                        "~4x walking speed, as measured feet do (default: feet swinging sinusoidally about the "
+                        "torso, 0-2x walking speed). Every other detail is drawn as without it")
 
 
 REFLECTION_HELP = ("draw each wall's amplitude reflection coefficient in LO,HI (e.g. 0.2,0.95) instead of the "
@@ -131,8 +129,7 @@ def register_eval(dsub: argparse._SubParsersAction) -> None:
                         "LO..HI (--clock-ppm=LO,HI): the tone is recorded off the carrier the sidecar gives, as with a "
                         "USB microphone and a separate loudspeaker (default: one shared clock). Every other detail is "
                         "drawn as without it")
-    _add_loudspeaker_options(p)
-    _add_gait_option(p)
+    _add_device_and_gait_options(p)
     p.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1),
                    help="parallel render processes")
     p.set_defaults(func=run_eval)
@@ -175,8 +172,7 @@ def register_train(dsub: argparse._SubParsersAction) -> None:
                    help="length of every clip in seconds (default: the sampler's, 20-40 s by kind); long clips "
                         "teach the model what hours of a confuser look like after its background has settled")
     p.add_argument("--reflection", type=_reflection, default=None, metavar="LO,HI", help=REFLECTION_HELP)
-    _add_loudspeaker_options(p)
-    _add_gait_option(p)
+    _add_device_and_gait_options(p)
     p.set_defaults(func=run_train)
 
 
