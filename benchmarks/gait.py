@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     bad = [k for k in kinds if k not in EVAL_SET]
     if bad or not kinds:
         ap.error(f"--kinds {args.kinds}: use some of {', '.join(EVAL_SET)}")
+    if args.config is not None and not args.config.is_file():
+        ap.error(f"--config {args.config}: no such file")
     try:
         check_not_training(args.seed, "--seed")
     except Exception as exc:  # a one-line UspdError
@@ -83,7 +85,8 @@ def main(argv=None) -> int:
     n = 0
     for name, share in gaits.items():
         n = render(root / name, args.seed, args.scale, kinds, share, args.workers)
-    configs = [("shipped" if args.config is None else args.config.stem, args.config), *args.model]
+    first = "shipped" if args.config is None else f"{args.config.parent.name}/{args.config.name}"
+    configs = [(first, args.config), *args.model]
     head = ["gait", "model", "classic major", "FA/h", "nn major", "FA/h", "hybrid major", "FA/h"]
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
