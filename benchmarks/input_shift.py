@@ -204,6 +204,18 @@ def main(argv=None) -> int:
         level_db = tuple(float(v) for v in args.level_db.split(",") if v.strip())
     except ValueError:
         ap.error(f"--level-db {args.level_db}: give numbers in dB, e.g. -6,6,10")
+    from uspd.errors import UspdError
+    from uspd.evaluate.runner import find_recordings
+
+    for folder in args.sets:  # all refused before any set is scored
+        if not (folder / "walk").is_dir():
+            ap.error(f"{folder / 'walk'}: not a directory (give a set with a walk folder)")
+        try:
+            find_recordings(folder / "walk")
+        except UspdError as exc:  # no labelled recordings there
+            ap.error(str(exc))
+    if args.config is not None and not Path(args.config).is_file():
+        ap.error(f"--config {args.config}: no such file")
     from uspd.config import load_config
     from uspd.detector.neural import shipped_model_path
 
@@ -228,7 +240,7 @@ def main(argv=None) -> int:
             ds = (res["still"][:, k].mean(0) - ref["still"][:, k].mean(0)).mean() if min(
                 len(res["still"]), len(ref["still"])) else math.nan
             j = int(np.argmax(np.abs(dw)))
-            print(f"{name:<14} {dw.mean():>+18.2f} {f'({j}, {dw[j]:+.2f})':>12} {ds:>+17.2f} "
+            print(f"{name:<14} {dw.mean():>+18.2f} {f'({j}, {dw[j]:+.2f})':>12} {'-' if math.isnan(ds) else f'{ds:+.2f}':>17} "
                   f"{100 * np.mean(res['shifted'][name] > args.threshold):>36.1f}%")
         print(f"{'(as is)':<14} {'':>18} {'':>12} {'':>17} {100 * np.mean(res['score'] > args.threshold):>36.1f}%")
     if level_db:
