@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -217,10 +216,12 @@ def main(argv=None) -> int:
     if args.config is not None and not Path(args.config).is_file():
         ap.error(f"--config {args.config}: no such file")
     from uspd.config import load_config
-    from uspd.detector.neural import shipped_model_path
+    from uspd.detector.neural import NeuralDetector, shipped_model_path
 
     cfg = load_config(args.config)
     model_path = str(cfg.detector.model or shipped_model_path())
+    if not NeuralDetector(model_path).uses_echo:
+        ap.error(f"{model_path}: a model without the echo input; this script compares the echo input too")
     ref = run_set(args.sets[0], model_path, args.config, args.near, {}, args.workers, args.limit, level_db)
     ref_w = ref["walker"].mean(0)
     print(f"reference {args.sets[0]}: {ref['clips']} clips, {len(ref['walker'])} walker hops (<= {args.near} m, "
