@@ -16,6 +16,7 @@ Rendering is resumable (complete clips are kept).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -76,11 +77,21 @@ def main(argv=None) -> int:
         ap.error(f"--kinds {args.kinds}: use some of {', '.join(EVAL_SET)}")
     if args.config is not None and not args.config.is_file():
         ap.error(f"--config {args.config}: no such file")
+    from uspd.errors import UspdError
+
     try:
         check_not_training(args.seed, "--seed")
-    except Exception as exc:  # a one-line UspdError
+    except UspdError as exc:
         ap.error(str(exc))
     root = args.root or Path(f"/tmp/gait{args.seed}")
+    what = {"seed": args.seed, "scale": args.scale, "kinds": kinds, "swing_share": list(args.swing_share)}
+    marker = root / "gait.json"  # resuming into a folder rendered otherwise would mix two sets
+    if marker.exists() and json.loads(marker.read_text()) != what:
+        ap.error(f"{root}: holds sets rendered with {marker.read_text().strip()}; use another --root")
+    if not marker.exists() and root.exists() and any(root.iterdir()):
+        ap.error(f"{root}: not empty and not made by gait.py ({marker.name} missing); use another --root")
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(what))
     gaits = {"sinusoid": None, "stance": args.swing_share}
     n = 0
     for name, share in gaits.items():
@@ -90,9 +101,9 @@ def main(argv=None) -> int:
     head = ["gait", "model", "classic major", "FA/h", "nn major", "FA/h", "hybrid major", "FA/h"]
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for model, config in configs:
+        for i, (model, config) in enumerate(configs):
             for name in gaits:
-                res = evaluate(root / name, config, args.workers, Path(tmp) / f"{model}_{name}.json")
+                res = evaluate(root / name, config, args.workers, Path(tmp) / f"{i}_{name}.json")
                 results[f"{model}/{name}"] = res
                 rows.append([name, model, *row(res)])
     lo, hi = args.swing_share
