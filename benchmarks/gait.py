@@ -24,17 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clock_offset import evaluate, print_table, row  # noqa: E402  (the same uspd evaluate call and table)
 
-
-def _pair(text: str) -> tuple[float, float]:
-    from uspd.simulate.scene import SceneError, check_swing_share
-
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-        return check_swing_share((lo, hi))
-    except SceneError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give LO,HI (e.g. 0.36,0.44), got {text!r}") from None
+from uspd.commands.dataset import _swing_share  # noqa: E402  (the LO,HI parser of uspd dataset eval --swing-share)
 
 
 def _named(text: str) -> tuple[str, Path]:
@@ -59,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1021, help="evaluation set seed (tuning 1000-1999 or >= 9000)")
     ap.add_argument("--scale", type=float, default=1.0, help="evaluation set scale (uspd dataset eval --scale)")
     ap.add_argument("--kinds", default="walk,late_walk", help="the set's kinds of clip to render (comma-separated)")
-    ap.add_argument("--swing-share", type=_pair, default=(0.36, 0.44), metavar="LO,HI",
+    ap.add_argument("--swing-share", type=_swing_share, default=(0.36, 0.44), metavar="LO,HI",
                     help="share of the gait cycle a foot is in the air (walking: about 0.4)")
     ap.add_argument("--root", type=Path, default=None, help="where the two sets go (default /tmp/gait<SEED>)")
     ap.add_argument("--config", type=Path, default=None, help="uspd config TOML for the first model row")

@@ -29,6 +29,7 @@ installed with the train extra).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from pathlib import Path
@@ -73,8 +74,10 @@ def hop_groups(x: np.ndarray, e: np.ndarray, mean: np.ndarray, std: np.ndarray, 
                      ze[:, :b], ze[:, b:]], axis=1).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=4)
 def model_norms(model_path: Path) -> dict[str, np.ndarray]:
-    """The network's per-band normalisation constants, read from the float ONNX graph's initialisers."""
+    """The network's per-band normalisation constants, read from the float ONNX graph's initialisers (once per
+    process and model)."""
     import onnx
     from onnx import numpy_helper
 
@@ -157,12 +160,7 @@ def run_set(folder: Path, model_path: str, config_path: str | None, near_m: floa
             limit: int | None, level_db: tuple[float, ...] = ()) -> dict:
     from uspd.evaluate.runner import find_recordings
 
-    walk = folder / "walk"
-    if not walk.is_dir():
-        raise SystemExit(f"input_shift.py: {walk}: not a directory (give a set with a walk folder)")
-    wavs = find_recordings(walk)[:limit]
-    if not wavs:
-        raise SystemExit(f"input_shift.py: {walk}: no recordings")
+    wavs = find_recordings(folder / "walk")[:limit]  # main() has refused sets without walk recordings
     tasks = [(str(w), model_path, config_path, near_m, shifts, level_db) for w in wavs]
     from tqdm import tqdm
 
@@ -199,6 +197,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if len(args.sets) < 2:
         ap.error("give a reference set and at least one other set")
+    if args.limit is not None and args.limit < 1:
+        ap.error(f"--limit {args.limit}: must be at least 1")
     try:
         level_db = tuple(float(v) for v in args.level_db.split(",") if v.strip())
     except ValueError:
@@ -241,7 +241,8 @@ def main(argv=None) -> int:
             ds = (res["still"][:, k].mean(0) - ref["still"][:, k].mean(0)).mean() if min(
                 len(res["still"]), len(ref["still"])) else math.nan
             j = int(np.argmax(np.abs(dw)))
-            print(f"{name:<14} {dw.mean():>+18.2f} {f'({j}, {dw[j]:+.2f})':>12} {'-' if math.isnan(ds) else f'{ds:+.2f}':>17} "
+            still = "-" if math.isnan(ds) else f"{ds:+.2f}"
+            print(f"{name:<14} {dw.mean():>+18.2f} {f'({j}, {dw[j]:+.2f})':>12} {still:>17} "
                   f"{100 * np.mean(res['shifted'][name] > args.threshold):>36.1f}%")
         print(f"{'(as is)':<14} {'':>18} {'':>12} {'':>17} {100 * np.mean(res['score'] > args.threshold):>36.1f}%")
     if level_db:

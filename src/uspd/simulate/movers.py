@@ -200,7 +200,7 @@ class Person(Mover):
         #: swing sinusoidally about the torso. Not drawn here (a scene factor sets it), so the stream is unchanged.
         self.swing_share = self.p.get("swing_share")
         if self.swing_share is not None:
-            if not (_num(self.swing_share) and SWING_SHARE_RANGE[0] <= self.swing_share <= SWING_SHARE_RANGE[1]):
+            if not SWING_SHARE_RANGE[0] <= self.swing_share <= SWING_SHARE_RANGE[1]:  # a number: validate_mover
                 raise SceneError(f"person.swing_share: must be a number in {SWING_SHARE_RANGE[0]:g}.."
                                  f"{SWING_SHARE_RANGE[1]:g}, got {self.swing_share!r}")
             self.swing_share = float(self.swing_share)
