@@ -312,6 +312,42 @@ def test_level_shape_is_the_level_minus_its_mean_over_bands_which_a_gain_offset_
     assert not FeatureSpec.from_dict({"n_per_side": 16}).level_shape  # old manifests keep the level re carrier
 
 
+def test_level_floor_is_the_level_re_the_median_of_its_background_which_a_device_offset_leaves_alone():
+    """FeatureSpec(level_floor=True): the level columns are each hop's band levels minus the median over that
+    channel's bands of its slow background (bg = level - rise of the default stream, after this hop's update), so a
+    gain, drive or coupling offset that shifts a mic's bands alike (12 / 15 dB here) cancels, while a walker's burst
+    stands as high above the floor as it is loud; the rise columns are the default stream's; any chunking gives the
+    same output. Without the levels or the background, or with level_shape, the spec is refused."""
+    from uspd.detector.neural import FeatureStream
+    from uspd.errors import UspdError
+
+    rng = np.random.default_rng(6)
+    full, floor = FeatureSpec(), FeatureSpec(level_floor=True)
+    nb = full.n_bands
+    assert floor.n_inputs == full.n_inputs
+    x = (-100.0 + 3.0 * rng.standard_normal((600, 2, nb))).astype(np.float32)
+    x[:, :, 14:18] += 25.0  # the carrier's own skirt near 0 m/s: loud, but not the floor
+    x[300:320, :, 20] += 30.0  # a walker's burst in one band
+    out, ref = FeatureStream(floor).process(x), FeatureStream(full).process(x)
+    np.testing.assert_array_equal(out[:, :, nb:], ref[:, :, nb:])
+    bg = x - ref[:, :, nb:]
+    np.testing.assert_allclose(out[:, :, :nb], x - np.median(bg, axis=2, keepdims=True), atol=1e-3)
+    # the floor is the noise's (bg follows its dips, so the noise stands a few dB above it), not the loud skirt's:
+    plain = FeatureStream(floor).process(np.where(np.arange(nb) // 4 == 4, x - 25.0, x).astype(np.float32))
+    assert 0.0 < float(np.median(out[100:, :, :nb])) < 5.0
+    assert np.abs(out[100:, :, :14] - plain[100:, :, :14]).max() < 1.0  # a mean over bands would move by ~3 dB
+    assert 25.0 < out[310, 0, 20] < 40.0  # the burst: 30 dB above a floor of noise
+    shifted = x + np.array([12.0, 15.0], np.float32)[None, :, None]
+    np.testing.assert_allclose(FeatureStream(floor).process(shifted), out, atol=1e-3)
+    assert np.abs(FeatureStream(full).process(shifted)[:, 1, :nb] - ref[:, 1, :nb]).min() > 14.0  # re carrier moves
+    parts = FeatureStream(floor)
+    np.testing.assert_array_equal(np.concatenate([parts.process(x[a:a + 37]) for a in range(0, 600, 37)]), out)
+    for bad in (dict(level=False), dict(background=False), dict(level_shape=True)):
+        with pytest.raises(UspdError, match="does not combine"):
+            FeatureSpec(level_floor=True, **bad)
+    assert not FeatureSpec.from_dict({"n_per_side": 16}).level_floor  # old manifests keep the level re carrier
+
+
 def test_background_without_warmup_follows_its_fixed_rates_from_the_first_hop():
     """x steps from -90 to -60 dB at hop 1 and back at hop 1000: the rise above the background decays as
     30 (1 - hop/up_s)^n, then falls as (1 - hop/down_s)^n -- the same at any time since the start. The default

@@ -963,6 +963,16 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     assert main(["train", "--data", str(data), "--out", str(shaped), "--level-shape", "--no-level"]) == 2
     assert "--level-shape and --no-level do not combine" in capsys.readouterr().err
 
+    floored = tmp_path / "floored.onnx"  # the level re the room's Doppler floor, recorded and described
+    assert main(["-q", "train", "--data", str(data), "--out", str(floored), "--epochs", "1", "--batch", "4",
+                 "--crop-s", "4", "--hidden", "12", "--level-floor"]) == 0
+    floored_manifest = json.loads(floored.with_suffix(".json").read_text())
+    assert floored_manifest["features"]["level_floor"] is True
+    assert "(the floor)" in floored_manifest["inputs"]["x"] and "re carrier" not in floored_manifest["inputs"]["x"]
+    assert NeuralDetector(floored).spec.level_floor and not det.spec.level_floor
+    assert main(["train", "--data", str(data), "--out", str(floored), "--level-floor", "--no-background"]) == 2
+    assert "--level-floor does not combine with" in capsys.readouterr().err
+
     assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
     assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err
 

@@ -106,6 +106,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="feed each band's level minus its mean over the mic's bands (the Doppler spectrum's shape) "
                         "instead of the level re carrier: a device's gain or coupling offset cancels; "
                         "--level-jitter-db then shifts nothing")
+    p.add_argument("--level-floor", action="store_true",
+                   help="feed each band's level minus the median over the mic's bands of its slow background (the "
+                        "room's Doppler floor, dB) instead of the level re carrier: a device's gain, drive or coupling "
+                        "cancels, an echo's height above the floor stays (--level-jitter-db then varies that height)")
     p.add_argument("--no-background-warmup", action="store_true",
                    help="track the background with its fixed rise/fall rates (30 s / 1 s) from the first hop, instead "
                         "of a running mean over the first 30 s (the features then do not change regime 30 s in)")
@@ -247,6 +251,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["level"] = False
     if args.level_shape:
         overrides["level_shape"] = True
+    if args.level_floor:
+        overrides["level_floor"] = True
     if args.spread:
         if not (math.isfinite(args.spread_tau_s) and args.spread_tau_s > 0):
             raise UspdError(f"--spread-tau-s {args.spread_tau_s}: must be a positive number of seconds")

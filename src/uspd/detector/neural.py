@@ -87,7 +87,11 @@ class FeatureSpec:
     ``level``: feed each band's level itself (dB re carrier). False leaves only the rise above the background (and
     z): no gain or direct-path coupling offset, which shifts every band's dB re carrier alike, changes those.
     ``level_shape``: feed the level minus its mean over the channel's bands (the Doppler spectrum's shape, dB)
-    instead of the level re carrier: such an offset cancels, the spectrum's shape stays."""
+    instead of the level re carrier: such an offset cancels, the spectrum's shape stays.
+    ``level_floor``: feed the level minus the median over the channel's bands of its slow background (the room's
+    Doppler floor, mostly the mic's noise, dB) instead of the level re carrier: a device's gain, drive or coupling
+    moves echoes and that floor alike and cancels, while an echo's height above the floor (its distance) stays.
+    Needs ``background``."""
 
     n_per_side: int = 16
     v_min_m_s: float = 0.02
@@ -101,11 +105,16 @@ class FeatureSpec:
     echo_floor: bool = False
     level: bool = True
     level_shape: bool = False
+    level_floor: bool = False
 
     def __post_init__(self):
         if self.level_shape and not self.level:
             raise UspdError("neural features: level_shape reshapes the band levels, which level=False leaves out "
                             "(uspd train: --level-shape and --no-level do not combine)")
+        if self.level_floor and not (self.level and self.background and not self.level_shape):
+            raise UspdError("neural features: level_floor feeds the band levels re the slow background's median, so "
+                            "it needs the levels and the background and replaces level_shape (uspd train: "
+                            "--level-floor does not combine with --no-level, --no-background or --level-shape)")
         if self.n_inputs == 0:
             raise UspdError("neural features: level, background and spread all off leaves the model no inputs "
                             "(uspd train: drop --no-level or --no-background, or add --spread)")
@@ -121,7 +130,9 @@ class FeatureSpec:
 
     def describe_inputs(self) -> str:
         """The blocks of one channel's inputs, in order, in words (for the model's manifest)."""
-        level = "re its mean over the bands (the spectrum's shape)" if self.level_shape else "re carrier"
+        level = ("re its mean over the bands (the spectrum's shape)" if self.level_shape
+                 else "re the median over the bands of its slow background (the floor)" if self.level_floor
+                 else "re carrier")
         blocks = ([f"velocity-band Doppler power {level}"] if self.level else []) \
             + (["its rise above the slow background"] if self.background else []) \
             + (["its z-score against its slow running mean and spread"] if self.spread else [])
@@ -207,8 +218,9 @@ def echo_band_features(echo_db: np.ndarray, freqs_hz: np.ndarray, carriers_hz, s
 class FeatureStream:
     """Streaming model inputs from band features: (F, C, B) dB -> (F, C, n_inputs) float32.
 
-    The output is [x (with ``spec.level``; x minus its mean over the B bands with ``spec.level_shape``), x - bg (with
-    ``spec.background``), z (with ``spec.spread``)], each (B,) per channel.
+    The output is [x (with ``spec.level``; x minus its mean over the B bands with ``spec.level_shape``; x minus the
+    median over the B bands of bg with ``spec.level_floor``), x - bg (with ``spec.background``), z (with
+    ``spec.spread``)], each (B,) per channel.
     bg (per channel and band, dB) starts at the first hop's x and follows x with the rate max(1/(n+1), hop/tau): a
     running mean over the first hops, then rising with ``background_up_s`` and falling with ``background_down_s``
     (rate hop/tau from the start without ``spec.background_warmup``).
@@ -245,7 +257,7 @@ class FeatureStream:
         if spec.level:
             out[:, :, :nb] = x - x.mean(axis=2, keepdims=True) if spec.level_shape else x
             col = nb
-        if spec.background:
+        if spec.background:  # (level_floor: the level columns then become x minus the median of bg over bands)
             bg, n = self._bg, self._n
             for i in range(x.shape[0]):
                 xi = x[i]
@@ -257,6 +269,8 @@ class FeatureStream:
                     bg = bg + rate * (xi - bg)
                 n += 1
                 out[i, :, col:col + nb] = xi - bg
+                if spec.level_floor:
+                    out[i, :, :nb] = xi - np.median(bg, axis=1, keepdims=True)
             self._bg = bg
             col += nb
         if spec.spread:
