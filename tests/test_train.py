@@ -953,25 +953,20 @@ def test_projection_before_the_gru_is_a_low_rank_input_matrix_that_exports_and_s
     assert main(["train", "--data", str(data), "--out", str(bare), "--no-level", "--no-background"]) == 2
     assert "leaves the model no inputs" in capsys.readouterr().err
 
-    shaped = tmp_path / "shaped.onnx"  # the level's shape instead of the level re carrier, recorded and described
-    assert main(["-q", "train", "--data", str(data), "--out", str(shaped), "--epochs", "1", "--batch", "4",
-                 "--crop-s", "4", "--hidden", "12", "--level-shape"]) == 0
-    shaped_manifest = json.loads(shaped.with_suffix(".json").read_text())
-    assert shaped_manifest["features"]["level_shape"] is True
-    assert "spectrum's shape" in shaped_manifest["inputs"]["x"] and "re carrier" not in shaped_manifest["inputs"]["x"]
-    assert NeuralDetector(shaped).spec.level_shape and not det.spec.level_shape
-    assert main(["train", "--data", str(data), "--out", str(shaped), "--level-shape", "--no-level"]) == 2
-    assert "--level-shape and --no-level do not combine" in capsys.readouterr().err
-
-    floored = tmp_path / "floored.onnx"  # the level re the room's Doppler floor, recorded and described
-    assert main(["-q", "train", "--data", str(data), "--out", str(floored), "--epochs", "1", "--batch", "4",
-                 "--crop-s", "4", "--hidden", "12", "--level-floor"]) == 0
-    floored_manifest = json.loads(floored.with_suffix(".json").read_text())
-    assert floored_manifest["features"]["level_floor"] is True
-    assert "(the floor)" in floored_manifest["inputs"]["x"] and "re carrier" not in floored_manifest["inputs"]["x"]
-    assert NeuralDetector(floored).spec.level_floor and not det.spec.level_floor
-    assert main(["train", "--data", str(data), "--out", str(floored), "--level-floor", "--no-background"]) == 2
-    assert "--level-floor does not combine with" in capsys.readouterr().err
+    # the level's shape, or the level re the room's Doppler floor, instead of the level re carrier: recorded,
+    # described, and refused with an option it does not combine with
+    for flag, field, words, clash, refusal in (
+            ("--level-shape", "level_shape", "spectrum's shape", "--no-level", "--level-shape and --no-level do not"),
+            ("--level-floor", "level_floor", "(the floor)", "--no-background", "--level-floor does not combine with")):
+        model = tmp_path / f"{field}.onnx"
+        assert main(["-q", "train", "--data", str(data), "--out", str(model), "--epochs", "1", "--batch", "4",
+                     "--crop-s", "4", "--hidden", "12", flag]) == 0
+        manifest = json.loads(model.with_suffix(".json").read_text())
+        assert manifest["features"][field] is True
+        assert words in manifest["inputs"]["x"] and "re carrier" not in manifest["inputs"]["x"]
+        assert getattr(NeuralDetector(model).spec, field) and not getattr(det.spec, field)
+        assert main(["train", "--data", str(data), "--out", str(model), flag, clash]) == 2
+        assert refusal in capsys.readouterr().err
 
     assert main(["train", "--data", str(data), "--out", str(out), "--proj", "2"]) == 2
     assert "--proj 2: must be 0 (none) or at least 4" in capsys.readouterr().err
