@@ -17,7 +17,9 @@ Then, to see which difference matters, it runs the model again on each set's wal
 reference's mean walker-minus-set difference per band (a diagnosis: it uses the labels, it is not a detector), and
 prints the share of walker hops the model scores above ``--threshold``. ``--level-db`` runs the model on every set's
 walk clips with all level inputs raised by each given dB (a device that hears every echo louder re its carrier, as
-a quieter direct path would make it), which asks how much of a set's loss is the level alone.
+a quieter direct path would make it), which asks how much of a set's loss is the level alone. Last, per set, the
+band level's mean over bands and channels on walker and still hops, in dB re the carrier and re the room's Doppler
+floor (``floor_levels``; what ``uspd train --level-floor`` feeds): how far a set's echoes differ by each reference.
 
     python benchmarks/input_shift.py REF_DIR SET_DIR [SET_DIR ...] [--config C.toml] [--workers 2] [--near 3]
         [--limit N] [--level-db -6,6,10] [--plot OUT.png]
@@ -74,6 +76,18 @@ def hop_groups(x: np.ndarray, e: np.ndarray, mean: np.ndarray, std: np.ndarray, 
                      ze[:, :b], ze[:, b:]], axis=1).astype(np.float32)
 
 
+def floor_levels(x: np.ndarray) -> np.ndarray:
+    """Model inputs x (F, C, 2B) = [band level, its rise above the slow background] -> (F, 2) dB per hop: the level
+    averaged over bands and channels, re the carrier and re the room's Doppler floor (the median over the bands of the
+    background, level - rise), as ``uspd train --level-floor`` feeds it. A device's drive or coupling moves the first,
+    not the second. For a model trained with ``--level-floor`` both columns are re the floor."""
+    b = x.shape[-1] // 2
+    level = x[:, :, :b].astype(np.float64)
+    background = level - x[:, :, b:]
+    floor = np.median(background, axis=2, keepdims=True)
+    return np.stack([level.mean(axis=(1, 2)), (level - floor).mean(axis=(1, 2))], axis=1)
+
+
 @functools.lru_cache(maxsize=4)
 def model_norms(model_path: Path) -> dict[str, np.ndarray]:
     """The network's per-band normalisation constants, read from the float ONNX graph's initialisers (once per
@@ -124,7 +138,9 @@ def clip_task(task: tuple) -> dict | None:
     if not walker.any():
         return None
     g = hop_groups(x, e, norms["in_mean_db"], norms["in_std_db"], norms["echo_mean_db"], norms["echo_std_db"])
-    out = {"walker": g[walker], "still": g[still], "score": s[walker], "shifted": {}, "level_db": {}}
+    db = floor_levels(x)
+    out = {"walker": g[walker], "still": g[still], "score": s[walker], "shifted": {}, "level_db": {},
+           "db_walker": db[walker], "db_still": db[still]}
     b = x.shape[-1] // 2
     for db in level_db:  # every level input (each channel's and the echo input's) raised by db
         xs, es = x.copy(), e.copy()
@@ -176,6 +192,8 @@ def run_set(folder: Path, model_path: str, config_path: str | None, near_m: floa
             "walker": np.concatenate([p["walker"] for p in parts]),
             "still": np.concatenate([p["still"] for p in parts]),
             "score": np.concatenate([p["score"] for p in parts]),
+            "db_walker": np.concatenate([p["db_walker"] for p in parts]),
+            "db_still": np.concatenate([p["db_still"] for p in parts]),
             "shifted": {k: np.concatenate([p["shifted"][k] for p in parts]) for k in shifts},
             "level_db": {k: np.concatenate([p["level_db"][k] for p in parts]) for k in level_db}}
 
@@ -251,6 +269,15 @@ def main(argv=None) -> int:
         for folder, res in [(args.sets[0], ref), *results.items()]:
             print(f"{str(folder):<30} {100 * np.mean(res['score'] > args.threshold):>6.1f}%"
                   + "".join(f"{100 * np.mean(res['level_db'][db] > args.threshold):>8.1f}%" for db in level_db))
+    re_carrier = not NeuralDetector(model_path).spec.level_floor
+    print("\nband level, mean over bands and channels (dB): re the carrier, and re the room's Doppler floor (the "
+          "median over bands of the slow background, as --level-floor)")
+    print(f"{'set':<30} {'walker re carrier':>18} {'re floor':>9} {'still re carrier':>17} {'re floor':>9}")
+    for folder, res in [(args.sets[0], ref), *results.items()]:
+        cells = [f"{v:.1f}" if (k % 2 or re_carrier) and np.isfinite(v) else "-" for k, v in enumerate(
+            [*(res["db_walker"].mean(0) if len(res["db_walker"]) else [math.nan] * 2),
+             *(res["db_still"].mean(0) if len(res["db_still"]) else [math.nan] * 2)])]
+        print(f"{str(folder):<30} {cells[0]:>18} {cells[1]:>9} {cells[2]:>17} {cells[3]:>9}")
     if args.plot:
         import matplotlib
 

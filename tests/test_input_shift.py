@@ -42,3 +42,27 @@ def test_walker_hops_are_a_near_walker_alone_and_still_hops_have_nothing_labelle
     assert t[walker].min() >= 1.25 and t[walker].max() < 3.0   # after the start's edge, before the fan
     assert t[still].max() < 1.0                                # nothing labelled: before the walker only
     assert not (walker & still).any()
+
+
+def test_floor_levels_cancel_a_device_offset_that_the_level_re_carrier_carries(shift):
+    """floor_levels: per hop, the level's mean over bands and channels re the carrier and re the median over bands of
+    the background (level - rise). A drive or coupling offset moves the levels and their background alike (the rise
+    stays): the first column moves by it, the second not; a loud carrier skirt in a few bands leaves the floor alone."""
+    rng = np.random.default_rng(3)
+    b = 32
+    level = (-100.0 + 3.0 * rng.standard_normal((50, 4, b))).astype(np.float32)
+    rise = rng.uniform(0.0, 6.0, (50, 4, b)).astype(np.float32)
+    x = np.concatenate([level, rise], axis=2)
+    out = shift.floor_levels(x)
+    assert out.shape == (50, 2)
+    np.testing.assert_allclose(out[:, 0], level.mean(axis=(1, 2)), rtol=1e-6)
+    floor = np.median(level - rise, axis=2, keepdims=True)
+    np.testing.assert_allclose(out[:, 1], (level - floor).mean(axis=(1, 2)), rtol=1e-5)
+    louder = x.copy()
+    louder[:, :, :b] += 12.0
+    moved = shift.floor_levels(louder)
+    np.testing.assert_allclose(moved[:, 0], out[:, 0] + 12.0, rtol=1e-6)
+    np.testing.assert_allclose(moved[:, 1], out[:, 1], atol=1e-4)
+    skirt = x.copy()
+    skirt[:, :, 15:17] += 30.0  # two loud bands near 0 m/s: the level's mean rises, the floor (a median) barely
+    assert np.abs(shift.floor_levels(skirt)[:, 1] - out[:, 1] - 60.0 / b).max() < 1.0  # a mean floor: -1.9 dB
