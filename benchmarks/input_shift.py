@@ -138,9 +138,9 @@ def clip_task(task: tuple) -> dict | None:
     if not walker.any():
         return None
     g = hop_groups(x, e, norms["in_mean_db"], norms["in_std_db"], norms["echo_mean_db"], norms["echo_std_db"])
-    db = floor_levels(x)
+    levels = floor_levels(x)
     out = {"walker": g[walker], "still": g[still], "score": s[walker], "shifted": {}, "level_db": {},
-           "db_walker": db[walker], "db_still": db[still]}
+           "db_walker": levels[walker], "db_still": levels[still]}
     b = x.shape[-1] // 2
     for db in level_db:  # every level input (each channel's and the echo input's) raised by db
         xs, es = x.copy(), e.copy()
@@ -238,7 +238,8 @@ def main(argv=None) -> int:
 
     cfg = load_config(args.config)
     model_path = str(cfg.detector.model or shipped_model_path())
-    if not NeuralDetector(model_path).uses_echo:
+    model = NeuralDetector(model_path)  # loaded once: its echo input and its features are checked here
+    if not model.uses_echo:
         ap.error(f"{model_path}: a model without the echo input; this script compares the echo input too")
     ref = run_set(args.sets[0], model_path, args.config, args.near, {}, args.workers, args.limit, level_db)
     ref_w = ref["walker"].mean(0)
@@ -269,14 +270,16 @@ def main(argv=None) -> int:
         for folder, res in [(args.sets[0], ref), *results.items()]:
             print(f"{str(folder):<30} {100 * np.mean(res['score'] > args.threshold):>6.1f}%"
                   + "".join(f"{100 * np.mean(res['level_db'][db] > args.threshold):>8.1f}%" for db in level_db))
-    re_carrier = not NeuralDetector(model_path).spec.level_floor
+    re_carrier = not model.spec.level_floor  # a --level-floor model's inputs hold no level re carrier
     print("\nband level, mean over bands and channels (dB): re the carrier, and re the room's Doppler floor (the "
           "median over bands of the slow background, as --level-floor)")
     print(f"{'set':<30} {'walker re carrier':>18} {'re floor':>9} {'still re carrier':>17} {'re floor':>9}")
     for folder, res in [(args.sets[0], ref), *results.items()]:
-        cells = [f"{v:.1f}" if (k % 2 or re_carrier) and np.isfinite(v) else "-" for k, v in enumerate(
-            [*(res["db_walker"].mean(0) if len(res["db_walker"]) else [math.nan] * 2),
-             *(res["db_still"].mean(0) if len(res["db_still"]) else [math.nan] * 2)])]
+        cells = []
+        for hops in (res["db_walker"], res["db_still"]):
+            carrier_db, floor_db = hops.mean(0) if len(hops) else (math.nan, math.nan)
+            cells += [f"{carrier_db:.1f}" if re_carrier and np.isfinite(carrier_db) else "-",
+                      f"{floor_db:.1f}" if np.isfinite(floor_db) else "-"]
         print(f"{str(folder):<30} {cells[0]:>18} {cells[1]:>9} {cells[2]:>17} {cells[3]:>9}")
     if args.plot:
         import matplotlib
