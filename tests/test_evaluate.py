@@ -1,6 +1,8 @@
 """Evaluation metrics on synthetic decision streams, the matched-FA sweep, seeds, and `uspd evaluate` end to end."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -122,6 +124,23 @@ def test_minor_recall_by_set_kind_and_the_clips_that_hold_the_misses():
     assert r["by_set_kind"] == {"seated": {"n": 6, "detected": 5, "recall": 5 / 6},
                                 "visit": {"n": 5, "detected": 1, "recall": 0.2}}
     assert r["most_missed_clips"] == [{"clip": "v", "missed": 4, "n": 5}, {"clip": "o", "missed": 1, "n": 2}]
+
+
+def test_per_clip_counts_add_up_to_the_set_figures_recording_by_recording():
+    """The per-recording rows a bootstrap resamples: their sums are the set's alarms, negative time and majors."""
+    noisy = clip(600, [iv(0, 600, "fan")], motion_spans=[(100, 101), (300, 301), (302, 303), (400, 401)], name="fan")
+    walk = clip(60, [iv(20, 30, "major", 2.0), iv(40, 45, "major", 3.0)], motion_spans=[(20, 25), (50, 51)],
+                name="walk")
+    quiet = clip(120, [], name="quiet")
+    cfg = M.MetricsConfig()
+    rows = M.per_clip_counts([noisy, walk, quiet], cfg)
+    assert [(r["clip"], r["alarms"], r["major"], r["major_detected"]) for r in rows] == [
+        ("fan", 3, 0, 0), ("walk", 1, 2, 1), ("quiet", 0, 0, 0)]             # 302 s is inside 300 s's cooldown
+    fa = M.false_alarm_metrics([noisy, walk, quiet], cfg)
+    assert sum(r["alarms"] for r in rows) == fa["alarms"]
+    assert sum(r["negative_s"] for r in rows) == pytest.approx(fa["negative_h"] * 3600)
+    assert rows[2]["negative_s"] == pytest.approx(120 - 5 + HOP_S)               # all but the warm-up
+    assert sum(r["major_detected"] for r in rows) == M.major_metrics([noisy, walk, quiet], cfg)["detected"]
 
 
 def test_a_walker_crossing_the_5_m_range_is_not_a_false_alarm_but_people_staying_beyond_it_are():
@@ -312,6 +331,8 @@ def test_evaluate_command_with_standin_pipeline(tiny_set, tmp_path, monkeypatch,
     assert [round(a["t"], 2) for a in c["false_alarm_events"]] == [8.1, 15.1]
     assert c["false_alarm_events"][0]["active"] == ["fan"]
     assert [m["clip"].endswith("w2.wav") for m in c["missed_intervals"]] == [True]
+    per_clip = {Path(r["clip"]).name: (r["alarms"], r["major"], r["major_detected"]) for r in c["per_clip"]}
+    assert per_clip == {"w1.wav": (0, 1, 1), "w2.wav": (0, 1, 0), "n1.wav": (2, 0, 0)}
     # matched FA 0/h: confuser bursts of 6 and 10 hops, a walk-in of 36 at the same score: a 12-hop debounce keeps
     # the walk-in and drops both alarms (the threshold alone could not: all score 0.9)
     (m0,) = c["matched_fa"]
