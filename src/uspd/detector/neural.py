@@ -254,10 +254,11 @@ class FeatureStream:
         nb = x.shape[2]
         out = np.empty(x.shape[:2] + (spec.n_inputs // spec.n_bands * nb,), np.float32)
         col = 0
-        if spec.level:
-            out[:, :, :nb] = x - x.mean(axis=2, keepdims=True) if spec.level_shape else x
+        if spec.level:  # (level_floor: written per hop below, once the background of that hop is known)
+            if not spec.level_floor:
+                out[:, :, :nb] = x - x.mean(axis=2, keepdims=True) if spec.level_shape else x
             col = nb
-        if spec.background:  # (level_floor: the level columns then become x minus the median of bg over bands)
+        if spec.background:
             bg, n = self._bg, self._n
             for i in range(x.shape[0]):
                 xi = x[i]
