@@ -31,19 +31,19 @@ def targets(res: dict, name: str = "nn") -> list[tuple[str, str, str, bool]]:
     hybrid) against classic."""
     nn, cl = res["detectors"][name], res["detectors"]["classic"]
     by_action = nn["minor"]["by_action"]
-    reach_page = [by_action[a]["recall"] for a in ("reach", "page")]
-    neg_h = nn["false_alarms"]["negative_h"]
+    reach_page = [(by_action.get(a) or {}).get("recall") for a in ("reach", "page")]   # None: no such action
+    neg_h, delay = nn["false_alarms"]["negative_h"], nn["major"]["delay_s"]["median"]
     nn_fa, cl_fa = nn["false_alarms"]["fa_per_h"], cl["false_alarms"]["fa_per_h"]
     per_level = [{**(r.get("ratios") or {name: r}).get(name, {}), "major_recall_level": r["major_recall_level"]}
                  for r in res.get("fa_at_recall_ratio") or []]  # JSON of older versions: one "ratio" (classic/nn)
     ratio = next((r for r in per_level if r.get("ratio") is not None), None)
     rows = [
         (f"{name} major recall (<= 5 m)", f"{nn['major']['recall']:.1%}", ">= 97 %", nn["major"]["recall"] >= 0.97),
-        (f"{name} minor recall reach / page", " / ".join(f"{r:.1%}" for r in reach_page), ">= 85 %",
-         min(reach_page) >= 0.85),
+        (f"{name} minor recall reach / page", " / ".join("-" if r is None else f"{r:.1%}" for r in reach_page),
+         ">= 85 %", None not in reach_page and min(reach_page) >= 0.85),
         (f"{name} false alarms /h", f"{nn_fa:.2f} in {neg_h:.2f} h", "<= 0.5 on >= 5 h", nn_fa <= 0.5 and neg_h >= 5.0),
-        (f"{name} major delay median (s)", f"{nn['major']['delay_s']['median']:.2f}", "<= 0.3",
-         nn["major"]["delay_s"]["median"] <= 0.3 + 1e-9),
+        (f"{name} major delay median (s)", "-" if delay is None else f"{delay:.2f}", "<= 0.3",
+         delay is not None and delay <= 0.3 + 1e-9),
         (f"{name} vs classic FA/h at equal major recall",
          f"{ratio['ratio']:.1f}x at >= {ratio['major_recall_level']:.0%}" if ratio else "n/a", ">= 10x",
          bool(ratio) and ratio["ratio"] >= 10.0),

@@ -65,3 +65,16 @@ def test_bootstrap_lines_compare_each_detector_and_skip_jsons_without_per_clip_r
     assert len(lines) == 2 and "over the 2 recordings" in lines[0]
     assert lines[1].startswith("  nn: major recall candidate - base +25.0 points") and "0.50x" in lines[1]
     assert comparison.bootstrap_lines(run, cand, ["hybrid"]) == []
+
+
+def test_the_target_check_reads_a_set_without_minor_movements_or_detections(comparison):
+    """The other simulator renders walkers only: no reach or page to score, and a detector may find nothing."""
+    def det(recall, delay):
+        return {"major": {"recall": recall, "delay_s": {"median": delay}},
+                "minor": {"by_action": {"reach": {"n": 0, "recall": None}, "page": {"n": 0, "recall": None}}},
+                "false_alarms": {"negative_h": 1.5, "fa_per_h": 2.0}}
+    res = {"detectors": {"classic": det(0.9, 0.3), "nn": det(0.0, None)}}
+    rows = {name: (value, met) for name, value, _, met in comparison.targets(res)}
+    assert rows["nn minor recall reach / page"] == ("- / -", False)
+    assert rows["nn major delay median (s)"] == ("-", False)
+    assert rows["nn major recall (<= 5 m)"] == ("0.0%", False)
