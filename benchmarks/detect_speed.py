@@ -17,6 +17,7 @@ The recording is made with the room simulator when it is installed (``--source s
 in ``--work-dir``. All children run with OMP/OPENBLAS/MKL_NUM_THREADS=1.
 
     python benchmarks/detect_speed.py [--minutes 10] [--detector classic nn hybrid] [--work-dir /tmp/uspd-bench]
+        [--config C.toml]   (every detector with that config, e.g. a candidate model)
 """
 from __future__ import annotations
 
@@ -115,9 +116,10 @@ def run_child(code: str) -> dict:
     return {"cpu_s": ru.ru_utime + ru.ru_stime, "wall_s": wall, "rss_mb": int(kb[-1]) / 1024.0 if kb else math.nan}
 
 
-def detect_code(wav: Path, detector: str) -> str:
-    """`uspd detect WAV -o /dev/null --detector D`, exactly as `python -m uspd` runs it."""
+def detect_code(wav: Path, detector: str, config: Path | None = None) -> str:
+    """`uspd detect WAV -o /dev/null --detector D [--config C]`, exactly as `python -m uspd` runs it."""
     argv = ["uspd", "-q", "detect", str(wav), "-o", os.devnull, "--detector", detector]
+    argv += ["--config", str(config)] if config is not None else []
     return f"import sys\nsys.argv = {argv!r}\nfrom uspd.cli import main\nrc = main()\nsys.exit(rc)\n"
 
 
@@ -127,17 +129,24 @@ def read_code(wav: Path) -> str:
             f"for _ in r.chunks(r.sample_rate):\n    pass\n")
 
 
-def stream_code(seconds: float, detector: str) -> str:
+def stream_code(seconds: float, detector: str, config: Path | None = None) -> str:
     """Feed ``seconds`` of a synthetic stream (1 s blocks) through a Pipeline, without a file."""
+    cfg = None if config is None else str(config)
     return (f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-            f"from detect_speed import child_stream\nchild_stream({seconds!r}, {detector!r})\n")
+            f"from detect_speed import child_stream\nchild_stream({seconds!r}, {detector!r}, {cfg!r})\n")
 
 
-def child_stream(seconds: float, detector: str) -> None:
+def pipeline(detector: str, config: Path | str | None = None):
+    """A 4-mic 96 kHz Pipeline running ``detector`` with the uspd config ``config`` (None: the defaults)."""
+    from uspd.config import load_config
     from uspd.pipeline import Pipeline
     from uspd.recording import Sidecar
 
-    pipe = Pipeline(Sidecar(FS, [CARRIER_HZ], MIC_POSITIONS_M), None, detector)
+    return Pipeline(Sidecar(FS, [CARRIER_HZ], MIC_POSITIONS_M), load_config(config), detector)
+
+
+def child_stream(seconds: float, detector: str, config: str | None = None) -> None:
+    pipe = pipeline(detector, config)
     scene = _synthetic_scene(10.0, seed=1)
     blocks = [scene.render(FS) for _ in range(10)]  # 10 s of audio, repeated
     n = 0
@@ -147,18 +156,15 @@ def child_stream(seconds: float, detector: str) -> None:
 
 
 # --- measurements ---------------------------------------------------------------------------------------------------
-def measure_detect(wav: Path, detector: str, repeats: int) -> dict:
-    runs = [run_child(detect_code(wav, detector)) for _ in range(repeats)]
+def measure_detect(wav: Path, detector: str, repeats: int, config: Path | None = None) -> dict:
+    runs = [run_child(detect_code(wav, detector, config)) for _ in range(repeats)]
     best = min(runs, key=lambda r: r["cpu_s"])
     return {"cpu_s": best["cpu_s"], "wall_s": min(r["wall_s"] for r in runs), "rss_mb": best["rss_mb"]}
 
 
-def measure_streaming(detector: str, seconds: float) -> dict:
+def measure_streaming(detector: str, seconds: float, config: Path | None = None) -> dict:
     """Pipeline fed one hop (4800 samples) at a time; per-call thread CPU time and wall time (ms)."""
-    from uspd.pipeline import Pipeline
-    from uspd.recording import Sidecar
-
-    pipe = Pipeline(Sidecar(FS, [CARRIER_HZ], MIC_POSITIONS_M), None, detector)
+    pipe = pipeline(detector, config)
     scene = _synthetic_scene(seconds + 30.0, seed=2)
     audio = scene.render(int(seconds * FS))
     hop = int(round(pipe.hop_s * FS))
@@ -174,8 +180,8 @@ def measure_streaming(detector: str, seconds: float) -> dict:
             "wall_p99_ms": float(np.percentile(w, 99)), "hops": int(len(c))}
 
 
-def measure_memory(detector: str, seconds: float) -> dict:
-    return run_child(stream_code(seconds, detector))
+def measure_memory(detector: str, seconds: float, config: Path | None = None) -> dict:
+    return run_child(stream_code(seconds, detector, config))
 
 
 def fmt_ok(ok: bool) -> str:
@@ -195,7 +201,17 @@ def main() -> int:
     ap.add_argument("--stream-s", type=float, default=60.0, help="audio fed hop by hop for the per-hop times (s)")
     ap.add_argument("--long-s", type=float, default=3600.0, help="length of the long stream for memory (s)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="uspd config (TOML) for every detector, e.g. another model (default: the shipped defaults)")
     args = ap.parse_args()
+    if args.config is not None:
+        from uspd.config import load_config
+        from uspd.errors import UspdError
+
+        try:
+            load_config(args.config)
+        except UspdError as exc:
+            ap.error(f"--config: {exc}")
 
     wav, source = recording(args.work_dir, args.minutes, args.source)
     from uspd.recording import RecordingReader
@@ -207,10 +223,10 @@ def main() -> int:
     results: dict[str, dict] = {}
     for det in args.detector:
         try:
-            d = measure_detect(wav, det, args.repeats)
-            s = measure_streaming(det, args.stream_s)
-            m_short = measure_memory(det, 60.0)
-            m_long = measure_memory(det, args.long_s)
+            d = measure_detect(wav, det, args.repeats, args.config)
+            s = measure_streaming(det, args.stream_s, args.config)
+            m_short = measure_memory(det, 60.0, args.config)
+            m_long = measure_memory(det, args.long_s, args.config)
             results[det] = {"detect": d, "stream": s, "mem_1min": m_short, "mem_long": m_long}
         except Exception as exc:  # a detector that cannot run (e.g. no model) gets an error column
             results[det] = {"error": str(exc).splitlines()[0][:60]}
