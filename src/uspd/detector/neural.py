@@ -254,12 +254,13 @@ class FeatureStream:
         nb = x.shape[2]
         out = np.empty(x.shape[:2] + (spec.n_inputs // spec.n_bands * nb,), np.float32)
         col = 0
-        if spec.level:  # (level_floor: written per hop below, once the background of that hop is known)
+        if spec.level:  # (level_floor: written below, from the background of each hop)
             if not spec.level_floor:
                 out[:, :, :nb] = x - x.mean(axis=2, keepdims=True) if spec.level_shape else x
             col = nb
         if spec.background:
             bg, n = self._bg, self._n
+            bgs = np.empty_like(x) if spec.level_floor else None   # (F, C, B): bg after each hop
             for i in range(x.shape[0]):
                 xi = x[i]
                 if bg is None:
@@ -270,8 +271,10 @@ class FeatureStream:
                     bg = bg + rate * (xi - bg)
                 n += 1
                 out[i, :, col:col + nb] = xi - bg
-                if spec.level_floor:
-                    out[i, :, :nb] = xi - np.median(bg, axis=1, keepdims=True)
+                if bgs is not None:
+                    bgs[i] = bg
+            if bgs is not None:  # one median over the bands for the whole chunk
+                out[:, :, :nb] = x - np.median(bgs, axis=2, keepdims=True)
             self._bg = bg
             col += nb
         if spec.spread:
