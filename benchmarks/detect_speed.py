@@ -219,7 +219,8 @@ def main() -> int:
     audio_s = RecordingReader(wav).duration_s
     read = min((run_child(read_code(wav)) for _ in range(args.repeats)), key=lambda r: r["cpu_s"])
     print(f"recording: {wav} ({source}, {audio_s:.0f} s, {N_MICS} mics, {FS} Hz); one core; "
-          f"reference file read alone: {read['cpu_s']:.2f} s CPU ({audio_s / read['cpu_s']:.0f}x real time)")
+          f"reference file read alone: {read['cpu_s']:.2f} s CPU ({audio_s / read['cpu_s']:.0f}x real time); "
+          f"config: {args.config or 'the defaults'}")
     results: dict[str, dict] = {}
     for det in args.detector:
         try:
