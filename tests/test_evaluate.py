@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from uspd.evaluate import metrics as M
+from uspd.evaluate.runner import misses_and_alarms
 from uspd.evaluate.seeds import SeedError, check_not_training, clip_seed, seed_role
 from uspd.recording.labels import LabelInterval, Labels
 
@@ -126,14 +127,14 @@ def test_minor_recall_by_set_kind_and_the_clips_that_hold_the_misses():
     assert r["most_missed_clips"] == [{"clip": "v", "missed": 4, "n": 5}, {"clip": "o", "missed": 1, "n": 2}]
 
 
-def test_per_clip_counts_add_up_to_the_set_figures_recording_by_recording():
+def test_per_clip_rows_add_up_to_the_set_figures_recording_by_recording():
     """The per-recording rows a bootstrap resamples: their sums are the set's alarms, negative time and majors."""
     noisy = clip(600, [iv(0, 600, "fan")], motion_spans=[(100, 101), (300, 301), (302, 303), (400, 401)], name="fan")
     walk = clip(60, [iv(20, 30, "major", 2.0), iv(40, 45, "major", 3.0)], motion_spans=[(20, 25), (50, 51)],
                 name="walk")
     quiet = clip(120, [], name="quiet")
     cfg = M.MetricsConfig()
-    rows = M.per_clip_counts([noisy, walk, quiet], cfg)
+    rows = misses_and_alarms([noisy, walk, quiet], cfg)["per_clip"]
     assert [(r["clip"], r["alarms"], r["major"], r["major_detected"]) for r in rows] == [
         ("fan", 3, 0, 0), ("walk", 1, 2, 1), ("quiet", 0, 0, 0)]             # 302 s is inside 300 s's cooldown
     fa = M.false_alarm_metrics([noisy, walk, quiet], cfg)

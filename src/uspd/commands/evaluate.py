@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from uspd.config import load_config
-    from uspd.evaluate.metrics import MetricsConfig, evaluate_clips, nan_to_none, per_clip_counts
+    from uspd.evaluate.metrics import MetricsConfig, evaluate_clips, nan_to_none
     from uspd.evaluate.report import fa_ratios, format_table
     from uspd.evaluate.runner import RECALL_LEVELS, check_seeds, find_recordings, misses_and_alarms, run_all, sweep
     from uspd.recording.format import write_json_atomic
@@ -128,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
             "presence": dataclasses.asdict(presence_cfg),
             "metric_definitions": {**dataclasses.asdict(mcfg),
                                    **({"sweep": _sweep_definitions(sweep_kw)} if targets or levels else {})},
-            "detectors": {det: {**res, **misses_and_alarms(clips[det], mcfg),
-                                "per_clip": per_clip_counts(clips[det], mcfg)} for det, res in results.items()},
+            "detectors": {det: {**res, **misses_and_alarms(clips[det], mcfg)} for det, res in results.items()},
         }
         if levels and len(results) >= 2:
             out["fa_at_recall_ratio"] = fa_ratios(results)

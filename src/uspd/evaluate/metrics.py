@@ -384,19 +384,6 @@ def real_time_factor(clips: list[ClipResult]) -> float | None:
     return (sum(c.audio_s for c in clips) / proc) if proc > 0 else None
 
 
-def per_clip_counts(clips: list[ClipResult], cfg: MetricsConfig) -> list[dict[str, Any]]:
-    """Per recording: its negative time (s), false alarms, major movements and how many were detected. Alarms
-    cluster in a few recordings, so a bootstrap that compares two runs resamples recordings, not alarms."""
-    rows = []
-    for c in clips:
-        neg = negative_mask(c, cfg)
-        majors = [d for _, d in interval_recall([c], cfg, "major")]
-        rows.append({"clip": c.name, "negative_s": float(neg.sum()) * c.hop_s,
-                     "alarms": int(len(false_alarm_indices(c.t_s, c.motion, neg, cfg.cooldown_s))),
-                     "major": len(majors), "major_detected": sum(d is not None for d in majors)})
-    return rows
-
-
 def evaluate_clips(clips: list[ClipResult], vacancy_timeout_s: float,
                    cfg: MetricsConfig | None = None) -> dict[str, Any]:
     """Every metric above as one JSON-ready dict."""

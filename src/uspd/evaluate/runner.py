@@ -434,20 +434,24 @@ def fa_at_recall(clips: list[ClipResult], config: PresenceConfig, recall_levels:
 
 
 def misses_and_alarms(clips: list[ClipResult], mcfg: MetricsConfig, limit: int = 200) -> dict[str, list]:
-    """Missed major/minor intervals and false-alarm times per clip, for the JSON report (at most ``limit`` each)."""
+    """For the JSON report: missed major/minor intervals and false-alarm times per clip (at most ``limit`` each), and
+    ``per_clip``, every recording's negative time (s), false alarms, major movements and majors detected. Alarms
+    cluster in a few recordings, so a bootstrap that compares two runs resamples these rows, not alarms."""
     from uspd.evaluate.metrics import false_alarm_indices, negative_mask
 
-    missed = []
-    for kind in ("major", "minor"):
-        for c in clips:
-            for iv, d in interval_recall([c], mcfg, kind):
-                if d is None:
-                    missed.append({"clip": c.name, "kind": kind, "start_s": iv.start_s, "end_s": iv.end_s,
-                                   "distance_m": iv.distance_m, "action": iv.action})
-    alarms = []
+    missed: dict[str, list] = {"major": [], "minor": []}
+    alarms, per_clip = [], []
     for c in clips:
-        idx = false_alarm_indices(c.t_s, c.motion, negative_mask(c, mcfg), mcfg.cooldown_s)
+        found = {kind: interval_recall([c], mcfg, kind) for kind in ("major", "minor")}
+        for kind, res in found.items():
+            missed[kind] += [{"clip": c.name, "kind": kind, "start_s": iv.start_s, "end_s": iv.end_s,
+                              "distance_m": iv.distance_m, "action": iv.action} for iv, d in res if d is None]
+        neg = negative_mask(c, mcfg)
+        idx = false_alarm_indices(c.t_s, c.motion, neg, mcfg.cooldown_s)
         alarms += [{"clip": c.name, "t": float(c.t_s[i]), "score": float(c.score[i]),
                     "active": sorted({iv.kind for iv in c.labels.intervals if iv.start_s <= c.t_s[i] <= iv.end_s})}
                    for i in idx]
-    return {"missed_intervals": missed[:limit], "false_alarm_events": alarms[:limit]}
+        per_clip.append({"clip": c.name, "negative_s": float(neg.sum()) * c.hop_s, "alarms": int(len(idx)),
+                         "major": len(found["major"]), "major_detected": sum(d is not None for _, d in found["major"])})
+    return {"missed_intervals": (missed["major"] + missed["minor"])[:limit], "false_alarm_events": alarms[:limit],
+            "per_clip": per_clip}
