@@ -99,6 +99,28 @@ def test_person_kind_with_confusers_always_mixes_confusers_in(base):
     assert {iv.kind for iv in lab.intervals} & PEOPLE
 
 
+def test_a_confuser_kind_with_confusers_runs_others_beside_it_and_nobody_is_there():
+    """music+confusers: music always, plus one or two other confusers (seen in the labels), never a person; and
+    from the same seed both draw the same room, device and carrier: the suffix only adds the others."""
+    from uspd.simulate.scene import CONFUSER_SUFFIX
+
+    rng = np.random.default_rng(11)
+    counts = set()
+    for i in range(8):
+        spec = random_scene_spec(rng, "music" + CONFUSER_SUFFIX, duration_s=6.0)
+        others = [m["type"] for m in spec["movers"]]
+        assert "music" in spec and "person" not in others
+        counts.add(len(others))
+    assert counts <= {1, 2} and len(counts) == 2           # keys / doors are movers too: every other confuser is
+    lab = SceneRenderer(load_scene(spec), seed=0).labels
+    kinds = {iv.kind for iv in lab.intervals}
+    assert "music" in kinds and len(kinds & set(CONFUSER_KINDS)) >= 2 and not kinds & (PEOPLE | {"far"})
+    a = random_scene_spec(np.random.default_rng(3), "music")
+    b = random_scene_spec(np.random.default_rng(3), "music" + CONFUSER_SUFFIX)
+    assert a["movers"] == [] and b["movers"]
+    assert all(a[k] == b[k] for k in ("room", "device", "carrier_hz", "sample_rate", "temperature_c"))
+
+
 def test_random_sampler_is_diverse():
     rng = np.random.default_rng(5)
     specs = [random_scene_spec(rng) for _ in range(200)]

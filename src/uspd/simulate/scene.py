@@ -62,7 +62,8 @@ actions), ``"still"`` (a still breathing person, no motion), ``"far"`` (a person
 ``"negative"`` (no person: one or more confusers, or an empty room), ``"music_motion"`` (music plus a walker or a
 seated person), ``"empty"``, and one per confuser: ``"fan"``, ``"curtain"``, ``"plant"``, ``"hvac"``, ``"pet"``,
 ``"keys"``, ``"music"``, ``"vacuum"``, ``"door"``. ``"walk+confusers"`` (and ``seated``, ``still``, ``far``): that
-person scene with 1-3 confusers always mixed in.
+person scene with 1-3 confusers always mixed in; ``"music+confusers"`` (and every other confuser): that confuser with
+1-2 others beside it, nobody there.
 """
 from __future__ import annotations
 
@@ -376,8 +377,13 @@ RANDOM_KINDS: dict[str, float] = {
 CONFUSER_TYPES = ("fan", "curtain", "plant", "hvac", "pet", "keys", "music", "vacuum", "door")
 #: ``<kind>+confusers``: that kind of person scene with 1-3 confusers always mixed in (hard positives: a detector
 #: must find the person on top of the fan, the vacuum or the HVAC, not learn "confuser present -> nobody moves").
+#: ``<confuser>+confusers``: that confuser with 1-2 others beside it and nobody there (e.g. music while a fan turns
+#: or a pet walks: the movers' echoes carry the music's intermodulation sidebands).
 PERSON_KINDS = ("walk", "seated", "still", "far")
 CONFUSER_SUFFIX = "+confusers"
+#: every kind :func:`random_scene_spec` accepts.
+SCENE_KINDS = frozenset(RANDOM_KINDS) | frozenset(CONFUSER_TYPES) | frozenset(
+    k + CONFUSER_SUFFIX for k in (*PERSON_KINDS, *CONFUSER_TYPES))
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float, nd: int = 3) -> float:
@@ -581,9 +587,8 @@ def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duratio
         kinds = list(RANDOM_KINDS)
         p = np.array([RANDOM_KINDS[k] for k in kinds])
         kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
-    valid = set(RANDOM_KINDS) | set(CONFUSER_TYPES) | {k + CONFUSER_SUFFIX for k in PERSON_KINDS}
-    if kind not in valid:
-        raise SceneError(f"random scene kind {kind!r} unknown (use one of {', '.join(sorted(valid))})")
+    if kind not in SCENE_KINDS:
+        raise SceneError(f"random scene kind {kind!r} unknown (use one of {', '.join(sorted(SCENE_KINDS))})")
     force_confusers = kind.endswith(CONFUSER_SUFFIX)
     kind = kind.removesuffix(CONFUSER_SUFFIX)
     rate = 48000 if rng.random() < 0.25 else 96000
@@ -608,6 +613,9 @@ def random_scene_spec(rng: np.random.Generator, kind: str | None = None, duratio
     confusers: list[str] = []
     if kind in CONFUSER_TYPES:
         confusers = [kind]
+        if force_confusers:
+            others = [c for c in CONFUSER_TYPES if c != kind]
+            confusers += list(rng.choice(others, size=int(rng.integers(1, 3)), replace=False))
     elif kind == "negative":
         n = int(rng.choice([0, 1, 1, 1, 2, 2, 3]))
         confusers = list(rng.choice(CONFUSER_TYPES, size=n, replace=False))

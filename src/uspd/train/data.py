@@ -50,9 +50,7 @@ def parse_kind_weights(text: str) -> dict[str, float] | None:
     """``"walk=1,music=0.5"`` -> {"walk": 1.0, "music": 0.5}; empty -> None (the default mix)."""
     if not text.strip():
         return None
-    from uspd.simulate.scene import CONFUSER_SUFFIX, CONFUSER_TYPES, PERSON_KINDS, RANDOM_KINDS
-
-    known = set(RANDOM_KINDS) | set(CONFUSER_TYPES) | {k + CONFUSER_SUFFIX for k in PERSON_KINDS}
+    from uspd.simulate.scene import SCENE_KINDS as known
     out: dict[str, float] = {}
     for item in text.split(","):
         name, _, w = item.partition("=")
