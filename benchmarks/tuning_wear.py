@@ -113,8 +113,16 @@ def main() -> int:
                     help="keep each set's evaluate JSON here as SET[_CONFIG].json (default: a temporary folder)")
     ap.add_argument("--reuse", action="store_true", help="use a set's JSON already in --json-dir instead of running")
     args = ap.parse_args()
-    if args.config is not None and not args.config.is_file():
-        ap.error(f"--config: {args.config}: no such file")
+    if args.config is not None:
+        from uspd.config import load_config
+        from uspd.errors import UspdError
+
+        if not args.config.is_file():
+            ap.error(f"--config: {args.config}: no such file")
+        try:
+            load_config(args.config)
+        except UspdError as exc:
+            ap.error(f"--config: {exc}")
     if args.reuse and args.json_dir is None:
         ap.error("--reuse needs --json-dir")
     for d in (*args.used, *args.fresh):

@@ -88,3 +88,17 @@ def test_a_folder_without_a_set_is_refused_in_one_line(wear, tmp_path, monkeypat
         wear.main()
     assert exc.value.code == 2
     assert "no evaluation set there" in capsys.readouterr().err
+
+
+def test_a_malformed_config_is_refused_before_anything_runs(wear, tmp_path, monkeypatch, capsys):
+    (tmp_path / "js").mkdir()
+    a = _set(tmp_path, "tuneA", {"classic": rows([1])})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("x = [\n")
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["tuning_wear.py", "--used", str(a), "--fresh", str(a), "--config", str(bad),
+                                      "--json-dir", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        wear.main()
+    assert exc.value.code == 2
+    assert "malformed TOML" in capsys.readouterr().err and not out.exists()
