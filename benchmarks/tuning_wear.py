@@ -117,9 +117,7 @@ def main() -> int:
         from uspd.config import load_config
         from uspd.errors import UspdError
 
-        if not args.config.is_file():
-            ap.error(f"--config: {args.config}: no such file")
-        try:
+        try:                                       # a missing file too: "config file not found"
             load_config(args.config)
         except UspdError as exc:
             ap.error(f"--config: {exc}")
