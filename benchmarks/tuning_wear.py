@@ -71,6 +71,9 @@ def table(used: dict[str, list[dict]], fresh: dict[str, list[dict]], n_resamples
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.1f}"
 
+    def rate(v: float | None) -> str:                  # None: a group without negative time
+        return "-" if v is None else f"{v:.2f}"
+
     lines = [f"{'detector':9s} {'FA/h used (alarms in h)':>24s} {'FA/h fresh':>22s} {'fresh / used (90 %)':>22s} "
              f"{'major % used / fresh':>21s} {'late walk-ins %':>16s}"]
     for name in DETECTORS:
@@ -79,8 +82,8 @@ def table(used: dict[str, list[dict]], fresh: dict[str, list[dict]], n_resamples
         u, f = pooled(used[name]), pooled(fresh[name])
         r = rate_ratio(used[name], fresh[name], n_resamples)
         cell = "-" if r is None else f"{r[0]:.2f}x ({r[1]:.2f} .. {r[2]:.2f})"
-        lines.append(f"{name:9s} {u['fa_per_h']:7.2f} ({u['alarms']:4d} in {u['negative_h']:5.2f} h) "
-                     f"{f['fa_per_h']:7.2f} ({f['alarms']:3d} in {f['negative_h']:5.2f} h) {cell:>22s} "
+        lines.append(f"{name:9s} {rate(u['fa_per_h']):>7s} ({u['alarms']:4d} in {u['negative_h']:5.2f} h) "
+                     f"{rate(f['fa_per_h']):>7s} ({f['alarms']:3d} in {f['negative_h']:5.2f} h) {cell:>22s} "
                      f"{pct(u['major_recall']):>10s} / {pct(f['major_recall']):>8s} "
                      f"{pct(u['late_recall']):>7s} / {pct(f['late_recall']):>6s}")
     return lines

@@ -57,6 +57,12 @@ def test_no_alarm_among_the_used_sets_has_no_ratio(wear):
     assert wear.rate_ratio([], rows([1])) is None
 
 
+def test_a_group_without_negative_time_prints_dashes_not_a_traceback(wear):
+    walkers = rows([0], negative_s=[0.0], majors=[2], detected=[1], kind="walk")
+    (line,) = wear.table({"classic": walkers}, {"classic": walkers})[1:]
+    assert line.split()[:2] == ["classic", "-"] and "50.0 /     50.0" in line
+
+
 def _set(tmp_path, name, per_detector):
     d = tmp_path / name
     d.mkdir()
