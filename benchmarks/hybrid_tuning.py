@@ -49,7 +49,9 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None, config_pa
     from uspd.evaluate.runner import check_seeds, find_recordings, run_all
 
     if cache is not None and cache.exists():
-        return pickle.loads(cache.read_bytes())
+        clips = pickle.loads(cache.read_bytes())
+        check_cache_sets(clips, dirs, cache)
+        return clips
     wavs = [w for d in dirs for w in find_recordings(d)]
     roles = check_seeds(wavs)
     if set(roles) != {"tune"}:
@@ -58,6 +60,29 @@ def detector_clips(dirs: list[Path], workers: int, cache: Path | None, config_pa
     if cache is not None:
         cache.write_bytes(pickle.dumps(clips))
     return clips
+
+
+def check_cache_sets(clips: dict[str, list], dirs: list[Path], cache: Path) -> None:
+    """Refuse a cache whose recordings are not those of ``dirs``: every cached recording lies under one of them, each
+    of them holds at least one, and where a set is still on disk its recordings are exactly the cached ones (a cache of
+    other sets, or of part of a set, would silently give another set's figures)."""
+    from uspd.errors import UspdError
+    from uspd.evaluate.runner import find_recordings
+
+    roots = [d.resolve() for d in dirs]
+    names = [Path(c.name).resolve() for c in clips["nn"]]
+    outside = [n for n in names if not any(n.is_relative_to(r) for r in roots)]
+    if outside:
+        raise UspdError(f"--cache {cache} holds recordings outside the sets given (e.g. {outside[0]}); "
+                        "one cache per list of sets")
+    for d, r in zip(dirs, roots):
+        held = {n for n in names if n.is_relative_to(r)}
+        if not held:
+            raise UspdError(f"--cache {cache} holds no recording of {d}; one cache per list of sets")
+        on_disk = {w.resolve() for w in find_recordings(d)} if d.is_dir() else held
+        if held != on_disk:
+            raise UspdError(f"--cache {cache} holds {len(held)} recordings of {d}, which has {len(on_disk)} now "
+                            "(or others); one cache per list of sets")
 
 
 def fused_clips(clips: dict[str, list], hybrid) -> list:

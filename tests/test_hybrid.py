@@ -341,3 +341,42 @@ def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
     assert (counts["alarms"], counts["sensitive"]) == (4, 2)  # the window closes at 36 s: 40 and 120 s stay quiet
     with pytest.raises(ValueError):
         anatomy.parse_seconds_list("300,-1")
+
+
+def test_hybrid_tuning_refuses_a_cache_of_other_sets(tmp_path):
+    """benchmarks/hybrid_tuning.py --cache: the cached scores are used only for the sets they were made of (all of
+    each set's recordings, nothing else); a set deleted since may still be scored from its cache."""
+    import importlib.util
+    import pickle
+    import shutil
+    from types import SimpleNamespace
+
+    from uspd.errors import UspdError
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
+    spec = importlib.util.spec_from_file_location("hybrid_tuning_c", path)
+    tuning = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tuning)
+
+    def recording(d: Path, name: str) -> Path:
+        (d / "walk").mkdir(parents=True, exist_ok=True)
+        for suffix in (".wav", ".json", ".labels.json"):
+            (d / "walk" / f"{name}{suffix}").write_bytes(b"")
+        return d / "walk" / f"{name}.wav"
+
+    a, b, c = tmp_path / "tuneA", tmp_path / "tuneB", tmp_path / "tuneC"
+    wavs = [recording(a, "walk_0000"), recording(a, "walk_0001"), recording(b, "walk_0000")]
+    recording(c, "walk_0000")
+    cache = tmp_path / "c.pkl"
+    scores = {k: [SimpleNamespace(name=str(w)) for w in wavs] for k in ("classic", "nn")}
+    cache.write_bytes(pickle.dumps(scores))
+    assert len(tuning.detector_clips([a, b], 1, cache)["nn"]) == 3
+    with pytest.raises(UspdError, match="outside the sets given"):
+        tuning.detector_clips([a], 1, cache)
+    with pytest.raises(UspdError, match="holds no recording of .*tuneC"):
+        tuning.detector_clips([a, b, c], 1, cache)
+    recording(a, "walk_0002")
+    with pytest.raises(UspdError, match="holds 2 recordings of .*tuneA, which has 3 now"):
+        tuning.detector_clips([a, b], 1, cache)
+    shutil.rmtree(a)  # deleted for disk space: its cache still stands for it
+    assert [x.name for x in tuning.detector_clips([a, b], 1, cache)["classic"]] == list(map(str, wavs))
