@@ -9,17 +9,18 @@ Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) a
 start, for the neural detector alone, the classic one alone and every weight (with a model that has a mover
 readout, first that readout's evidence on the hops where the classic detector fires alone, by what moves there);
 then the rule's choice: among the
-(weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold, the highest
-major recall (ties: late-walk recall, then the higher threshold), its false alarms during each confuser (a candidate
-that trades music or vacuum alarms for recall shows here; a note when the pick is at the lowest threshold tried,
-where the grid may have cut it off), and the ``[detector.hybrid]`` table that puts that
-point on the shared thresholds; ``--write-config OUT.toml`` writes that pick as a whole config (the ``--config``
-file's sections with the pick's ``[detector.hybrid]`` and ``[presence]`` values), ready for ``uspd evaluate --config``
-or ``detector_comparison.py --candidate``.
+(weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold (and, with
+``--min-late-walk PCT``, at least that major recall in late walk-ins), the highest major recall (ties: late-walk
+recall, then the higher threshold), its false alarms during each confuser (a candidate that trades music or vacuum
+alarms for recall shows here; a note when the pick is at the lowest threshold tried, where the grid may have cut it
+off), and the ``[detector.hybrid]`` table that puts that point on the shared thresholds; ``--write-config OUT.toml``
+writes that pick as a whole config (the ``--config`` file's sections with the pick's ``[detector.hybrid]`` and
+``[presence]`` values), ready for ``uspd evaluate --config`` or ``detector_comparison.py --candidate``.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
-        [--config C.toml] [--max-fa-per-h X] [--classic-floors 0,0.02,0.1] [--distrust 0,120:0.1,300:0.15]
-        [--sensitive-gaps 1.02,1.5,2] [--mover-trust 0,2:0.5:0.9] [--write-config PICK.toml]
+        [--config C.toml] [--max-fa-per-h X] [--min-late-walk PCT] [--classic-floors 0,0.02,0.1]
+        [--distrust 0,120:0.1,300:0.15] [--sensitive-gaps 1.02,1.5,2] [--mover-trust 0,2:0.5:0.9]
+        [--write-config PICK.toml]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
@@ -218,6 +219,9 @@ def main() -> int:
     ap.add_argument("--config", default=None, help="uspd config (TOML) to run the detectors with (default: built-in)")
     ap.add_argument("--max-fa-per-h", type=float, default=None,
                     help="false-alarm budget of the rule, per hour (default: the nn's at its [presence] threshold)")
+    ap.add_argument("--min-late-walk", type=float, default=None, metavar="PCT",
+                    help="the rule's floor on major recall in late walk-ins, in %% (a point below it does not "
+                         "qualify) (default: none)")
     ap.add_argument("--classic-floors", default="0",
                     help="classic_score_floor values to try, in [0, 1) (0 = off) (default: %(default)s)")
     ap.add_argument("--sensitive-gaps", default=None,
@@ -271,6 +275,8 @@ def main() -> int:
         ap.error(f"--write-config: folder {args.write_config.parent} does not exist")
     if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
         ap.error("--max-fa-per-h must be a finite number >= 0")
+    if args.min_late_walk is not None and not 0.0 <= args.min_late_walk <= 100.0:
+        ap.error("--min-late-walk must be a percentage in [0, 100]")
     from scipy.special import logit
 
     from uspd.config import load_config
@@ -336,14 +342,20 @@ def main() -> int:
     ref = point(clips["nn"], presence, presence.threshold)
     print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
     budget = ref["fa_per_h"] if args.max_fa_per_h is None else args.max_fa_per_h
-    ok = [(names[n], p) for n in names for p in rows[n] if p["fa_per_h"] <= budget + 1e-9]
+    if args.min_late_walk is not None and ref["late_walk"] is None:
+        raise UspdError("--min-late-walk: the sets have no late walk-ins (late_walk clips)")
+    min_late = -1.0 if args.min_late_walk is None else args.min_late_walk / 100.0 - 1e-9
+    ok = [(names[n], p) for n in names for p in rows[n]
+          if p["fa_per_h"] <= budget + 1e-9 and (p["late_walk"] or 0.0) >= min_late]
     if not ok:
-        print(f"no hybrid point raises at most {budget:.2f} FA/h")
+        print(f"no hybrid point raises at most {budget:.2f} FA/h"
+              + ("" if args.min_late_walk is None else f" with late walk-ins >= {args.min_late_walk:g} %"))
         return 0
     (w, floor, (dist_s, share), mover, gap), best = max(
         ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
-    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h")
+    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h"
+          + ("" if args.min_late_walk is None else f", late walk-ins >= {args.min_late_walk:g} %"))
     print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
           + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")
           + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")

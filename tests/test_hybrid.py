@@ -380,3 +380,51 @@ def test_hybrid_tuning_refuses_a_cache_of_other_sets(tmp_path):
         tuning.detector_clips([a, b], 1, cache)
     shutil.rmtree(a)  # deleted for disk space: its cache still stands for it
     assert [x.name for x in tuning.detector_clips([a, b], 1, cache)["classic"]] == list(map(str, wavs))
+
+
+def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypatch, capsys):
+    """benchmarks/hybrid_tuning.py --min-late-walk: a point below that recall in late walk-ins does not qualify, so
+    the pick moves to the weight that finds them though it finds fewer movements overall."""
+    import importlib.util
+    import sys
+
+    from uspd.evaluate.metrics import ClipResult
+    from uspd.recording.labels import LabelInterval, Labels
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
+    spec = importlib.util.spec_from_file_location("hybrid_tuning_l", path)
+    tuning = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tuning)
+    t = 0.05 * np.arange(1, 1201)  # 60 s
+
+    def clip(name, set_kind, bursts, nn_level, classic_level):
+        labels = Labels(60.0, [LabelInterval(a, a + 5.0, "major", 2.0) for a in bursts], {"set_kind": set_kind})
+        on = np.zeros(len(t), bool)
+        for a in bursts:
+            on |= (t >= a) & (t < a + 5.0)
+        return {k: ClipResult(f"{name}.wav", labels, t, np.where(on, level, 0.02), np.ones(len(t)),
+                              np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
+                for k, level in (("nn", nn_level), ("classic", classic_level))}
+
+    # the model sees the walk-ins (w 0.9 fuses to 0.83, w 0.5 to 0.30); only the classic detector the late one
+    # (w 0.9: 0.16, w 0.5: 0.59); an empty room gives the negative time
+    parts = [clip("walk", "walk", [10.0, 30.0], 0.9, 0.02), clip("late", "late_walk", [40.0], 0.1, 0.95),
+             clip("empty", "negative", [], 0.02, 0.02)]
+    clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
+    monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
+    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5,0.9", "--thresholds", "0.5", "--max-fa-per-h", "0"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert tuning.main() == 0
+    assert "chosen: w = 0.9, " in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", argv + ["--min-late-walk", "50"])
+    assert tuning.main() == 0
+    printed = capsys.readouterr().out
+    assert "budget 0.00 FA/h, late walk-ins >= 50 %" in printed
+    assert "chosen: w = 0.5, " in printed
+    monkeypatch.setattr(sys, "argv", argv + ["--weights", "0.9", "--min-late-walk", "50"])
+    assert tuning.main() == 0
+    assert "no hybrid point raises at most 0.00 FA/h with late walk-ins >= 50 %" in capsys.readouterr().out
+    clips["nn"], clips["classic"] = clips["nn"][::2], clips["classic"][::2]  # no late walk-in left
+    monkeypatch.setattr(sys, "argv", argv + ["--min-late-walk", "50"])
+    with pytest.raises(Exception, match="--min-late-walk: the sets have no late walk-ins"):
+        tuning.main()
