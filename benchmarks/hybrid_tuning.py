@@ -301,6 +301,9 @@ def main() -> int:
         if "mover_readout" not in load_manifest(Path(model)):
             ap.error(f"--mover-trust: {model} has no mover readout (uspd train --mover-readout --out MODEL --data ...)")
     clips = detector_clips(args.dirs, args.workers, args.cache, args.config)
+    if args.min_late_walk is not None and not any(c.labels.extra.get("set_kind") == "late_walk" and
+                                                  c.labels.of_kind("major") for c in clips["nn"]):
+        raise UspdError("--min-late-walk: the sets have no late walk-ins (late_walk clips)")
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
@@ -342,8 +345,6 @@ def main() -> int:
     ref = point(clips["nn"], presence, presence.threshold)
     print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
     budget = ref["fa_per_h"] if args.max_fa_per_h is None else args.max_fa_per_h
-    if args.min_late_walk is not None and ref["late_walk"] is None:
-        raise UspdError("--min-late-walk: the sets have no late walk-ins (late_walk clips)")
     min_late = -1.0 if args.min_late_walk is None else args.min_late_walk / 100.0 - 1e-9
     ok = [(names[n], p) for n in names for p in rows[n]
           if p["fa_per_h"] <= budget + 1e-9 and (p["late_walk"] or 0.0) >= min_late]
