@@ -88,10 +88,8 @@ def table(detector: str, pairs: list[tuple[list, list]], labels: list[str]) -> l
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", type=Path, nargs="+", required=True,
-                    help="uspd evaluate JSONs of the base config, one per seed")
-    ap.add_argument("--candidate", type=Path, nargs="+", required=True,
-                    help="uspd evaluate JSONs of the candidate config, one per seed, in --base's order")
+    for flag, whose in (("--base", "the base config"), ("--candidate", "the candidate config, in --base's order")):
+        ap.add_argument(flag, type=Path, nargs="+", required=True, help=f"uspd evaluate JSONs of {whose}, one per seed")
     ap.add_argument("--detectors", default="hybrid,nn",
                     help="comma-separated detectors to compare (default: %(default)s)")
     ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default: %(default)s)")
