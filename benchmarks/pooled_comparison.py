@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from detector_comparison import bootstrap_lines  # noqa: E402
-from tuning_wear import pooled  # noqa: E402
+from tuning_wear import pct, pooled, rate  # noqa: E402
 
 
 def load_runs(paths: list[Path]) -> list[dict]:
@@ -44,7 +44,7 @@ def load_runs(paths: list[Path]) -> list[dict]:
 def paired_rows(base: list[dict], cand: list[dict], names: list[Path], detector: str) -> list[tuple[list, list]]:
     """Per seed, the (base, candidate) ``per_clip`` rows of ``detector``; ValueError where a run lacks them or the
     two runs of a seed hold different recordings (a paired comparison needs the same ones)."""
-    out = []
+    out, seen = [], set()
     for b, c, (nb, nc) in zip(base, cand, names):
         rows = []
         for doc, name in ((b, nb), (c, nc)):
@@ -53,28 +53,20 @@ def paired_rows(base: list[dict], cand: list[dict], names: list[Path], detector:
                 raise ValueError(f"{name}: no per_clip rows for {detector} (evaluated without it, or before uspd "
                                  "evaluate kept them)")
             rows.append(per_clip)
-        if {r["clip"] for r in rows[0]} != {r["clip"] for r in rows[1]}:
+        clips = {r["clip"] for r in rows[0]}
+        if clips != {r["clip"] for r in rows[1]}:
             raise ValueError(f"{nb} and {nc} hold different recordings; pair each base run with the candidate run "
                              "of the same seed")
-        out.append((rows[0], rows[1]))
-    seen: set[str] = set()
-    for (b, _), (nb, _) in zip(out, names):
-        clips = {r["clip"] for r in b}
         if clips & seen:
             raise ValueError(f"{nb}: holds recordings of another seed's run too (e.g. {sorted(clips & seen)[0]}); "
                              "each seed once")
         seen |= clips
+        out.append((rows[0], rows[1]))
     return out
 
 
 def table(detector: str, pairs: list[tuple[list, list]], labels: list[str]) -> list[str]:
     """Lines for one detector: each seed's and the pooled figures, base / candidate."""
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}"
-
-    def rate(v: float | None) -> str:              # None: no negative time
-        return "-" if v is None else f"{v:.2f}"
-
     lines = []
     everything = ([r for b, _ in pairs for r in b], [r for _, c in pairs for r in c])
     for label, (b, c) in [*zip(labels, pairs), ("pooled", everything)]:

@@ -66,14 +66,18 @@ def rate_ratio(used: list[dict], fresh: list[dict], n_resamples: int = 2000, lev
     return float(ratio[0]), float(lo), float(hi)
 
 
+def pct(v: float | None) -> str:
+    """A recall as a percentage with one decimal; "-" where there is nothing to recall."""
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def rate(v: float | None) -> str:
+    """An alarm rate per hour with two decimals; "-" for a group without negative time."""
+    return "-" if v is None else f"{v:.2f}"
+
+
 def table(used: dict[str, list[dict]], fresh: dict[str, list[dict]], n_resamples: int = 2000) -> list[str]:
     """Lines of the side-by-side table: per detector, each group's pooled figures and the fresh / used ratio."""
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}"
-
-    def rate(v: float | None) -> str:                  # None: a group without negative time
-        return "-" if v is None else f"{v:.2f}"
-
     lines = [f"{'detector':9s} {'FA/h used (alarms in h)':>24s} {'FA/h fresh':>22s} {'fresh / used (90 %)':>22s} "
              f"{'major % used / fresh':>21s} {'late walk-ins %':>16s}"]
     for name in DETECTORS:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from uspd.config import load_config
 from uspd.detector.base import DetectorConfig, HybridConfig, make_detector
@@ -346,17 +347,13 @@ def test_alarm_anatomy_counts_alarms_at_the_sensitive_threshold_and_in_bursts():
 def test_hybrid_tuning_refuses_a_cache_of_other_sets(tmp_path):
     """benchmarks/hybrid_tuning.py --cache: the cached scores are used only for the sets they were made of (all of
     each set's recordings, nothing else); a set deleted since may still be scored from its cache."""
-    import importlib.util
     import pickle
     import shutil
     from types import SimpleNamespace
 
     from uspd.errors import UspdError
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
-    spec = importlib.util.spec_from_file_location("hybrid_tuning_c", path)
-    tuning = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tuning)
+    tuning = load_benchmark("hybrid_tuning")
 
     def recording(d: Path, name: str) -> Path:
         (d / "walk").mkdir(parents=True, exist_ok=True)
@@ -385,16 +382,12 @@ def test_hybrid_tuning_refuses_a_cache_of_other_sets(tmp_path):
 def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypatch, capsys):
     """benchmarks/hybrid_tuning.py --min-late-walk: a point below that recall in late walk-ins does not qualify, so
     the pick moves to the weight that finds them though it finds fewer movements overall."""
-    import importlib.util
     import sys
 
     from uspd.evaluate.metrics import ClipResult
     from uspd.recording.labels import LabelInterval, Labels
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
-    spec = importlib.util.spec_from_file_location("hybrid_tuning_l", path)
-    tuning = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tuning)
+    tuning = load_benchmark("hybrid_tuning")
     t = 0.05 * np.arange(1, 1201)  # 60 s
 
     def clip(name, set_kind, bursts, nn_level, classic_level):
