@@ -19,8 +19,8 @@ writes that pick as a whole config (the ``--config`` file's sections with the pi
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
         [--config C.toml] [--max-fa-per-h X] [--min-late-walk PCT] [--classic-floors 0,0.02,0.1]
-        [--distrust 0,120:0.1,300:0.15] [--sensitive-gaps 1.02,1.5,2] [--mover-trust 0,2:0.5:0.9]
-        [--write-config PICK.toml]
+        [--distrust 0,120:0.1,300:0.15] [--sensitive-gaps 1.02,1.5,2] [--debounces 2,3,4]
+        [--mover-trust 0,2:0.5:0.9] [--write-config PICK.toml]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
@@ -32,7 +32,9 @@ model where the classic detector keeps firing alone; 0 = off); ``--mover-trust``
 readout says a pet or a robot vacuum moves and no person does; needs a model with one, ``uspd train
 --mover-readout``; 0 = off); ``--sensitive-gaps``: also try these logit gaps
 between the strict threshold and the sensitive one (which applies for ``sensitive_window_s`` after a major movement,
-where a seated person's minor movements are found); the chosen gap is printed as a ``[presence]`` value.
+where a seated person's minor movements are found); the chosen gap is printed as a ``[presence]`` value;
+``--debounces``: also try these ``[presence] debounce_hops`` (likewise printed and written); the chosen line also gives
+the pick's median detection delay of the major movements.
 """
 from __future__ import annotations
 
@@ -132,6 +134,7 @@ def summarize(rescored: list) -> dict[str, float]:
     fa, mm, mi = false_alarm_metrics(rescored, mcfg), major_metrics(rescored, mcfg), minor_metrics(rescored, mcfg)
     late = (mm.get("by_set_kind") or {}).get("late_walk") or {}
     return {"fa_per_h": fa["fa_per_h"], "alarms": fa["alarms"], "negative_h": fa["negative_h"], "major": mm["recall"],
+            "delay_s": mm["delay_s"]["median"],
             "late_walk": late.get("recall"), "settled": mm["settled"]["recall"],
             "typing": (mi.get("by_action") or {}).get("typing", {}).get("recall"),
             "by_confuser": fa["by_confuser"], "far": mm["far"]}
@@ -157,11 +160,18 @@ def _fmt_far(p: dict) -> str:
     return f"{far['detected']} of {far['n']}" + (f" ({100 * far['recall']:.1f} %)" if far["n"] else "")
 
 
-def with_gap(presence, gap: float):
-    """``presence`` with the sensitive threshold ``gap`` logits below the strict one (the sweep keeps that gap)."""
+def _fmt_delay(p: dict) -> str:
+    """Median detection delay of the major movements found at point ``p``: "0.25 s" ("-" when none was found)."""
+    return "-" if p["delay_s"] is None else f"{p['delay_s']:.2f} s"
+
+
+def with_gap(presence, gap: float, debounce_hops: int | None = None):
+    """``presence`` with the sensitive threshold ``gap`` logits below the strict one (the sweep keeps that gap) and,
+    when given, ``debounce_hops`` consecutive hops above the threshold before motion starts."""
     from scipy.special import expit, logit
 
-    return dataclasses.replace(presence, sensitive_threshold=float(expit(logit(presence.threshold) - gap)))
+    out = dataclasses.replace(presence, sensitive_threshold=float(expit(logit(presence.threshold) - gap)))
+    return out if debounce_hops is None else dataclasses.replace(out, debounce_hops=debounce_hops)
 
 
 def _fmt(p: dict) -> str:
@@ -228,6 +238,10 @@ def main() -> int:
                     help="also try these logit gaps between the strict and the sensitive threshold (the sensitive "
                          "one applies for a while after a major movement; the [presence] gap is 1.02 by default) "
                          "(default: the [presence] gap only)")
+    ap.add_argument("--debounces", default=None,
+                    help="also try these [presence] debounce_hops (consecutive 50 ms hops above the threshold before "
+                         "motion starts: a longer one drops brief spikes and delays every detection) (default: the "
+                         "[presence] value only)")
     ap.add_argument("--distrust", default="0",
                     help="classic_distrust_s:classic_distrust_share pairs to try (s of audio >= 0, share in (0, 1]; "
                          "0 = off) (default: %(default)s)")
@@ -271,6 +285,12 @@ def main() -> int:
         ap.error("--sensitive-gaps must be comma-separated numbers")
     if gaps is not None and not all(0.0 <= g < 20.0 for g in gaps):
         ap.error("--sensitive-gaps must be logit gaps >= 0 (and < 20)")
+    try:
+        debounces = None if args.debounces is None else [int(h) for h in args.debounces.split(",")]
+    except ValueError:
+        ap.error("--debounces must be comma-separated whole numbers of hops")
+    if debounces is not None and not all(1 <= h <= 200 for h in debounces):
+        ap.error("--debounces must be between 1 and 200 hops")
     if args.write_config is not None and not args.write_config.parent.is_dir():
         ap.error(f"--write-config: folder {args.write_config.parent} does not exist")
     if args.max_fa_per_h is not None and not 0.0 <= args.max_fa_per_h < float("inf"):
@@ -293,6 +313,7 @@ def main() -> int:
     presence = config.presence
     base_gap = float(logit(presence.threshold) - logit(presence.sensitive_threshold))
     gap_list = [base_gap] if gaps is None else gaps
+    debounce_list = [presence.debounce_hops] if debounces is None else debounces
     use_mover = any(m[0] > 0 for m in movers)
     if use_mover:  # before the long run: the model must have a readout
         from uspd.detector.neural import load_manifest, shipped_model_path
@@ -321,12 +342,13 @@ def main() -> int:
         print(f"mover evidence where the classic detector fires alone (classic > {CLASSIC_FIRES:g}, model < "
               f"{NN_QUIET:g}), percentiles 25 / 50 / 75: {groups}")
 
-    def label(w: float, f: float, d: tuple[float, float], m: tuple[float, float, float], g: float) -> str:
+    def label(w: float, f: float, d: tuple[float, float], m: tuple[float, float, float], g: float, h: int) -> str:
         return (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "") + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "")
-                + (f" m={m[0]:g}:{m[1]:g}:{m[2]:g}" if m[0] > 0 else "") + (f" g={g:g}" if gaps else ""))
+                + (f" m={m[0]:g}:{m[1]:g}:{m[2]:g}" if m[0] > 0 else "") + (f" g={g:g}" if gaps else "")
+                + (f" db={h}" if debounces else ""))
 
     grid = [(w, f, d, m) for w in weights for f in floors for d in distrusts for m in movers]
-    width = max([19] + [len(label(*point_, g)) for point_ in grid for g in gap_list])
+    width = max([19] + [len(label(*point_, g, h)) for point_ in grid for g in gap_list for h in debounce_list])
     print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
                                    "classic": [point(clips["classic"], presence, t) for t in thresholds]}
@@ -337,9 +359,10 @@ def main() -> int:
                               mover_trust_full=m[2])
         fused = fused_clips(clips, hybrid)
         for g in gap_list:
-            name = label(w, f, d, m, g)
-            names[name] = (w, f, d, m, g)
-            rows[name] = [point(fused, with_gap(presence, g), t) for t in thresholds]
+            for h in debounce_list:
+                name = label(w, f, d, m, g, h)
+                names[name] = (w, f, d, m, g, h)
+                rows[name] = [point(fused, with_gap(presence, g, h), t) for t in thresholds]
     for name, pts in rows.items():
         print(f"{name:{width}s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)
@@ -352,14 +375,15 @@ def main() -> int:
         print(f"no hybrid point raises at most {budget:.2f} FA/h"
               + ("" if args.min_late_walk is None else f" with late walk-ins >= {args.min_late_walk:g} %"))
         return 0
-    (w, floor, (dist_s, share), mover, gap), best = max(
+    (w, floor, (dist_s, share), mover, gap, debounce), best = max(
         ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
     print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h"
           + ("" if args.min_late_walk is None else f", late walk-ins >= {args.min_late_walk:g} %"))
     print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
           + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")
-          + (f", sensitive gap {gap:g}" if gaps else "") + f" at {best['threshold']:g}: {_fmt(best)}")
+          + (f", sensitive gap {gap:g}" if gaps else "") + (f", debounce {debounce} hops" if debounces else "")
+          + f" at {best['threshold']:g}: {_fmt(best)}; median major delay {_fmt_delay(best)}")
     print(f"its false alarms during confusers: {_fmt_confusers(best)}")
     print(f"people who stay beyond 5 m detected (lower is better): the pick {_fmt_far(best)}, nn at its threshold "
           f"{_fmt_far(ref)}")
@@ -372,7 +396,9 @@ def main() -> int:
     if mover[0] > 0:
         hybrid |= {"mover_trust_s": mover[0], "mover_trust_from": mover[1], "mover_trust_full": mover[2]}
     chosen_presence = {"sensitive_threshold": round(with_gap(presence, gap).sensitive_threshold, 4)} if gaps else {}
-    print(_toml({"detector": {"hybrid": hybrid}} | ({"presence": chosen_presence} if gaps else {})))
+    if debounces:
+        chosen_presence["debounce_hops"] = debounce
+    print(_toml({"detector": {"hybrid": hybrid}} | ({"presence": chosen_presence} if chosen_presence else {})))
     if args.write_config is not None:
         write_pick(args.write_config, args.config, hybrid, chosen_presence)
         print(f"wrote {args.write_config}")

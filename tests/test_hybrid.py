@@ -421,3 +421,47 @@ def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypat
     monkeypatch.setattr(sys, "argv", argv + ["--min-late-walk", "50"])
     with pytest.raises(Exception, match="--min-late-walk: the sets have no late walk-ins"):
         tuning.main()
+
+
+def test_hybrid_tuning_debounces_drop_brief_spikes_and_are_written(tmp_path, monkeypatch, capsys):
+    """benchmarks/hybrid_tuning.py --debounces: a confuser that spikes for 3 hops at a time alarms at the [presence]
+    debounce (2 hops) at every threshold, so within a zero budget only a debounce of 4 finds the walker; the pick
+    writes it to [presence] and prints its delay (4 hops = 0.15 s after the walker's first hop)."""
+    import sys
+
+    from uspd.config import load_config
+    from uspd.evaluate.metrics import ClipResult
+    from uspd.recording.labels import LabelInterval, Labels
+
+    tuning = load_benchmark("hybrid_tuning")
+    t = 0.05 * np.arange(1, 1201)  # 60 s
+
+    def clip(name, label, score):
+        labels = Labels(60.0, [label])
+        return {k: ClipResult(f"{name}.wav", labels, t, score, np.ones(len(t)), np.zeros(len(t), bool),
+                              np.zeros(len(t), bool), 60.0) for k in ("nn", "classic")}
+
+    spikes = np.full(len(t), 0.02)
+    for a in range(40, 1200, 200):  # 3 hops at 0.99 every 10 s
+        spikes[a:a + 3] = 0.99
+    walk = np.where((t >= 20.0) & (t < 25.0), 0.9, 0.02)
+    parts = [clip("fan", LabelInterval(0.0, 60.0, "fan", 2.0), spikes),
+             clip("walk", LabelInterval(20.0, 25.0, "major", 2.0), walk)]
+    clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
+    monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
+    out = tmp_path / "pick.toml"
+    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--thresholds", "0.5,0.8", "--max-fa-per-h", "0",
+            "--debounces", "2,4", "--write-config", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert tuning.main() == 0
+    printed = capsys.readouterr().out
+    assert ", debounce 4 hops at 0.8: " in printed
+    assert "median major delay 0.15 s" in printed
+    assert load_config(out).presence.debounce_hops == 4
+    monkeypatch.setattr(sys, "argv", argv[:-4] + ["--debounces", "2"])
+    assert tuning.main() == 0
+    assert "no hybrid point raises at most 0.00 FA/h" in capsys.readouterr().out
+    for bad in ("0", "2,x"):
+        monkeypatch.setattr(sys, "argv", argv[:-3] + [bad])
+        with pytest.raises(SystemExit):
+            tuning.main()
