@@ -148,6 +148,28 @@ def point(clips: list, presence, threshold: float) -> dict[str, float]:
     return {"threshold": threshold, **summarize([rescore(c, cfg) for c in clips])}
 
 
+_GRID: tuple = ()  # (clips, presence, thresholds) in a grid worker, set by grid_init
+
+
+def grid_init(clips: dict[str, list], presence, thresholds: list[float]) -> None:
+    """Keep the scores, the ``[presence]`` settings and the thresholds in this (worker) process for :func:`grid_row`."""
+    global _GRID
+    _GRID = (clips, presence, thresholds)
+
+
+def grid_row(task: tuple) -> tuple[str, list[dict]]:
+    """One row of the sweep: ``task`` = (name, "nn" | "classic" | a HybridConfig, sensitive gap, debounce_hops or
+    None) -> (name, :func:`point` at each threshold). "nn" / "classic" score that detector alone at the ``[presence]``
+    settings; a HybridConfig fuses both detectors' scores and keeps the gap (and the debounce) to the threshold."""
+    name, detector, gap, debounce = task
+    clips, presence, thresholds = _GRID
+    if isinstance(detector, str):
+        scored, settings = clips[detector], presence
+    else:
+        scored, settings = fused_clips(clips, detector), with_gap(presence, gap, debounce)
+    return name, [point(scored, settings, t) for t in thresholds]
+
+
 def _fmt_confusers(p: dict) -> str:
     """False alarms during each confuser at point ``p``: "music 4.12/h (3 in 0.73 h), ..."."""
     return ", ".join(f"{k} {e['fa_per_h']:.2f}/h ({e['alarms']} in {e['negative_h']:.2f} h)"
@@ -223,7 +245,8 @@ def main() -> int:
     ap.add_argument("--weights", default="0.5,0.6,0.7,0.8", help="nn weights to try (0..1) (default: %(default)s)")
     ap.add_argument("--thresholds", default="0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9",
                     help="strict thresholds to try (default: %(default)s)")
-    ap.add_argument("--workers", type=int, default=2, help="parallel processes (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="parallel processes, for the scoring and for the sweep's rows (default: %(default)s)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep the per-hop scores here (pickle) and reuse them (one cache per --config)")
     ap.add_argument("--config", default=None, help="uspd config (TOML) to run the detectors with (default: built-in)")
@@ -301,6 +324,7 @@ def main() -> int:
 
     from uspd.config import load_config
     from uspd.detector.neural import calibration_offset
+    from uspd.evaluate.parallel import imap_progress
 
     try:
         weights = [float(w) for w in args.weights.split(",")]
@@ -350,19 +374,20 @@ def main() -> int:
     grid = [(w, f, d, m) for w in weights for f in floors for d in distrusts for m in movers]
     width = max([19] + [len(label(*point_, g, h)) for point_ in grid for g in gap_list for h in debounce_list])
     print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
-    rows: dict[str, list[dict]] = {"nn": [point(clips["nn"], presence, t) for t in thresholds],
-                                   "classic": [point(clips["classic"], presence, t) for t in thresholds]}
+    tasks: list[tuple] = [("nn", "nn", 0.0, None), ("classic", "classic", 0.0, None)]
     names: dict[str, tuple] = {}
     for w, f, d, m in grid:
         hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f, classic_distrust_s=d[0],
                               classic_distrust_share=d[1], mover_trust_s=m[0], mover_trust_from=m[1],
                               mover_trust_full=m[2])
-        fused = fused_clips(clips, hybrid)
         for g in gap_list:
             for h in debounce_list:
                 name = label(w, f, d, m, g, h)
                 names[name] = (w, f, d, m, g, h)
-                rows[name] = [point(fused, with_gap(presence, g, h), t) for t in thresholds]
+                tasks.append((name, hybrid, g, h))
+    done = dict(imap_progress(grid_row, tasks, args.workers, grid_init, (clips, presence, thresholds), desc="grid",
+                              unit="row"))
+    rows: dict[str, list[dict]] = {task[0]: done[task[0]] for task in tasks}
     for name, pts in rows.items():
         print(f"{name:{width}s} " + " | ".join(_fmt(p) for p in pts), flush=True)
     ref = point(clips["nn"], presence, presence.threshold)

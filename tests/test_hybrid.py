@@ -261,7 +261,7 @@ def test_hybrid_tuning_sweeps_the_mover_trust_and_needs_a_model_with_a_readout(t
     monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
     out = tmp_path / "pick.toml"
     argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--max-fa-per-h", "0", "--thresholds", "0.5,0.6",
-            "--mover-trust", "0,0.5:0.5:0.9", "--write-config", str(out)]
+            "--workers", "1", "--mover-trust", "0,0.5:0.5:0.9", "--write-config", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit):  # the shipped model has no readout: refused before the detectors run
         tuning.main()
@@ -405,7 +405,8 @@ def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypat
              clip("empty", "negative", [], 0.02, 0.02)]
     clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
     monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
-    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5,0.9", "--thresholds", "0.5", "--max-fa-per-h", "0"]
+    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5,0.9", "--thresholds", "0.5", "--max-fa-per-h", "0",
+            "--workers", "1"]
     monkeypatch.setattr(sys, "argv", argv)
     assert tuning.main() == 0
     assert "chosen: w = 0.9, " in capsys.readouterr().out
@@ -451,7 +452,7 @@ def test_hybrid_tuning_debounces_drop_brief_spikes_and_are_written(tmp_path, mon
     monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
     out = tmp_path / "pick.toml"
     argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--thresholds", "0.5,0.8", "--max-fa-per-h", "0",
-            "--debounces", "2,4", "--write-config", str(out)]
+            "--workers", "1", "--debounces", "2,4", "--write-config", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
     assert tuning.main() == 0
     printed = capsys.readouterr().out
@@ -465,3 +466,38 @@ def test_hybrid_tuning_debounces_drop_brief_spikes_and_are_written(tmp_path, mon
         monkeypatch.setattr(sys, "argv", argv[:-3] + [bad])
         with pytest.raises(SystemExit):
             tuning.main()
+
+
+def test_hybrid_tuning_sweep_over_worker_processes_prints_what_one_process_does(tmp_path):
+    """benchmarks/hybrid_tuning.py runs the sweep's rows over --workers processes: from the same cached scores, two
+    workers print exactly what one does (every row in grid order, the pick, its table)."""
+    import pickle
+    import subprocess
+    import sys
+
+    from uspd.evaluate.metrics import ClipResult
+    from uspd.recording.labels import LabelInterval, Labels
+
+    t = 0.05 * np.arange(1, 1201)  # 60 s
+    gone = tmp_path / "tune_gone"  # a set deleted once scored: its cache stands for it
+    rng = np.random.default_rng(0)
+
+    def clip(name, label, nn, classic):
+        return {k: ClipResult(str(gone / f"{name}.wav"), Labels(60.0, [label]), t, s, np.ones(len(t)),
+                              np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
+                for k, s in (("nn", nn), ("classic", classic))}
+
+    parts = [clip(f"walk_{i}", LabelInterval(20.0, 25.0, "major", 2.0),
+                  np.where((t >= 20) & (t < 25), rng.uniform(0.3, 0.9), 0.02) + rng.uniform(0, 0.05, len(t)),
+                  np.where((t >= 21) & (t < 24), rng.uniform(0.3, 0.9), 0.02)) for i in range(4)]
+    parts += [clip(f"fan_{i}", LabelInterval(0.0, 60.0, "fan", 2.0), rng.uniform(0.0, 0.7, len(t)) ** 2,
+                   rng.uniform(0.0, 0.9, len(t)) ** 2) for i in range(3)]
+    cache = tmp_path / "c.pkl"
+    cache.write_bytes(pickle.dumps({k: [p[k] for p in parts] for k in ("nn", "classic")}))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "hybrid_tuning.py"
+    argv = [sys.executable, str(script), str(gone), "--cache", str(cache), "--weights", "0.5,0.7",
+            "--sensitive-gaps", "1.02,2", "--debounces", "2,3", "--thresholds", "0.4,0.6,0.8", "--max-fa-per-h", "60"]
+    outs = [subprocess.run(argv + ["--workers", w], capture_output=True, text=True, timeout=120) for w in ("1", "2")]
+    assert [o.returncode for o in outs] == [0, 0], outs[1].stderr[-500:]
+    assert outs[0].stdout == outs[1].stdout
+    assert outs[0].stdout.count("\nhybrid w=") == 8 and "chosen: w = " in outs[0].stdout
