@@ -112,6 +112,15 @@ def _scores(pipe: Pipeline, x: np.ndarray, chunk: int):
     return np.array([d.score for d in rows])
 
 
+def _both_detectors(wav: str, labels, t_s: np.ndarray, nn: np.ndarray, classic: np.ndarray) -> dict:
+    """{"nn": ClipResult, "classic": ClipResult} of one 60 s recording with these per-hop scores, as hybrid_tuning's
+    detector_clips gives them (no motion, presence or mover decided yet)."""
+    from uspd.evaluate.metrics import ClipResult
+
+    return {k: ClipResult(wav, labels, t_s, s, np.ones(len(t_s)), np.zeros(len(t_s), bool), np.zeros(len(t_s), bool),
+                          60.0) for k, s in (("nn", nn), ("classic", classic))}
+
+
 def test_hybrid_streams_and_equals_the_fusion_of_its_two_detectors(walk_audio):
     cfg = load_config(None, {"detector": {"hybrid": {"nn_weight": 0.6, "score_logit_offset": -0.3}}})
     whole = _scores(Pipeline(_sidecar(), cfg, "hybrid"), walk_audio, len(walk_audio))
@@ -384,7 +393,6 @@ def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypat
     the pick moves to the weight that finds them though it finds fewer movements overall."""
     import sys
 
-    from uspd.evaluate.metrics import ClipResult
     from uspd.recording.labels import LabelInterval, Labels
 
     tuning = load_benchmark("hybrid_tuning")
@@ -395,9 +403,8 @@ def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypat
         on = np.zeros(len(t), bool)
         for a in bursts:
             on |= (t >= a) & (t < a + 5.0)
-        return {k: ClipResult(f"{name}.wav", labels, t, np.where(on, level, 0.02), np.ones(len(t)),
-                              np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
-                for k, level in (("nn", nn_level), ("classic", classic_level))}
+        return _both_detectors(f"{name}.wav", labels, t, np.where(on, nn_level, 0.02),
+                               np.where(on, classic_level, 0.02))
 
     # the model sees the walk-ins (w 0.9 fuses to 0.83, w 0.5 to 0.30); only the classic detector the late one
     # (w 0.9: 0.16, w 0.5: 0.59); an empty room gives the negative time
@@ -430,17 +437,13 @@ def test_hybrid_tuning_debounces_drop_brief_spikes_and_are_written(tmp_path, mon
     writes it to [presence] and prints its delay (4 hops = 0.15 s after the walker's first hop)."""
     import sys
 
-    from uspd.config import load_config
-    from uspd.evaluate.metrics import ClipResult
     from uspd.recording.labels import LabelInterval, Labels
 
     tuning = load_benchmark("hybrid_tuning")
     t = 0.05 * np.arange(1, 1201)  # 60 s
 
     def clip(name, label, score):
-        labels = Labels(60.0, [label])
-        return {k: ClipResult(f"{name}.wav", labels, t, score, np.ones(len(t)), np.zeros(len(t), bool),
-                              np.zeros(len(t), bool), 60.0) for k in ("nn", "classic")}
+        return _both_detectors(f"{name}.wav", Labels(60.0, [label]), t, score, score)
 
     spikes = np.full(len(t), 0.02)
     for a in range(40, 1200, 200):  # 3 hops at 0.99 every 10 s
@@ -462,10 +465,12 @@ def test_hybrid_tuning_debounces_drop_brief_spikes_and_are_written(tmp_path, mon
     monkeypatch.setattr(sys, "argv", argv[:-4] + ["--debounces", "2"])
     assert tuning.main() == 0
     assert "no hybrid point raises at most 0.00 FA/h" in capsys.readouterr().out
-    for bad in ("0", "2,x"):
+    for bad, message in (("0", "between 1 and 200 hops"), ("2,x", "comma-separated whole numbers of hops")):
         monkeypatch.setattr(sys, "argv", argv[:-3] + [bad])
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as exc:
             tuning.main()
+        assert exc.value.code == 2
+        assert f"error: --debounces must be {message}" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_hybrid_tuning_sweep_over_worker_processes_prints_what_one_process_does(tmp_path):
@@ -475,7 +480,6 @@ def test_hybrid_tuning_sweep_over_worker_processes_prints_what_one_process_does(
     import subprocess
     import sys
 
-    from uspd.evaluate.metrics import ClipResult
     from uspd.recording.labels import LabelInterval, Labels
 
     t = 0.05 * np.arange(1, 1201)  # 60 s
@@ -483,9 +487,7 @@ def test_hybrid_tuning_sweep_over_worker_processes_prints_what_one_process_does(
     rng = np.random.default_rng(0)
 
     def clip(name, label, nn, classic):
-        return {k: ClipResult(str(gone / f"{name}.wav"), Labels(60.0, [label]), t, s, np.ones(len(t)),
-                              np.zeros(len(t), bool), np.zeros(len(t), bool), 60.0)
-                for k, s in (("nn", nn), ("classic", classic))}
+        return _both_detectors(str(gone / f"{name}.wav"), Labels(60.0, [label]), t, nn, classic)
 
     parts = [clip(f"walk_{i}", LabelInterval(20.0, 25.0, "major", 2.0),
                   np.where((t >= 20) & (t < 25), rng.uniform(0.3, 0.9), 0.02) + rng.uniform(0, 0.05, len(t)),
