@@ -45,7 +45,8 @@ def test_classic_floor_limits_the_classic_veto_only():
     classic = np.array([0.0, 0.05, 0.9, 0.9])
     floored = fuse_scores(nn, classic, 0.5, 0.0, classic_floor=0.1)
     np.testing.assert_allclose(floored, fuse_scores(nn, np.maximum(classic, 0.1), 0.5), rtol=1e-6)
-    np.testing.assert_array_equal(fuse_scores(nn, classic, 0.5, 0.2, classic_floor=0.0), fuse_scores(nn, classic, 0.5, 0.2))
+    np.testing.assert_array_equal(fuse_scores(nn, classic, 0.5, 0.2, classic_floor=0.0),
+                                  fuse_scores(nn, classic, 0.5, 0.2))
     plain = fuse_scores(nn, classic, 0.5)
     assert floored[0] > plain[0] and floored[1] > plain[1]  # a quiet classic detector pulls the score down less
     np.testing.assert_array_equal(floored[2:], plain[2:])  # above the floor nothing changes
