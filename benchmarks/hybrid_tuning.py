@@ -8,24 +8,26 @@ sweep).
 Prints FA/h, major recall, major recall in late walk-ins (``late_walk`` clips) and from 30 s after each recording's
 start, for the neural detector alone, the classic one alone and every weight (with a model that has a mover
 readout, first that readout's evidence on the hops where the classic detector fires alone, by what moves there);
-then the rule's choice: among the
-(weight, threshold) points with no more FA/h than the neural detector at ``[presence]`` threshold (and, with
-``--min-late-walk PCT``, at least that major recall in late walk-ins), the highest major recall (ties: late-walk
-recall, then the higher threshold), its false alarms during each confuser (a candidate that trades music or vacuum
-alarms for recall shows here; a note when the pick is at the lowest threshold tried, where the grid may have cut it
-off), and the ``[detector.hybrid]`` table that puts that point on the shared thresholds; ``--write-config OUT.toml``
-writes that pick as a whole config (the ``--config`` file's sections with the pick's ``[detector.hybrid]`` and
-``[presence]`` values), ready for ``uspd evaluate --config`` or ``detector_comparison.py --candidate``.
+then the rule's choice: among the (weight, threshold) points with no more FA/h than the neural detector at
+``[presence]`` threshold (and, with ``--min-late-walk PCT`` / ``--min-typing PCT``, at least that major recall in late
+walk-ins / share of typing found), the highest major recall (ties: late-walk recall, then the higher threshold),
+its false alarms during each confuser (a candidate that trades music or vacuum alarms for recall shows here; a note
+when the pick is at the lowest threshold tried, where the grid may have cut it off), and the ``[detector.hybrid]``
+table that puts that point on the shared thresholds; ``--write-config OUT.toml`` writes that pick as a whole config
+(the ``--config`` file's sections with the pick's ``[detector.hybrid]`` and ``[presence]`` values), ready for
+``uspd evaluate --config`` or ``detector_comparison.py --candidate``.
 
     python benchmarks/hybrid_tuning.py /tmp/tune1021 /tmp/tune1022 [--weights 0.5,0.6,0.7,0.8] [--workers 2]
-        [--config C.toml] [--max-fa-per-h X] [--min-late-walk PCT] [--classic-floors 0,0.02,0.1]
-        [--distrust 0,120:0.1,300:0.15] [--sensitive-gaps 1.02,1.5,2] [--debounces 2,3,4]
+        [--config C.toml] [--max-fa-per-h X] [--min-late-walk PCT] [--min-typing PCT] [--classic-floors 0,0.02,0.1]
+        [--classic-gates 0,0.1,0.2] [--distrust 0,120:0.1,300:0.15] [--sensitive-gaps 1.02,1.5,2] [--debounces 2,3,4]
         [--mover-trust 0,2:0.5:0.9] [--write-config PICK.toml]
 
 ``--config``: a uspd config to run the detectors with (e.g. ``[detector] model = "U/nn_detector.onnx"``: another
 neural model); ``--max-fa-per-h``: the rule's false-alarm budget instead of the neural detector's own at its threshold
 (to compare a variant against the shipped model's budget); ``--classic-floors``: also try these
 ``classic_score_floor`` values (the classic score raised to at least this before fusing; 0 = off);
+``--classic-gates``: also try these ``classic_gate`` values (where the model's score is below it, the model decides
+alone; 0 = off);
 ``--distrust``: also try these ``classic_distrust_s:classic_distrust_share`` pairs (the weight moves towards the
 model where the classic detector keeps firing alone; 0 = off); ``--mover-trust``: also try these
 ``mover_trust_s:mover_trust_from:mover_trust_full`` triples (the weight moves towards the model where its mover
@@ -255,6 +257,12 @@ def main() -> int:
     ap.add_argument("--min-late-walk", type=float, default=None, metavar="PCT",
                     help="the rule's floor on major recall in late walk-ins, in %% (a point below it does not "
                          "qualify) (default: none)")
+    ap.add_argument("--min-typing", type=float, default=None, metavar="PCT",
+                    help="the rule's floor on the share of typing found, in %% (a point below it does not qualify) "
+                         "(default: none)")
+    ap.add_argument("--classic-gates", default="0",
+                    help="classic_gate values to try, in [0, 1): where the model's score is below the gate, the model "
+                         "decides alone (0 = off) (default: %(default)s)")
     ap.add_argument("--classic-floors", default="0",
                     help="classic_score_floor values to try, in [0, 1) (0 = off) (default: %(default)s)")
     ap.add_argument("--sensitive-gaps", default=None,
@@ -294,10 +302,14 @@ def main() -> int:
         floors = [float(f) for f in args.classic_floors.split(",")]
     except ValueError:
         ap.error("--classic-floors must be comma-separated numbers")
+    try:
+        gates = [float(c) for c in args.classic_gates.split(",")]
+    except ValueError:
+        ap.error("--classic-gates must be comma-separated numbers")
     try:  # the [detector.hybrid] bounds themselves
-        for f in floors:
+        for f, c in ((f, c) for f in floors for c in gates):
             for (d, share), (ms, mf, mfull) in ((d, m) for d in distrusts for m in movers):
-                HybridConfig(classic_score_floor=f, classic_distrust_s=d, classic_distrust_share=share,
+                HybridConfig(classic_score_floor=f, classic_gate=c, classic_distrust_s=d, classic_distrust_share=share,
                              mover_trust_s=ms, mover_trust_from=mf,
                              mover_trust_full=mfull).validate("[detector.hybrid]")
     except ConfigError as exc:
@@ -320,6 +332,8 @@ def main() -> int:
         ap.error("--max-fa-per-h must be a finite number >= 0")
     if args.min_late_walk is not None and not 0.0 <= args.min_late_walk <= 100.0:
         ap.error("--min-late-walk must be a percentage in [0, 100]")
+    if args.min_typing is not None and not 0.0 <= args.min_typing <= 100.0:
+        ap.error("--min-typing must be a percentage in [0, 100]")
     from scipy.special import logit
 
     from uspd.config import load_config
@@ -349,6 +363,9 @@ def main() -> int:
     if args.min_late_walk is not None and not any(c.labels.extra.get("set_kind") == "late_walk" and
                                                   c.labels.of_kind("major") for c in clips["nn"]):
         raise UspdError("--min-late-walk: the sets have no late walk-ins (late_walk clips)")
+    if args.min_typing is not None and not any(iv.action == "typing" for c in clips["nn"]
+                                               for iv in c.labels.of_kind("minor")):
+        raise UspdError("--min-typing: the sets have no typing (minor movements whose action is typing)")
     audio_h = sum(c.audio_s for c in clips["nn"]) / 3600.0
     print(f"{len(clips['nn'])} recordings, {audio_h:.2f} h of audio in {', '.join(map(str, args.dirs))}")
     print("per threshold: FA/h, major recall %, in late_walk clips %, from 30 s %, typing found %")
@@ -366,24 +383,27 @@ def main() -> int:
         print(f"mover evidence where the classic detector fires alone (classic > {CLASSIC_FIRES:g}, model < "
               f"{NN_QUIET:g}), percentiles 25 / 50 / 75: {groups}")
 
-    def label(w: float, f: float, d: tuple[float, float], m: tuple[float, float, float], g: float, h: int) -> str:
-        return (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "") + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "")
+    def label(w: float, f: float, c: float, d: tuple[float, float], m: tuple[float, float, float], g: float,
+              h: int) -> str:
+        return (f"hybrid w={w:g}" + (f" f={f:g}" if f > 0 else "") + (f" c={c:g}" if c > 0 else "")
+                + (f" d={d[0]:g}:{d[1]:g}" if d[0] > 0 else "")
                 + (f" m={m[0]:g}:{m[1]:g}:{m[2]:g}" if m[0] > 0 else "") + (f" g={g:g}" if gaps else "")
                 + (f" db={h}" if debounces else ""))
 
-    grid = [(w, f, d, m) for w in weights for f in floors for d in distrusts for m in movers]
+    grid = [(w, f, c, d, m) for w in weights for f in floors for c in gates for d in distrusts for m in movers]
     width = max([19] + [len(label(*point_, g, h)) for point_ in grid for g in gap_list for h in debounce_list])
     print(f"{'detector':{width}s} " + " | ".join(f"{t:^32.2f}" for t in thresholds))
     tasks: list[tuple] = [("nn", "nn", 0.0, None), ("classic", "classic", 0.0, None)]
     names: dict[str, tuple] = {}
-    for w, f, d, m in grid:
-        hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f, classic_distrust_s=d[0],
+    for w, f, c, d, m in grid:
+        hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f, classic_gate=c,
+                              classic_distrust_s=d[0],
                               classic_distrust_share=d[1], mover_trust_s=m[0], mover_trust_from=m[1],
                               mover_trust_full=m[2])
         for g in gap_list:
             for h in debounce_list:
-                name = label(w, f, d, m, g, h)
-                names[name] = (w, f, d, m, g, h)
+                name = label(w, f, c, d, m, g, h)
+                names[name] = (w, f, c, d, m, g, h)
                 tasks.append((name, hybrid, g, h))
     done = dict(imap_progress(grid_row, tasks, args.workers, grid_init, (clips, presence, thresholds), desc="grid",
                               unit="row"))
@@ -394,18 +414,21 @@ def main() -> int:
     print(f"negative time {ref['negative_h']:.2f} h; nn alarms at its threshold: {ref['alarms']}")
     budget = ref["fa_per_h"] if args.max_fa_per_h is None else args.max_fa_per_h
     min_late = -1.0 if args.min_late_walk is None else args.min_late_walk / 100.0 - 1e-9
+    min_typing = -1.0 if args.min_typing is None else args.min_typing / 100.0 - 1e-9
     ok = [(names[n], p) for n in names for p in rows[n]
-          if p["fa_per_h"] <= budget + 1e-9 and (p["late_walk"] or 0.0) >= min_late]
+          if p["fa_per_h"] <= budget + 1e-9 and (p["late_walk"] or 0.0) >= min_late
+          and (p["typing"] or 0.0) >= min_typing]
+    floors_said = ("" if args.min_late_walk is None else f", late walk-ins >= {args.min_late_walk:g} %") + (
+        "" if args.min_typing is None else f", typing >= {args.min_typing:g} %")
     if not ok:
-        print(f"no hybrid point raises at most {budget:.2f} FA/h"
-              + ("" if args.min_late_walk is None else f" with late walk-ins >= {args.min_late_walk:g} %"))
+        print(f"no hybrid point raises at most {budget:.2f} FA/h" + floors_said.replace(", ", " with ", 1))
         return 0
-    (w, floor, (dist_s, share), mover, gap, debounce), best = max(
+    (w, floor, gate, (dist_s, share), mover, gap, debounce), best = max(
         ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
-    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h"
-          + ("" if args.min_late_walk is None else f", late walk-ins >= {args.min_late_walk:g} %"))
-    print(f"chosen: w = {w:g}, classic floor {floor:g}, distrust {dist_s:g} s / {share:g}"
+    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h{floors_said}")
+    print(f"chosen: w = {w:g}, classic floor {floor:g}" + (f", classic gate {gate:g}" if gate > 0 else "")
+          + f", distrust {dist_s:g} s / {share:g}"
           + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")
           + (f", sensitive gap {gap:g}" if gaps else "") + (f", debounce {debounce} hops" if debounces else "")
           + f" at {best['threshold']:g}: {_fmt(best)}; median major delay {_fmt_delay(best)}")
@@ -416,6 +439,8 @@ def main() -> int:
         print(f"note: the pick is at the lowest threshold tried ({best['threshold']:g}); a lower one may find more "
               "within the budget (--thresholds)")
     hybrid = {"nn_weight": w, "score_logit_offset": round(offset, 4), "classic_score_floor": floor}
+    if gate > 0:
+        hybrid |= {"classic_gate": gate}
     if dist_s > 0:
         hybrid |= {"classic_distrust_s": dist_s, "classic_distrust_share": share}
     if mover[0] > 0:

@@ -105,6 +105,23 @@ def test_mover_trust_moves_the_weight_to_the_model_where_it_says_a_pet_moves():
     np.testing.assert_array_equal(hybrid_score(nn, classic, cfg, 0.05)[0], plain)  # a model without a readout
 
 
+
+def test_classic_gate_lets_the_model_decide_alone_below_it():
+    nn = np.array([0.02, 0.09, 0.1, 0.3, 0.8])
+    classic = np.full(5, 0.99)  # the classic detector fires throughout (a pet it cannot reject)
+    cfg = HybridConfig(nn_weight=0.5, score_logit_offset=0.2, classic_score_floor=0.0, classic_gate=0.1)
+    fused, _, _ = hybrid_score(nn, classic, cfg, 0.05)
+    plain = fuse_scores(nn, classic, 0.5, 0.2)
+    np.testing.assert_allclose(fused[:2], fuse_scores(nn[:2], classic[:2], 1.0, 0.2), rtol=1e-6)  # the model alone
+    assert fused[1] < 0.12 and plain[1] > 0.75  # what the gate silences
+    np.testing.assert_array_equal(fused[2:], plain[2:])  # at and above the gate: the fusion as before
+    np.testing.assert_array_equal(hybrid_score(nn, classic, HybridConfig(nn_weight=0.5, score_logit_offset=0.2,
+                                                                         classic_score_floor=0.0), 0.05)[0], plain)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError, match=r"hybrid.classic_gate: must be in \[0, 1\)"):
+            load_config(None, {"detector": {"hybrid": {"classic_gate": bad}}})
+    assert load_config(None, {"detector": {"hybrid": {"classic_gate": 0.2}}}).detector.hybrid.classic_gate == 0.2
+
 def _scores(pipe: Pipeline, x: np.ndarray, chunk: int):
     rows = []
     for i in range(0, len(x), chunk):
@@ -504,3 +521,80 @@ def test_hybrid_tuning_sweep_over_worker_processes_prints_what_one_process_does(
     assert [o.returncode for o in outs] == [0, 0], outs[1].stderr[-500:]
     assert outs[0].stdout == outs[1].stdout
     assert outs[0].stdout.count("\nhybrid w=") == 8 and "chosen: w = " in outs[0].stdout
+
+
+def test_hybrid_tuning_classic_gates_silence_a_pet_the_model_rejects(tmp_path, monkeypatch, capsys):
+    """benchmarks/hybrid_tuning.py --classic-gates: a pet the classic detector fires on and the model scores 0.05
+    alarms at every ungated point (w 0.5 fuses it to 0.70), so within a zero budget only the gate 0.1 finds the
+    walker (the model 0.5, the classic detector 0.95: 0.81); the pick writes the gate to [detector.hybrid]."""
+    import sys
+
+    from uspd.recording.labels import LabelInterval, Labels
+
+    tuning = load_benchmark("hybrid_tuning")
+    t = 0.05 * np.arange(1, 1201)  # 60 s
+    walk = (t >= 20.0) & (t < 25.0)
+    parts = [_both_detectors("pet.wav", Labels(60.0, [LabelInterval(0.0, 60.0, "pet", 2.0)]), t,
+                             np.full(len(t), 0.05), np.full(len(t), 0.99)),
+             _both_detectors("walk.wav", Labels(60.0, [LabelInterval(20.0, 25.0, "major", 2.0)]), t,
+                             np.where(walk, 0.5, 0.02), np.where(walk, 0.95, 0.02))]
+    clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
+    monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
+    out = tmp_path / "pick.toml"
+    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5", "--thresholds", "0.5", "--max-fa-per-h", "0",
+            "--workers", "1", "--write-config", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert tuning.main() == 0
+    assert "no hybrid point raises at most 0.00 FA/h" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", argv + ["--classic-gates", "0,0.1"])
+    assert tuning.main() == 0
+    printed = capsys.readouterr().out
+    assert "hybrid w=0.5 c=0.1 " in printed
+    assert "chosen: w = 0.5, classic floor 0, classic gate 0.1, distrust 0 s" in printed
+    assert load_config(out).detector.hybrid.classic_gate == 0.1
+    for flag, bad, message in (("--classic-gates", "1", "classic_gate: must be in [0, 1)"),
+                               ("--classic-gates", "0,x", "--classic-gates must be comma-separated numbers"),
+                               ("--min-typing", "150", "--min-typing must be a percentage in [0, 100]")):
+        monkeypatch.setattr(sys, "argv", argv + [flag, bad])
+        with pytest.raises(SystemExit) as exc:
+            tuning.main()
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_hybrid_tuning_min_typing_keeps_the_typing(tmp_path, monkeypatch, capsys):
+    """benchmarks/hybrid_tuning.py --min-typing: a point that finds less of the typing does not qualify, so the pick
+    moves to the weight that finds it though it finds fewer movements overall."""
+    import sys
+
+    from uspd.recording.labels import LabelInterval, Labels
+
+    tuning = load_benchmark("hybrid_tuning")
+    t = 0.05 * np.arange(1, 1201)  # 60 s
+    walk, typing = (t >= 5.0) & (t < 10.0), (t >= 30.0) & (t < 40.0)
+    seated = Labels(60.0, [LabelInterval(5.0, 10.0, "major", 2.0), LabelInterval(30.0, 40.0, "minor", 1.0, "typing")])
+    # the typing only the classic detector sees (w 0.9 fuses it to 0.16, w 0.5 to 0.68); the second walker only the
+    # model (w 0.9: 0.83, w 0.5: 0.30, in a recording of its own: no sensitive window)
+    parts = [_both_detectors("seated.wav", seated, t, np.where(walk, 0.9, np.where(typing, 0.1, 0.02)),
+                             np.where(walk | typing, 0.95, 0.02)),
+             _both_detectors("walk.wav", Labels(60.0, [LabelInterval(20.0, 25.0, "major", 2.0)]), t,
+                             np.where((t >= 20.0) & (t < 25.0), 0.9, 0.02), np.full(len(t), 0.02)),
+             _both_detectors("empty.wav", Labels(60.0, []), t, np.full(len(t), 0.02), np.full(len(t), 0.02))]
+    clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
+    monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
+    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5,0.9", "--thresholds", "0.5", "--max-fa-per-h", "0",
+            "--workers", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert tuning.main() == 0
+    assert "chosen: w = 0.9, " in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", argv + ["--min-typing", "50"])
+    assert tuning.main() == 0
+    printed = capsys.readouterr().out
+    assert "budget 0.00 FA/h, typing >= 50 %" in printed
+    assert "chosen: w = 0.5, " in printed
+    monkeypatch.setattr(sys, "argv", argv + ["--weights", "0.9", "--min-typing", "50"])
+    assert tuning.main() == 0
+    assert "no hybrid point raises at most 0.00 FA/h with typing >= 50 %" in capsys.readouterr().out
+    clips["nn"], clips["classic"] = clips["nn"][1:], clips["classic"][1:]  # no typing left
+    with pytest.raises(Exception, match="--min-typing: the sets have no typing"):
+        tuning.main()

@@ -142,7 +142,9 @@ class HybridConfig:
     ``classic_distrust_share``; 0 = off (:func:`uspd.detector.hybrid.distrust_weights`).
     ``mover_trust_s``: memory (s of audio) of the model's mover evidence (a pet or a robot vacuum moves, no person:
     a model whose manifest has a mover readout); the weight moves towards the model from ``mover_trust_from`` of
-    that evidence and reaches 1 at ``mover_trust_full``; 0 = off (:func:`uspd.detector.hybrid.mover_weights`)."""
+    that evidence and reaches 1 at ``mover_trust_full``; 0 = off (:func:`uspd.detector.hybrid.mover_weights`).
+    ``classic_gate``: on hops where the model's score is below this the model decides alone (weight 1): the classic
+    detector cannot lift what the model is sure is no person (a pet, a vacuum); 0 = off."""
 
     nn_weight: float = 0.7
     score_logit_offset: float = 0.8109  # logit(0.6) - logit(0.4): the tuned threshold 0.4 lands on [presence] 0.6
@@ -152,6 +154,7 @@ class HybridConfig:
     mover_trust_s: float = 0.0
     mover_trust_from: float = 0.5
     mover_trust_full: float = 0.9
+    classic_gate: float = 0.0
 
     def validate(self, where: str = "[detector.hybrid]") -> None:
         if not (0.0 <= self.nn_weight <= 1.0):
@@ -170,6 +173,8 @@ class HybridConfig:
         if not (0.0 <= self.mover_trust_from < self.mover_trust_full <= 1.0):
             raise ConfigError(f"{where}.mover_trust_from / mover_trust_full: need 0 <= from < full <= 1, got "
                               f"{self.mover_trust_from} / {self.mover_trust_full}")
+        if not (0.0 <= self.classic_gate < 1.0):
+            raise ConfigError(f"{where}.classic_gate: must be in [0, 1), got {self.classic_gate}")
 
 
 @dataclass

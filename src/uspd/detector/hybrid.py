@@ -15,9 +15,10 @@ which the model sees too (off by default: docs/NEURAL_DETECTOR_LOG.md, session 1
 and a model whose manifest has a mover readout (its evidence that a pet or a robot vacuum moves and no person does,
 :mod:`uspd.train.readout`), the weight moves towards the model where that evidence, averaged over
 ``mover_trust_s``, is high: w + (1 - w) * clip((m - ``mover_trust_from``) / (``mover_trust_full`` -
-``mover_trust_from``), 0, 1) (off by default). ``major`` is the neural detector's. Both run hop by hop with their
-own carried state, so any chunking gives the same scores. The same log: how the weight was chosen (tuning seeds)
-and what it changed on a fresh evaluation seed.
+``mover_trust_from``), 0, 1) (off by default). With ``classic_gate`` > 0 the weight is 1 (the model alone) on
+the hops where the model's score is below the gate, whatever the classic detector says (off by default). ``major``
+is the neural detector's. Both run hop by hop with their own carried state, so any chunking gives the same scores.
+The same log: how the weight was chosen (tuning seeds) and what it changed on a fresh evaluation seed.
 """
 from __future__ import annotations
 
@@ -100,6 +101,8 @@ def hybrid_score(nn_score: np.ndarray, classic_score: np.ndarray, config: Hybrid
     if config.mover_trust_s > 0 and mover is not None:
         weight, mover_state = mover_weights(mover, weight, config.mover_trust_s / hop_s, config.mover_trust_from,
                                             config.mover_trust_full, mover_state)
+    if config.classic_gate > 0:
+        weight = np.where(np.asarray(nn_score) < config.classic_gate, 1.0, weight)
     return (fuse_scores(nn_score, classic_score, weight, config.score_logit_offset, config.classic_score_floor),
             distrust_state, mover_state)
 
