@@ -409,8 +409,6 @@ def test_hybrid_tuning_refuses_a_cache_of_other_sets(tmp_path):
 def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypatch, capsys):
     """benchmarks/hybrid_tuning.py --min-late-walk: a point below that recall in late walk-ins does not qualify, so
     the pick moves to the weight that finds them though it finds fewer movements overall."""
-    import sys
-
     from uspd.recording.labels import LabelInterval, Labels
 
     tuning = load_benchmark("hybrid_tuning")
@@ -428,6 +426,17 @@ def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypat
     # (w 0.9: 0.16, w 0.5: 0.59); an empty room gives the negative time
     parts = [clip("walk", "walk", [10.0, 30.0], 0.9, 0.02), clip("late", "late_walk", [40.0], 0.1, 0.95),
              clip("empty", "negative", [], 0.02, 0.02)]
+    _check_min_recall_flag(tuning, parts, "--min-late-walk", "late walk-ins", parts[::2], "no late walk-ins",
+                           tmp_path, monkeypatch, capsys)
+
+
+def _check_min_recall_flag(tuning, parts: list[dict], flag: str, said: str, without: list[dict], refusal: str,
+                           tmp_path, monkeypatch, capsys) -> None:
+    """hybrid_tuning.py over ``parts`` (weights 0.5 and 0.9, threshold 0.5, a zero budget), where w 0.9 finds more of
+    the major movements and w 0.5 more of what ``flag`` guards: the pick is w 0.9 without the flag, w 0.5 with
+    ``flag 50``, none with w 0.9 alone; over ``without`` (none of it left) the tool refuses with ``refusal``."""
+    import sys
+
     clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
     monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
     argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5,0.9", "--thresholds", "0.5", "--max-fa-per-h", "0",
@@ -435,17 +444,17 @@ def test_hybrid_tuning_min_late_walk_keeps_the_late_walk_ins(tmp_path, monkeypat
     monkeypatch.setattr(sys, "argv", argv)
     assert tuning.main() == 0
     assert "chosen: w = 0.9, " in capsys.readouterr().out
-    monkeypatch.setattr(sys, "argv", argv + ["--min-late-walk", "50"])
+    monkeypatch.setattr(sys, "argv", argv + [flag, "50"])
     assert tuning.main() == 0
     printed = capsys.readouterr().out
-    assert "budget 0.00 FA/h, late walk-ins >= 50 %" in printed
+    assert f"budget 0.00 FA/h, {said} >= 50 %" in printed
     assert "chosen: w = 0.5, " in printed
-    monkeypatch.setattr(sys, "argv", argv + ["--weights", "0.9", "--min-late-walk", "50"])
+    monkeypatch.setattr(sys, "argv", argv + ["--weights", "0.9", flag, "50"])
     assert tuning.main() == 0
-    assert "no hybrid point raises at most 0.00 FA/h with late walk-ins >= 50 %" in capsys.readouterr().out
-    clips["nn"], clips["classic"] = clips["nn"][::2], clips["classic"][::2]  # no late walk-in left
-    monkeypatch.setattr(sys, "argv", argv + ["--min-late-walk", "50"])
-    with pytest.raises(Exception, match="--min-late-walk: the sets have no late walk-ins"):
+    assert f"no hybrid point raises at most 0.00 FA/h with {said} >= 50 %" in capsys.readouterr().out
+    clips["nn"], clips["classic"] = [p["nn"] for p in without], [p["classic"] for p in without]
+    monkeypatch.setattr(sys, "argv", argv + [flag, "50"])
+    with pytest.raises(Exception, match=f"{flag}: the sets have {refusal}"):
         tuning.main()
 
 
@@ -565,8 +574,6 @@ def test_hybrid_tuning_classic_gates_silence_a_pet_the_model_rejects(tmp_path, m
 def test_hybrid_tuning_min_typing_keeps_the_typing(tmp_path, monkeypatch, capsys):
     """benchmarks/hybrid_tuning.py --min-typing: a point that finds less of the typing does not qualify, so the pick
     moves to the weight that finds it though it finds fewer movements overall."""
-    import sys
-
     from uspd.recording.labels import LabelInterval, Labels
 
     tuning = load_benchmark("hybrid_tuning")
@@ -580,21 +587,5 @@ def test_hybrid_tuning_min_typing_keeps_the_typing(tmp_path, monkeypatch, capsys
              _both_detectors("walk.wav", Labels(60.0, [LabelInterval(20.0, 25.0, "major", 2.0)]), t,
                              np.where((t >= 20.0) & (t < 25.0), 0.9, 0.02), np.full(len(t), 0.02)),
              _both_detectors("empty.wav", Labels(60.0, []), t, np.full(len(t), 0.02), np.full(len(t), 0.02))]
-    clips = {k: [p[k] for p in parts] for k in ("nn", "classic")}
-    monkeypatch.setattr(tuning, "detector_clips", lambda *a, **k: clips)
-    argv = ["hybrid_tuning.py", str(tmp_path), "--weights", "0.5,0.9", "--thresholds", "0.5", "--max-fa-per-h", "0",
-            "--workers", "1"]
-    monkeypatch.setattr(sys, "argv", argv)
-    assert tuning.main() == 0
-    assert "chosen: w = 0.9, " in capsys.readouterr().out
-    monkeypatch.setattr(sys, "argv", argv + ["--min-typing", "50"])
-    assert tuning.main() == 0
-    printed = capsys.readouterr().out
-    assert "budget 0.00 FA/h, typing >= 50 %" in printed
-    assert "chosen: w = 0.5, " in printed
-    monkeypatch.setattr(sys, "argv", argv + ["--weights", "0.9", "--min-typing", "50"])
-    assert tuning.main() == 0
-    assert "no hybrid point raises at most 0.00 FA/h with typing >= 50 %" in capsys.readouterr().out
-    clips["nn"], clips["classic"] = clips["nn"][1:], clips["classic"][1:]  # no typing left
-    with pytest.raises(Exception, match="--min-typing: the sets have no typing"):
-        tuning.main()
+    _check_min_recall_flag(tuning, parts, "--min-typing", "typing", parts[1:], "no typing", tmp_path, monkeypatch,
+                           capsys)
