@@ -397,9 +397,8 @@ def main() -> int:
     names: dict[str, tuple] = {}
     for w, f, c, d, m in grid:
         hybrid = HybridConfig(nn_weight=w, score_logit_offset=0.0, classic_score_floor=f, classic_gate=c,
-                              classic_distrust_s=d[0],
-                              classic_distrust_share=d[1], mover_trust_s=m[0], mover_trust_from=m[1],
-                              mover_trust_full=m[2])
+                              classic_distrust_s=d[0], classic_distrust_share=d[1], mover_trust_s=m[0],
+                              mover_trust_from=m[1], mover_trust_full=m[2])
         for g in gap_list:
             for h in debounce_list:
                 name = label(w, f, c, d, m, g, h)
@@ -418,15 +417,17 @@ def main() -> int:
     ok = [(names[n], p) for n in names for p in rows[n]
           if p["fa_per_h"] <= budget + 1e-9 and (p["late_walk"] or 0.0) >= min_late
           and (p["typing"] or 0.0) >= min_typing]
-    floors_said = ("" if args.min_late_walk is None else f", late walk-ins >= {args.min_late_walk:g} %") + (
-        "" if args.min_typing is None else f", typing >= {args.min_typing:g} %")
+    constraints = ([] if args.min_late_walk is None else [f"late walk-ins >= {args.min_late_walk:g} %"]) + (
+        [] if args.min_typing is None else [f"typing >= {args.min_typing:g} %"])
     if not ok:
-        print(f"no hybrid point raises at most {budget:.2f} FA/h" + floors_said.replace(", ", " with ", 1))
+        print(f"no hybrid point raises at most {budget:.2f} FA/h"
+              + (f" with {', '.join(constraints)}" if constraints else ""))
         return 0
     (w, floor, gate, (dist_s, share), mover, gap, debounce), best = max(
         ok, key=lambda wp: (wp[1]["major"], wp[1]["late_walk"] or 0.0, wp[1]["threshold"]))
     offset = calibration_offset(best["threshold"], presence.threshold)
-    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h{floors_said}")
+    print(f"\nnn at its threshold {presence.threshold:g}: {_fmt(ref)}; budget {budget:.2f} FA/h"
+          + "".join(f", {c}" for c in constraints))
     print(f"chosen: w = {w:g}, classic floor {floor:g}" + (f", classic gate {gate:g}" if gate > 0 else "")
           + f", distrust {dist_s:g} s / {share:g}"
           + (f", mover trust {mover[0]:g} s from {mover[1]:g} to {mover[2]:g}" if mover[0] > 0 else "")

@@ -105,7 +105,6 @@ def test_mover_trust_moves_the_weight_to_the_model_where_it_says_a_pet_moves():
     np.testing.assert_array_equal(hybrid_score(nn, classic, cfg, 0.05)[0], plain)  # a model without a readout
 
 
-
 def test_classic_gate_lets_the_model_decide_alone_below_it():
     nn = np.array([0.02, 0.09, 0.1, 0.3, 0.8])
     classic = np.full(5, 0.99)  # the classic detector fires throughout (a pet it cannot reject)
@@ -121,6 +120,7 @@ def test_classic_gate_lets_the_model_decide_alone_below_it():
         with pytest.raises(ConfigError, match=r"hybrid.classic_gate: must be in \[0, 1\)"):
             load_config(None, {"detector": {"hybrid": {"classic_gate": bad}}})
     assert load_config(None, {"detector": {"hybrid": {"classic_gate": 0.2}}}).detector.hybrid.classic_gate == 0.2
+
 
 def _scores(pipe: Pipeline, x: np.ndarray, chunk: int):
     rows = []
